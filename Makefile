@@ -1,0 +1,76 @@
+# okta-lifecycle: every task a newcomer needs. `make help` lists them.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+VENV := .venv
+PY := $(VENV)/bin/python
+# cargo-lambda and sam come from the project's virtualenv.
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+export SAM_CLI_TELEMETRY := 0
+export AWS_DEFAULT_REGION ?= us-east-1
+FUNCTIONS := hook-verify hook-intake
+
+.PHONY: help venv build up down status run test test-unit test-stack lint fmt validate bench release deploy clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+venv: $(VENV)/.installed ## create .venv with the pinned Python tools (moto, cargo-lambda, sam)
+
+$(VENV)/.installed: tools/requirements.txt
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --requirement tools/requirements.txt
+	touch $@
+
+build: ## compile the workspace (debug), the binaries the local stack runs
+	cargo build --workspace --all-targets
+
+up: venv build ## start moto, the functions and the gateway in the background
+	$(PY) tools/stack.py up
+
+down: ## stop everything `make up` started
+	@if [ -x $(PY) ]; then $(PY) tools/stack.py down; fi
+
+status: ## show the local stack's processes
+	@$(PY) tools/stack.py status
+
+run: up ## start the stack, play the scenario, serve until Ctrl-C
+	$(PY) tools/scenario.py
+	$(PY) tools/stack.py serve
+
+test: venv lint validate test-unit test-stack ## everything CI runs: fmt, clippy, unit, integration and e2e tests, sam validate
+
+test-unit: ## unit tests (no stack needed)
+	cargo test --workspace --lib --bins
+
+# The stack is stopped whatever the tests do; the exit status is the tests'.
+test-stack: venv build ## adapter and end-to-end tests against the local stack
+	$(PY) tools/stack.py up
+	status=0; cargo test -p e2e-tests --tests -- --test-threads=4 || status=$$?; \
+	  $(PY) tools/stack.py down; exit $$status
+
+lint: ## rustfmt check and clippy with warnings as errors
+	cargo fmt --all --check
+	cargo clippy --workspace --all-targets -- -D warnings
+
+fmt: ## format the code
+	cargo fmt --all
+
+validate: venv ## sam validate --lint on infra/template.yaml
+	sam validate --lint --template-file infra/template.yaml
+
+release: venv ## build the arm64 release binaries into target/lambda/
+	rustup target add aarch64-unknown-linux-gnu >/dev/null
+	cargo lambda build --release --arm64 $(addprefix --bin ,$(FUNCTIONS))
+
+bench: venv build release ## latency, init time, binary size and peak RSS (see README)
+	$(PY) tools/bench.py
+
+deploy: venv ## sam build + sam deploy --guided (needs AWS credentials)
+	sam build --template-file infra/template.yaml --beta-features
+	sam deploy --guided
+
+clean: down ## remove build output and local state
+	cargo clean
+	rm -rf .local .aws-sam

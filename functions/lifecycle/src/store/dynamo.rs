@@ -1,0 +1,351 @@
+//! The DynamoDB adapter of [`Store`].
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::primitives::Blob;
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
+use aws_sdk_dynamodb::Client;
+
+use super::{Integration, Key, Quarantine, RecordOutcome, Store, StoreError};
+use crate::clock::Timestamp;
+use crate::intake::{AcceptedEvent, IntakeContext};
+
+/// DynamoDB allows 100 items per transaction; each event takes two (marker and job).
+const EVENTS_PER_TRANSACTION: usize = 50;
+/// Quarantined bodies are split so that each part stays well under the 400 KB item limit.
+const QUARANTINE_PART_BYTES: usize = 350 * 1024;
+/// Parts per transaction, keeping each transaction under its 4 MB limit.
+const QUARANTINE_PARTS_PER_TRANSACTION: usize = 10;
+/// Retries of a transaction cancelled by a concurrent writer or throttling; the client
+/// already retries throttled requests, this covers cancellations it does not retry.
+const MAX_CONFLICT_RETRIES: u32 = 3;
+const CONFLICT_BACKOFF: Duration = Duration::from_millis(25);
+
+/// The table, reached through the AWS SDK.
+#[derive(Debug, Clone)]
+pub struct DynamoStore {
+    client: Client,
+    table: String,
+    event_ttl: Duration,
+}
+
+impl DynamoStore {
+    /// Wraps a client and the table name; dedupe markers expire after `event_ttl`.
+    pub fn new(client: Client, table: impl Into<String>, event_ttl: Duration) -> Self {
+        Self {
+            client,
+            table: table.into(),
+            event_ttl,
+        }
+    }
+
+    fn put(
+        &self,
+        key: &Key,
+        mut item: HashMap<String, AttributeValue>,
+    ) -> Result<TransactWriteItem, StoreError> {
+        item.insert("pk".into(), s(&key.pk));
+        item.insert("sk".into(), s(&key.sk));
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .map_err(|e| StoreError::Rejected {
+                op: "build put",
+                detail: e.to_string(),
+            })?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    fn event_items(
+        &self,
+        event: &AcceptedEvent,
+        ctx: &IntakeContext,
+        expires_at: i64,
+    ) -> Result<[TransactWriteItem; 2], StoreError> {
+        let job_key = Key::job(&event.user.id, &event.published, &event.uuid);
+        let mut marker = HashMap::from([
+            ("kind".to_string(), s("event")),
+            ("source".into(), s(ctx.source.as_str())),
+            ("event_type".into(), s(event.event_type.as_str())),
+            ("user_id".into(), s(event.user.id.as_str())),
+            ("job_pk".into(), s(&job_key.pk)),
+            ("job_sk".into(), s(&job_key.sk)),
+            ("received_at".into(), s(&ctx.received_at.to_string())),
+            ("expires_at".into(), n(expires_at)),
+        ]);
+        let mut job = HashMap::from([
+            ("kind".to_string(), s("job")),
+            ("status".into(), s("pending")),
+            ("attempts".into(), n(0)),
+            ("event_uuid".into(), s(event.uuid.as_str())),
+            ("event_type".into(), s(event.event_type.as_str())),
+            ("published".into(), s(&event.published.to_string())),
+            ("user_id".into(), s(event.user.id.as_str())),
+            ("source".into(), s(ctx.source.as_str())),
+            ("received_at".into(), s(&ctx.received_at.to_string())),
+            ("request_id".into(), s(&ctx.request_id)),
+        ]);
+        if let Some(login) = &event.user.login {
+            job.insert("user_login".into(), s(login));
+        }
+        if let Some(name) = &event.user.display_name {
+            job.insert("user_display_name".into(), s(name));
+        }
+        if let Some(id) = &ctx.delivery_id {
+            job.insert("delivery_id".into(), s(id));
+            marker.insert("delivery_id".into(), s(id));
+        }
+        Ok([
+            self.put(&Key::event_marker(&event.uuid), marker)?,
+            self.put(&job_key, job)?,
+        ])
+    }
+
+    /// Writes one chunk of events. A cancelled transaction names, per item, why; events
+    /// whose condition failed are duplicates and are dropped before the rest is retried,
+    /// so the loop ends after at most one round per duplicate plus the conflict retries.
+    async fn record_chunk(
+        &self,
+        chunk: &[AcceptedEvent],
+        ctx: &IntakeContext,
+        expires_at: i64,
+        outcome: &mut RecordOutcome,
+    ) -> Result<(), StoreError> {
+        let mut pending: Vec<&AcceptedEvent> = chunk.iter().collect();
+        let mut conflicts = 0;
+        while !pending.is_empty() {
+            let mut items = Vec::with_capacity(pending.len() * 2);
+            for event in &pending {
+                items.extend(self.event_items(event, ctx, expires_at)?);
+            }
+            let result = self
+                .client
+                .transact_write_items()
+                .set_transact_items(Some(items))
+                .send()
+                .await;
+            let err = match result {
+                Ok(_) => {
+                    outcome
+                        .created
+                        .extend(pending.iter().map(|e| e.uuid.clone()));
+                    return Ok(());
+                }
+                Err(err) => err,
+            };
+            let Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) =
+                err.as_service_error()
+            else {
+                return Err(classify("TransactWriteItems", &err));
+            };
+            let codes: Vec<&str> = cancelled
+                .cancellation_reasons()
+                .iter()
+                .map(|r| r.code().unwrap_or("None"))
+                .collect();
+            if codes.len() != pending.len() * 2 {
+                return Err(StoreError::Rejected {
+                    op: "TransactWriteItems",
+                    detail: format!("cancelled without per-item reasons: {cancelled}"),
+                });
+            }
+            let duplicate: Vec<bool> = codes
+                .chunks(2)
+                .map(|pair| pair.contains(&"ConditionalCheckFailed"))
+                .collect();
+            if duplicate.iter().any(|d| *d) {
+                let mut keep = Vec::with_capacity(pending.len());
+                for (event, dup) in pending.into_iter().zip(duplicate) {
+                    if dup {
+                        outcome.duplicates.push(event.uuid.clone());
+                    } else {
+                        keep.push(event);
+                    }
+                }
+                pending = keep;
+                continue;
+            }
+            let retryable = codes.iter().any(|c| {
+                matches!(
+                    *c,
+                    "TransactionConflict" | "ThrottlingError" | "ProvisionedThroughputExceeded"
+                )
+            });
+            if !retryable || conflicts >= MAX_CONFLICT_RETRIES {
+                let kind = if retryable { "Unavailable" } else { "Rejected" };
+                let detail = format!("transaction cancelled ({kind}): {}", codes.join(","));
+                return Err(if retryable {
+                    StoreError::Unavailable {
+                        op: "TransactWriteItems",
+                        detail,
+                    }
+                } else {
+                    StoreError::Rejected {
+                        op: "TransactWriteItems",
+                        detail,
+                    }
+                });
+            }
+            conflicts += 1;
+            tokio::time::sleep(backoff(conflicts)).await;
+        }
+        Ok(())
+    }
+
+    async fn mark_time(&self, field: &'static str, at: Timestamp) -> Result<(), StoreError> {
+        let key = Key::integration();
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(&key.pk))
+            .key("sk", s(&key.sk))
+            .update_expression("SET #f = :now")
+            .condition_expression("attribute_not_exists(#f) OR #f < :now")
+            .expression_attribute_names("#f", field)
+            .expression_attribute_values(":now", s(&at.to_string()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            // A newer time is already recorded: nothing to do.
+            Err(err) if err.code() == Some("ConditionalCheckFailedException") => Ok(()),
+            Err(err) => Err(classify("UpdateItem", &err)),
+        }
+    }
+}
+
+impl Store for DynamoStore {
+    async fn integration(&self) -> Result<Integration, StoreError> {
+        let key = Key::integration();
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(&key.pk))
+            .key("sk", s(&key.sk))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| classify("GetItem", &e))?;
+        let Some(item) = out.item() else {
+            return Ok(Integration::default());
+        };
+        let text = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned();
+        Ok(Integration {
+            enabled: item
+                .get("enabled")
+                .and_then(|v| v.as_bool().ok())
+                .copied()
+                .unwrap_or(true),
+            verified_at: text("verified_at"),
+            last_delivery_at: text("last_delivery_at"),
+        })
+    }
+
+    async fn record_events(
+        &self,
+        events: &[AcceptedEvent],
+        ctx: &IntakeContext,
+    ) -> Result<RecordOutcome, StoreError> {
+        let expires_at = ctx.received_at.plus(self.event_ttl).unix_seconds();
+        let mut outcome = RecordOutcome::default();
+        for chunk in events.chunks(EVENTS_PER_TRANSACTION) {
+            self.record_chunk(chunk, ctx, expires_at, &mut outcome)
+                .await?;
+        }
+        Ok(outcome)
+    }
+
+    async fn quarantine(&self, q: &Quarantine<'_>) -> Result<(), StoreError> {
+        let expires_at = q.received_at.plus(q.ttl).unix_seconds();
+        let parts: Vec<&[u8]> = if q.body.is_empty() {
+            vec![q.body]
+        } else {
+            q.body.chunks(QUARANTINE_PART_BYTES).collect()
+        };
+        let total = parts.len() as i64;
+        let mut items = Vec::with_capacity(parts.len());
+        for (i, part) in parts.into_iter().enumerate() {
+            let key = Key {
+                pk: "QUARANTINE".into(),
+                sk: format!("{}#{}#{:04}", q.received_at, q.request_id, i),
+            };
+            let item = HashMap::from([
+                ("kind".to_string(), s("quarantine")),
+                ("reason".into(), s(&q.reason)),
+                ("request_id".into(), s(&q.request_id)),
+                ("received_at".into(), s(&q.received_at.to_string())),
+                ("part".into(), n(i as i64)),
+                ("parts".into(), n(total)),
+                ("body_bytes".into(), n(q.body.len() as i64)),
+                ("body".into(), AttributeValue::B(Blob::new(part))),
+                ("expires_at".into(), n(expires_at)),
+            ]);
+            items.push(self.put(&key, item)?);
+        }
+        for group in items.chunks(QUARANTINE_PARTS_PER_TRANSACTION) {
+            self.client
+                .transact_write_items()
+                .set_transact_items(Some(group.to_vec()))
+                .send()
+                .await
+                .map_err(|e| classify("TransactWriteItems", &e))?;
+        }
+        Ok(())
+    }
+
+    async fn mark_verified(&self, at: Timestamp) -> Result<(), StoreError> {
+        self.mark_time("verified_at", at).await
+    }
+
+    async fn mark_delivery(&self, at: Timestamp) -> Result<(), StoreError> {
+        self.mark_time("last_delivery_at", at).await
+    }
+}
+
+fn s(v: &str) -> AttributeValue {
+    AttributeValue::S(v.to_owned())
+}
+
+fn n(v: i64) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+/// Exponential backoff with jitter; the jitter spreads writers that collided.
+fn backoff(attempt: u32) -> Duration {
+    let base = CONFLICT_BACKOFF * 2u32.saturating_pow(attempt.saturating_sub(1));
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    base + Duration::from_millis(u64::from(nanos % 25))
+}
+
+/// Sorts an SDK error into "try later" and "will not work".
+fn classify<E, R>(op: &'static str, err: &SdkError<E, R>) -> StoreError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    let detail = DisplayErrorContext(err).to_string();
+    match err {
+        SdkError::ServiceError(_) => match err.code() {
+            Some(
+                "ProvisionedThroughputExceededException"
+                | "ThrottlingException"
+                | "RequestLimitExceeded"
+                | "InternalServerError"
+                | "ServiceUnavailable",
+            ) => StoreError::Unavailable { op, detail },
+            _ => StoreError::Rejected { op, detail },
+        },
+        SdkError::ConstructionFailure(_) => StoreError::Rejected { op, detail },
+        _ => StoreError::Unavailable { op, detail },
+    }
+}

@@ -1,0 +1,150 @@
+//! An in-memory [`Store`] for unit tests of the handlers' logic.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use super::{Integration, Key, Quarantine, RecordOutcome, Store, StoreError};
+use crate::clock::Timestamp;
+use crate::intake::{AcceptedEvent, IntakeContext};
+
+/// A job as the in-memory store keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemoryJob {
+    /// The job's key.
+    pub key: Key,
+    /// The event that created it.
+    pub event: AcceptedEvent,
+    /// `hook` or `poll`.
+    pub source: &'static str,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    integration: Option<Integration>,
+    markers: BTreeMap<Key, String>,
+    jobs: BTreeMap<Key, MemoryJob>,
+    quarantined: Vec<(String, Vec<u8>)>,
+    fail_with_unavailable: bool,
+}
+
+/// Same semantics as the table for what the hook functions do; no persistence.
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    state: Mutex<State>,
+}
+
+impl MemoryStore {
+    /// An empty store with no config item (integration enabled).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Sets the config item.
+    pub fn set_integration(&self, integration: Integration) {
+        self.lock().integration = Some(integration);
+    }
+
+    /// Makes every call fail as a throttled or unreachable table does.
+    pub fn set_unavailable(&self, unavailable: bool) {
+        self.lock().fail_with_unavailable = unavailable;
+    }
+
+    /// All jobs, in key order.
+    pub fn jobs(&self) -> Vec<MemoryJob> {
+        self.lock().jobs.values().cloned().collect()
+    }
+
+    /// Quarantined bodies with their reasons.
+    pub fn quarantined(&self) -> Vec<(String, Vec<u8>)> {
+        self.lock().quarantined.clone()
+    }
+
+    /// The config item as last written.
+    pub fn integration_item(&self) -> Option<Integration> {
+        self.lock().integration.clone()
+    }
+
+    fn check(&self, op: &'static str) -> Result<std::sync::MutexGuard<'_, State>, StoreError> {
+        let state = self.lock();
+        if state.fail_with_unavailable {
+            return Err(StoreError::Unavailable {
+                op,
+                detail: "throttled (simulated)".into(),
+            });
+        }
+        Ok(state)
+    }
+}
+
+fn later(old: Option<String>, at: Timestamp) -> Option<String> {
+    let at = at.to_string();
+    Some(match old {
+        Some(old) if old >= at => old,
+        _ => at,
+    })
+}
+
+impl Store for MemoryStore {
+    async fn integration(&self) -> Result<Integration, StoreError> {
+        Ok(self
+            .check("GetItem")?
+            .integration
+            .clone()
+            .unwrap_or_default())
+    }
+
+    async fn record_events(
+        &self,
+        events: &[AcceptedEvent],
+        ctx: &IntakeContext,
+    ) -> Result<RecordOutcome, StoreError> {
+        let mut state = self.check("TransactWriteItems")?;
+        let mut outcome = RecordOutcome::default();
+        for event in events {
+            let marker = Key::event_marker(&event.uuid);
+            let job = Key::job(&event.user.id, &event.published, &event.uuid);
+            if state.markers.contains_key(&marker) || state.jobs.contains_key(&job) {
+                outcome.duplicates.push(event.uuid.clone());
+                continue;
+            }
+            state.markers.insert(marker, ctx.source.as_str().into());
+            state.jobs.insert(
+                job.clone(),
+                MemoryJob {
+                    key: job,
+                    event: event.clone(),
+                    source: ctx.source.as_str(),
+                },
+            );
+            outcome.created.push(event.uuid.clone());
+        }
+        Ok(outcome)
+    }
+
+    async fn quarantine(&self, item: &Quarantine<'_>) -> Result<(), StoreError> {
+        self.check("TransactWriteItems")?
+            .quarantined
+            .push((item.reason.clone(), item.body.to_vec()));
+        Ok(())
+    }
+
+    async fn mark_verified(&self, at: Timestamp) -> Result<(), StoreError> {
+        let mut state = self.check("UpdateItem")?;
+        let mut item = state.integration.clone().unwrap_or_default();
+        item.verified_at = later(item.verified_at, at);
+        state.integration = Some(item);
+        Ok(())
+    }
+
+    async fn mark_delivery(&self, at: Timestamp) -> Result<(), StoreError> {
+        let mut state = self.check("UpdateItem")?;
+        let mut item = state.integration.clone().unwrap_or_default();
+        item.last_delivery_at = later(item.last_delivery_at, at);
+        state.integration = Some(item);
+        Ok(())
+    }
+}

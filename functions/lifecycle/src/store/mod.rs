@@ -1,0 +1,147 @@
+//! The table: the items the product keeps and the port the handlers write through.
+//!
+//! | pk | sk | item |
+//! |---|---|---|
+//! | `EVENT#<uuid>` | `EVENT` | dedupe marker, with TTL |
+//! | `USER#<id>` | `JOB#<published>#<uuid>` | one unit of work |
+//! | `CONFIG` | `INTEGRATION` | enabled flag, verified-at, last-delivery-at |
+//! | `QUARANTINE` | `<received>#<request>#<part>` | a rejected body, kept for inspection, with TTL |
+
+mod dynamo;
+mod memory;
+
+use std::future::Future;
+
+pub use dynamo::DynamoStore;
+pub use memory::MemoryStore;
+
+use crate::clock::Timestamp;
+use crate::intake::{AcceptedEvent, IntakeContext};
+use crate::okta::{EventUuid, UserId};
+
+/// Partition and sort key of an item.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Key {
+    /// Partition key.
+    pub pk: String,
+    /// Sort key.
+    pub sk: String,
+}
+
+impl Key {
+    /// The dedupe marker of an event.
+    pub fn event_marker(uuid: &EventUuid) -> Self {
+        Self {
+            pk: format!("EVENT#{uuid}"),
+            sk: "EVENT".into(),
+        }
+    }
+
+    /// The job an event creates for its user.
+    pub fn job(user: &UserId, published: &Timestamp, uuid: &EventUuid) -> Self {
+        Self {
+            pk: format!("USER#{user}"),
+            sk: format!("JOB#{published}#{uuid}"),
+        }
+    }
+
+    /// The integration's configuration item.
+    pub fn integration() -> Self {
+        Self {
+            pk: "CONFIG".into(),
+            sk: "INTEGRATION".into(),
+        }
+    }
+}
+
+/// The integration's state as the hook functions see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Integration {
+    /// An operator can switch the hook off; without a config item it is on.
+    pub enabled: bool,
+    /// When Okta last verified the endpoint.
+    pub verified_at: Option<String>,
+    /// When a delivery was last accepted.
+    pub last_delivery_at: Option<String>,
+}
+
+impl Default for Integration {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            verified_at: None,
+            last_delivery_at: None,
+        }
+    }
+}
+
+/// Which events of a batch became jobs and which were already known.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct RecordOutcome {
+    /// Events written now (marker and job).
+    pub created: Vec<EventUuid>,
+    /// Events whose marker or job already existed.
+    pub duplicates: Vec<EventUuid>,
+}
+
+/// A body that could not be accepted, kept so that nothing Okta sent is lost.
+#[derive(Debug, Clone)]
+pub struct Quarantine<'a> {
+    /// The raw body as received.
+    pub body: &'a [u8],
+    /// Why it was rejected.
+    pub reason: String,
+    /// When it arrived.
+    pub received_at: Timestamp,
+    /// The Lambda request id.
+    pub request_id: String,
+    /// How long to keep it.
+    pub ttl: std::time::Duration,
+}
+
+/// The table could not do what was asked.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Throttled, timed out, or unreachable after the client's bounded retries: try later.
+    #[error("table unavailable during {op}: {detail}")]
+    Unavailable {
+        /// The operation.
+        op: &'static str,
+        /// What the client reported.
+        detail: String,
+    },
+    /// The table refused the request for a reason a retry will not change.
+    #[error("table rejected {op}: {detail}")]
+    Rejected {
+        /// The operation.
+        op: &'static str,
+        /// What the table reported.
+        detail: String,
+    },
+}
+
+/// The port to the table used by the hook functions (and, later, the poller).
+pub trait Store: Send + Sync {
+    /// Reads the integration's config item; absent means enabled with no history.
+    fn integration(&self) -> impl Future<Output = Result<Integration, StoreError>> + Send;
+
+    /// Writes, for each event, its dedupe marker and its job in one transaction; an event
+    /// already known is reported as a duplicate, not an error.
+    fn record_events(
+        &self,
+        events: &[AcceptedEvent],
+        ctx: &IntakeContext,
+    ) -> impl Future<Output = Result<RecordOutcome, StoreError>> + Send;
+
+    /// Keeps a rejected body for inspection.
+    fn quarantine(
+        &self,
+        item: &Quarantine<'_>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Records a successful verification; never moves the time backwards.
+    fn mark_verified(&self, at: Timestamp) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Records an accepted delivery; never moves the time backwards.
+    fn mark_delivery(&self, at: Timestamp) -> impl Future<Output = Result<(), StoreError>> + Send;
+}

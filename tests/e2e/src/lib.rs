@@ -1,0 +1,219 @@
+//! Helpers for tests that run against the local stack (`make up`): where it is, clients
+//! for it, and fixtures with fresh ids so tests never see each other's items.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use serde_json::Value;
+
+/// The workspace root.
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// The running local stack, as described by `.local/stack.env`.
+#[derive(Debug, Clone)]
+pub struct Stack {
+    vars: HashMap<String, String>,
+}
+
+impl Stack {
+    /// Reads `.local/stack.env` and exports its AWS settings to this process, so SDK
+    /// clients built here reach moto. Panics with the remedy if the stack is not up.
+    pub fn get() -> Self {
+        let path = root().join(".local/stack.env");
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|_| {
+            panic!(
+                "{} not found: these tests need the local stack; run them with `make test`, or `make up` first",
+                path.display()
+            )
+        });
+        let vars: HashMap<String, String> = text
+            .lines()
+            .filter_map(|l| l.split_once('='))
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        for key in [
+            "AWS_ENDPOINT_URL",
+            "AWS_REGION",
+            "AWS_ACCESS_KEY_ID",
+            "AWS_SECRET_ACCESS_KEY",
+        ] {
+            if std::env::var(key).is_err() {
+                // Every test sets the same values, before any client reads them.
+                std::env::set_var(key, &vars[key]);
+            }
+        }
+        Self { vars }
+    }
+
+    /// A variable of `.local/stack.env`.
+    pub fn var(&self, name: &str) -> &str {
+        self.vars
+            .get(name)
+            .unwrap_or_else(|| panic!("{name} missing from .local/stack.env"))
+    }
+
+    /// `http://127.0.0.1:<port>/okta`.
+    pub fn hook_url(&self) -> &str {
+        self.var("HOOK_URL")
+    }
+
+    /// `http://127.0.0.1:<port>`.
+    pub fn api_url(&self) -> &str {
+        self.var("API_URL")
+    }
+
+    /// The hook secret Okta would send.
+    pub fn secret(&self) -> &str {
+        self.var("HOOK_SECRET")
+    }
+
+    /// The header it is sent in.
+    pub fn auth_header(&self) -> &str {
+        self.var("HOOK_AUTH_HEADER")
+    }
+
+    /// The table.
+    pub fn table(&self) -> &str {
+        self.var("TABLE_NAME")
+    }
+
+    /// A DynamoDB client for moto.
+    pub async fn dynamodb(&self) -> aws_sdk_dynamodb::Client {
+        aws_sdk_dynamodb::Client::new(&lifecycle::aws::sdk_config().await)
+    }
+
+    /// A Secrets Manager client for moto.
+    pub async fn secretsmanager(&self) -> aws_sdk_secretsmanager::Client {
+        aws_sdk_secretsmanager::Client::new(&lifecycle::aws::sdk_config().await)
+    }
+
+    /// POSTs a delivery with the right secret.
+    pub async fn deliver(&self, body: &Value) -> (u16, Value) {
+        let resp = reqwest::Client::new()
+            .post(self.hook_url())
+            .header(self.auth_header(), self.secret())
+            .json(body)
+            .send()
+            .await
+            .expect("gateway reachable");
+        let status = resp.status().as_u16();
+        let body = resp.json().await.unwrap_or(Value::Null);
+        (status, body)
+    }
+
+    /// All items under a partition key.
+    pub async fn items(&self, pk: &str) -> Vec<HashMap<String, AttributeValue>> {
+        self.dynamodb()
+            .await
+            .query()
+            .table_name(self.table())
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", AttributeValue::S(pk.into()))
+            .consistent_read(true)
+            .send()
+            .await
+            .expect("query")
+            .items
+            .unwrap_or_default()
+    }
+
+    /// The jobs of a user.
+    pub async fn jobs(&self, user_id: &str) -> Vec<HashMap<String, AttributeValue>> {
+        self.items(&format!("USER#{user_id}"))
+            .await
+            .into_iter()
+            .filter(|i| text(i, "sk").starts_with("JOB#"))
+            .collect()
+    }
+
+    /// Whether the dedupe marker of an event exists.
+    pub async fn marker_exists(&self, uuid: &str) -> bool {
+        !self.items(&format!("EVENT#{uuid}")).await.is_empty()
+    }
+}
+
+/// A string attribute of an item ("" if absent).
+pub fn text(item: &HashMap<String, AttributeValue>, name: &str) -> String {
+    item.get(name)
+        .and_then(|v| v.as_s().ok())
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// A value unique to this test run and call, usable in ids.
+pub fn unique(prefix: &str) -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    format!(
+        "{prefix}{nanos:x}{}x{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// Loads `tests/fixtures/<name>` and replaces every event uuid and User target id with a
+/// fresh one, consistently: a uuid repeated in the fixture is repeated in the result.
+pub fn fixture(name: &str) -> Value {
+    let path = root().join("tests/fixtures").join(name);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut value: Value = serde_json::from_str(&text).expect("fixture is JSON");
+    let mut fresh: HashMap<String, String> = HashMap::new();
+    let mut renew = |old: &str, prefix: &str| {
+        fresh
+            .entry(old.to_string())
+            .or_insert_with(|| unique(prefix))
+            .clone()
+    };
+    if let Some(events) = value["data"]["events"].as_array_mut() {
+        for event in events {
+            let uuid = event["uuid"].as_str().unwrap_or_default().to_string();
+            event["uuid"] = Value::String(renew(&uuid, "evt"));
+            if let Some(targets) = event["target"].as_array_mut() {
+                for t in targets.iter_mut().filter(|t| t["type"] == "User") {
+                    let id = t["id"].as_str().unwrap_or_default().to_string();
+                    t["id"] = Value::String(renew(&id, "00u"));
+                }
+            }
+        }
+    }
+    value
+}
+
+/// The events of a delivery body.
+pub fn events(body: &Value) -> &Vec<Value> {
+    body["data"]["events"].as_array().expect("data.events")
+}
+
+/// The User target id of an event.
+pub fn user_of(event: &Value) -> &str {
+    event["target"]
+        .as_array()
+        .and_then(|ts| ts.iter().find(|t| t["type"] == "User"))
+        .and_then(|t| t["id"].as_str())
+        .expect("event has a User target")
+}
+
+/// A delivery of `n` deactivations of distinct fresh users.
+pub fn deactivations(n: usize) -> Value {
+    let template = fixture("deactivate.json");
+    let mut body = template.clone();
+    let one = events(&template)[0].clone();
+    let list: Vec<Value> = (0..n)
+        .map(|_| {
+            let mut e = one.clone();
+            e["uuid"] = Value::String(unique("evt"));
+            e["target"][0]["id"] = Value::String(unique("00u"));
+            e
+        })
+        .collect();
+    body["data"]["events"] = Value::Array(list);
+    body
+}

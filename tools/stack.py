@@ -1,0 +1,285 @@
+#!/usr/bin/env python3
+"""The local stack: moto (DynamoDB + Secrets Manager), the functions under
+`cargo lambda watch`, and a gateway that maps the template's HTTP API routes to them.
+
+    stack.py up       start everything in the background, write .local/stack.env
+    stack.py down     stop exactly what `up` started, by process id
+    stack.py status   show what is running
+    stack.py serve    block until interrupted, then stop the stack
+
+Every process is started in its own session; its pid (= session id) is recorded in
+.local/pids/, and `down` signals that session only, after checking the pid still runs
+the command that was started.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+LOCAL = ROOT / ".local"
+PIDS = LOCAL / "pids"
+LOGS = LOCAL / "logs"
+VENV_BIN = ROOT / ".venv" / "bin"
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from template import Template  # noqa: E402
+
+HOST = "127.0.0.1"
+MOTO_PORT = int(os.environ.get("MOTO_PORT", "5055"))
+LAMBDA_PORT = int(os.environ.get("LAMBDA_PORT", "9100"))
+GATEWAY_PORT = int(os.environ.get("GATEWAY_PORT", "8787"))
+REGION = os.environ.get("AWS_REGION", "us-east-1")
+TABLE_NAME = "okta-lifecycle-local"
+SECRET_NAME = "okta-lifecycle/local/hook-secret"
+AWS_ENV = {
+    "AWS_ENDPOINT_URL": f"http://{HOST}:{MOTO_PORT}",
+    "AWS_REGION": REGION,
+    "AWS_DEFAULT_REGION": REGION,
+    "AWS_ACCESS_KEY_ID": "local",
+    "AWS_SECRET_ACCESS_KEY": "local",
+}
+
+
+def log(msg: str) -> None:
+    print(f"[stack] {msg}", flush=True)
+
+
+def port_free(port: int) -> bool:
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((HOST, port))
+            return True
+        except OSError:
+            return False
+
+
+def wait_port(port: int, name: str, timeout: float, proc: subprocess.Popen) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"{name} exited with {proc.returncode}; see {LOGS / name}.log")
+        with socket.socket() as s:
+            if s.connect_ex((HOST, port)) == 0:
+                return
+        time.sleep(0.2)
+    raise SystemExit(f"{name} did not listen on {HOST}:{port} within {timeout:.0f}s; see {LOGS / name}.log")
+
+
+def start(name: str, argv: list[str], env: dict[str, str] | None = None) -> subprocess.Popen:
+    LOGS.mkdir(parents=True, exist_ok=True)
+    PIDS.mkdir(parents=True, exist_ok=True)
+    out = open(LOGS / f"{name}.log", "ab")
+    proc = subprocess.Popen(argv, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
+                            stdin=subprocess.DEVNULL, env={**os.environ, **(env or {})},
+                            start_new_session=True)
+    # The program (or script) path identifies the process later, should the pid be reused.
+    fingerprint = argv[1] if Path(argv[0]).name.startswith("python") else argv[0]
+    (PIDS / f"{name}.pid").write_text(f"{proc.pid}\n{fingerprint}\n")
+    log(f"started {name} (pid {proc.pid})")
+    return proc
+
+
+def session_members(sid: int) -> list[int]:
+    members = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[3]) == sid:  # field 6 of stat: session id
+            members.append(int(entry.name))
+    return members
+
+
+def alive(pid: int, fingerprint: str) -> bool:
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return False
+    return fingerprint in cmdline
+
+
+def stop(name: str) -> None:
+    pid_file = PIDS / f"{name}.pid"
+    if not pid_file.exists():
+        return
+    pid_text, fingerprint = (pid_file.read_text().split("\n") + [""])[:2]
+    pid = int(pid_text)
+    members = session_members(pid) if alive(pid, fingerprint) else []
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for member in members:
+            try:
+                os.kill(member, sig)
+            except ProcessLookupError:
+                pass
+        deadline = time.monotonic() + 8
+        while time.monotonic() < deadline and any(Path(f"/proc/{m}").exists() and not _zombie(m) for m in members):
+            time.sleep(0.1)
+        members = [m for m in members if Path(f"/proc/{m}").exists() and not _zombie(m)]
+        if not members:
+            break
+    pid_file.unlink(missing_ok=True)
+    log(f"stopped {name} (pid {pid})")
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
+
+
+def boto(service: str):
+    import boto3
+    return boto3.client(service, endpoint_url=AWS_ENV["AWS_ENDPOINT_URL"], region_name=REGION,
+                        aws_access_key_id="local", aws_secret_access_key="local")
+
+
+def provision(template: Template) -> dict[str, str]:
+    """Creates the table and the secret from the template and enables the integration."""
+    ddb = boto("dynamodb")
+    ddb.create_table(**template.create_table_args(TABLE_NAME))
+    ddb.get_waiter("table_exists").wait(TableName=TABLE_NAME)
+    ttl = template.ttl_attribute()
+    if ttl:
+        ddb.update_time_to_live(TableName=TABLE_NAME,
+                                TimeToLiveSpecification={"Enabled": True, "AttributeName": ttl})
+    ddb.put_item(TableName=TABLE_NAME, Item={
+        "pk": {"S": "CONFIG"}, "sk": {"S": "INTEGRATION"}, "enabled": {"BOOL": True}})
+    sm = boto("secretsmanager")
+    secret_string = template.generate_secret_string()
+    arn = sm.create_secret(Name=SECRET_NAME, SecretString=secret_string)["ARN"]
+    token = json.loads(secret_string)["token"] if secret_string.startswith("{") else secret_string
+    stream = ddb.describe_table(TableName=TABLE_NAME)["Table"].get("LatestStreamArn", "")
+    table_logical, _ = template.table()
+    secret_logical, _ = template.secret()
+    return {"table_logical": table_logical, "secret_logical": secret_logical,
+            "secret_arn": arn, "token": token, "stream_arn": stream}
+
+
+def write_env(path: Path, values: dict[str, str]) -> None:
+    path.write_text("".join(f"{k}={v}\n" for k, v in values.items()))
+
+
+def up() -> None:
+    if PIDS.exists() and any(PIDS.iterdir()):
+        raise SystemExit("the stack is already up (or was not stopped): run `make down` first")
+    busy = [p for p in (MOTO_PORT, LAMBDA_PORT, GATEWAY_PORT) if not port_free(p)]
+    if busy:
+        raise SystemExit(f"ports in use on {HOST}: {busy}; set MOTO_PORT/LAMBDA_PORT/GATEWAY_PORT")
+    LOCAL.mkdir(exist_ok=True)
+    template = Template(ROOT / "infra" / "template.yaml")
+    try:
+        moto = start("moto", [str(VENV_BIN / "python"), str(ROOT / "tools" / "moto_server.py"),
+                             "-H", HOST, "-p", str(MOTO_PORT)])
+        wait_port(MOTO_PORT, "moto", 30, moto)
+        os.environ.update(AWS_ENV)
+        made = provision(template)
+
+        fn_env = template.function_environment({
+            made["table_logical"]: TABLE_NAME, made["secret_logical"]: made["secret_arn"]})
+        fn_env.update(AWS_ENV)
+        fn_env.update({"AWS_LAMBDA_LOG_FORMAT": "JSON", "AWS_LAMBDA_LOG_LEVEL": "INFO"})
+        write_env(LOCAL / "functions.env", fn_env)
+
+        watch = start("lambda", [str(VENV_BIN / "cargo-lambda"), "lambda", "watch",
+                                 "--invoke-address", HOST, "--invoke-port", str(LAMBDA_PORT),
+                                 "--env-file", str(LOCAL / "functions.env"),
+                                 "--ignore-changes", "--quiet"])
+        wait_port(LAMBDA_PORT, "lambda", 60, watch)
+
+        routes = template.routes()
+        (LOCAL / "routes.json").write_text(json.dumps(routes, indent=2))
+        gateway = start("gateway", [str(VENV_BIN / "python"), str(ROOT / "tools" / "gateway.py"),
+                                    "--port", str(GATEWAY_PORT), "--routes", str(LOCAL / "routes.json"),
+                                    "--lambda-url", f"http://{HOST}:{LAMBDA_PORT}"])
+        wait_port(GATEWAY_PORT, "gateway", 30, gateway)
+        for function in sorted({r["function"] for r in routes}):
+            warm(function)
+
+        stack_env = {
+            "API_URL": f"http://{HOST}:{GATEWAY_PORT}",
+            "HOOK_URL": f"http://{HOST}:{GATEWAY_PORT}/okta",
+            "LAMBDA_URL": f"http://{HOST}:{LAMBDA_PORT}",
+            **AWS_ENV,
+            "TABLE_NAME": TABLE_NAME,
+            "TABLE_STREAM_ARN": made["stream_arn"],
+            "HOOK_SECRET_ID": made["secret_arn"],
+            "HOOK_SECRET": made["token"],
+            "HOOK_AUTH_HEADER": fn_env.get("HOOK_AUTH_HEADER", "Authorization"),
+        }
+        write_env(LOCAL / "stack.env", stack_env)
+        log(f"up: hook endpoint {stack_env['HOOK_URL']}; settings in .local/stack.env")
+    except BaseException:
+        log("start failed; stopping what was started")
+        down()
+        raise
+
+
+def warm(function: str) -> None:
+    """Invokes a function once so `cargo lambda watch` builds and starts it now rather
+    than inside the first test's timeout."""
+    event = {"version": "2.0", "routeKey": "$default", "rawPath": "/_warmup", "rawQueryString": "",
+             "headers": {}, "isBase64Encoded": False,
+             "requestContext": {"http": {"method": "GET", "path": "/_warmup", "protocol": "HTTP/1.1",
+                                         "sourceIp": HOST, "userAgent": "stack"},
+                                "requestId": "warmup", "routeKey": "$default", "stage": "$default",
+                                "accountId": "000000000000", "apiId": "local", "domainName": "localhost",
+                                "domainPrefix": "localhost", "time": "", "timeEpoch": 0}}
+    req = urllib.request.Request(
+        f"http://{HOST}:{LAMBDA_PORT}/2015-03-31/functions/{function}/invocations",
+        data=json.dumps(event).encode(), method="POST")
+    started = time.monotonic()
+    with urllib.request.urlopen(req, timeout=900) as resp:
+        answer = json.loads(resp.read())
+    if answer.get("statusCode") != 404:
+        raise SystemExit(f"{function}: unexpected warm-up answer {answer}")
+    log(f"{function} ready ({time.monotonic() - started:.1f}s)")
+
+
+def down() -> None:
+    for name in ("gateway", "lambda", "moto"):
+        stop(name)
+    if PIDS.exists() and not any(PIDS.iterdir()):
+        PIDS.rmdir()
+
+
+def status() -> None:
+    if not PIDS.exists():
+        print("stack is down")
+        return
+    for pid_file in sorted(PIDS.iterdir()):
+        pid_text, fingerprint = (pid_file.read_text().split("\n") + [""])[:2]
+        state = "running" if alive(int(pid_text), fingerprint) else "gone"
+        print(f"{pid_file.stem:8} pid {pid_text:>7} {state}")
+
+
+def serve() -> None:
+    log("serving; press Ctrl-C to stop")
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        down()
+
+
+if __name__ == "__main__":
+    commands = {"up": up, "down": down, "status": status, "serve": serve}
+    if len(sys.argv) != 2 or sys.argv[1] not in commands:
+        raise SystemExit(f"usage: stack.py {{{'|'.join(commands)}}}")
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    commands[sys.argv[1]]()

@@ -1,0 +1,117 @@
+"""Reads infra/template.yaml, the one source of truth for the table, the secret, the
+routes and the functions' environment, so the local stack and AWS agree."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import string
+from pathlib import Path
+
+import yaml
+
+
+class _CfnLoader(yaml.SafeLoader):
+    """SafeLoader that keeps CloudFormation short-form tags (!Ref, !GetAtt, !Sub...)."""
+
+
+def _tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node):
+    if isinstance(node, yaml.ScalarNode):
+        value = loader.construct_scalar(node)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)
+    return {suffix: value}
+
+
+_CfnLoader.add_multi_constructor("!", _tag)
+
+
+class Template:
+    def __init__(self, path: Path):
+        self.doc = yaml.load(path.read_text(), Loader=_CfnLoader)
+        self.resources = self.doc["Resources"]
+
+    def of_type(self, kind: str) -> dict[str, dict]:
+        return {k: v for k, v in self.resources.items() if v["Type"] == kind}
+
+    def table(self) -> tuple[str, dict]:
+        (name, res), = self.of_type("AWS::DynamoDB::Table").items()
+        return name, res["Properties"]
+
+    def secret(self) -> tuple[str, dict]:
+        (name, res), = self.of_type("AWS::SecretsManager::Secret").items()
+        return name, res["Properties"]
+
+    def create_table_args(self, table_name: str) -> dict:
+        _, props = self.table()
+        args = {
+            "TableName": table_name,
+            "AttributeDefinitions": props["AttributeDefinitions"],
+            "KeySchema": props["KeySchema"],
+            "BillingMode": props.get("BillingMode", "PAY_PER_REQUEST"),
+        }
+        if "StreamSpecification" in props:
+            args["StreamSpecification"] = {"StreamEnabled": True, **props["StreamSpecification"]}
+        return args
+
+    def ttl_attribute(self) -> str | None:
+        spec = self.table()[1].get("TimeToLiveSpecification")
+        return spec["AttributeName"] if spec and spec.get("Enabled") else None
+
+    def generate_secret_string(self) -> str:
+        """Mirrors GenerateSecretString for the options the template uses."""
+        gen = self.secret()[1]["GenerateSecretString"]
+        alphabet = string.ascii_letters + string.digits
+        if not gen.get("ExcludePunctuation"):
+            alphabet += "!#$%&()*+,-.:;<=>?@[]^_{|}~"
+        value = "".join(secrets.choice(alphabet) for _ in range(int(gen.get("PasswordLength", 32))))
+        if "GenerateStringKey" in gen:
+            doc = json.loads(gen.get("SecretStringTemplate", "{}"))
+            doc[gen["GenerateStringKey"]] = value
+            return json.dumps(doc)
+        return value
+
+    def functions(self) -> dict[str, dict]:
+        return self.of_type("AWS::Serverless::Function")
+
+    def binary(self, logical_id: str) -> str:
+        return self.resources[logical_id]["Metadata"]["BuildProperties"]["Binary"]
+
+    def routes(self) -> list[dict]:
+        """HTTP API routes as (method, path, function binary)."""
+        out = []
+        for logical_id, res in self.functions().items():
+            for event in res["Properties"].get("Events", {}).values():
+                if event["Type"] == "HttpApi":
+                    p = event["Properties"]
+                    out.append({"method": p["Method"].upper(), "path": p["Path"],
+                                "function": self.binary(logical_id)})
+        return out
+
+    def function_environment(self, refs: dict[str, str]) -> dict[str, str]:
+        """Globals and per-function variables, with !Ref resolved through `refs`
+        (logical ids and parameters). Functions must not disagree on a variable."""
+        params = {k: str(v.get("Default", "")) for k, v in self.doc.get("Parameters", {}).items()}
+
+        def resolve(v):
+            if isinstance(v, dict) and "Ref" in v:
+                return refs.get(v["Ref"], params.get(v["Ref"]))
+            return str(v)
+
+        env = {}
+        globals_ = self.doc.get("Globals", {}).get("Function", {})
+        for k, v in globals_.get("Environment", {}).get("Variables", {}).items():
+            env[k] = resolve(v)
+        for logical_id, res in self.functions().items():
+            for k, v in res["Properties"].get("Environment", {}).get("Variables", {}).items():
+                value = resolve(v)
+                if k in env and env[k] != value:
+                    raise SystemExit(f"{logical_id}: {k} differs between functions; "
+                                     "the local stack runs all functions with one environment")
+                env[k] = value
+        missing = [k for k, v in env.items() if v is None]
+        if missing:
+            raise SystemExit(f"cannot resolve template variables locally: {missing}")
+        return env
