@@ -1,0 +1,249 @@
+//! Runs before every Okta API call: counting, fault injection, the concurrency and rate
+//! limits, and authentication (SSWS or OAuth Bearer with per-endpoint scopes).
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use crate::clock;
+use crate::error::ApiError;
+use crate::limits::{Family, RateDecision};
+use crate::sim::Sim;
+use crate::state::Ctx;
+
+struct InflightGuard<'a>(&'a Sim);
+
+impl Drop for InflightGuard<'_> {
+    fn drop(&mut self) {
+        self.0.inflight.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+enum Forced {
+    Status(u16),
+    Hang(u64),
+}
+
+/// The middleware.
+pub async fn guard(State(sim): State<Arc<Sim>>, mut req: Request, next: Next) -> Response {
+    let family = Family::of(req.uri().path());
+    let write = req.method() != Method::GET && req.method() != Method::HEAD;
+    let request_id = sim.request_id();
+    let now_secs = clock::now().unix_timestamp();
+
+    // Counted before anything else, so a hung (fault-injected) call holds its slot.
+    let in_flight = sim.inflight.fetch_add(1, Ordering::SeqCst) + 1;
+    let _slot = InflightGuard(&sim);
+    let (forced, decision, concurrency_limit) = {
+        let mut state = sim.lock();
+        *state
+            .counters
+            .requests
+            .entry(family.as_str().to_string())
+            .or_default() += 1;
+        let forced = take_fault(&mut state, family);
+        let limit = family.limit(&state.rate_config);
+        let decision = if forced.is_none() {
+            Some(state.limiter.check(family, limit, now_secs))
+        } else {
+            None
+        };
+        (forced, decision, state.rate_config.concurrency)
+    };
+
+    let resp = match forced {
+        Some(f) => {
+            sim.lock().counters.faults_injected += 1;
+            let err = match f {
+                Forced::Status(429) => ApiError::rate_limited(false),
+                Forced::Status(500) => ApiError::internal(),
+                Forced::Status(503) => ApiError::unavailable(),
+                Forced::Status(code) => {
+                    let mut e = ApiError::internal();
+                    e.status =
+                        StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+                    e
+                }
+                Forced::Hang(ms) => {
+                    tokio::time::sleep(Duration::from_millis(ms)).await;
+                    let mut e = ApiError::unavailable();
+                    e.status = StatusCode::GATEWAY_TIMEOUT;
+                    e
+                }
+            };
+            let limit = family.limit(&sim.lock().rate_config);
+            let d = RateDecision {
+                limit,
+                remaining: 0,
+                reset: now_secs - now_secs.rem_euclid(60) + 60,
+                allowed: false,
+            };
+            finish(&sim, err.into_response(), Some(d), &request_id)
+        }
+        None => match decision {
+            Some(d) if !d.allowed => {
+                sim.lock().counters.rate_limited += 1;
+                finish(
+                    &sim,
+                    ApiError::rate_limited(false).into_response(),
+                    Some(d),
+                    &request_id,
+                )
+            }
+            d if in_flight > concurrency_limit => {
+                sim.lock().counters.rate_limited += 1;
+                finish(
+                    &sim,
+                    ApiError::rate_limited(true).into_response(),
+                    d,
+                    &request_id,
+                )
+            }
+            d => {
+                let ctx = if family == Family::Token {
+                    Ok(Ctx::system(request_id.clone()))
+                } else {
+                    authenticate(&sim, req.headers(), family, write, &request_id)
+                };
+                match ctx {
+                    Err(e) => finish(&sim, e.into_response(), d, &request_id),
+                    Ok(mut ctx) => {
+                        ctx.uri = req
+                            .uri()
+                            .path_and_query()
+                            .map(|p| p.as_str().to_string())
+                            .unwrap_or_default();
+                        ctx.user_agent = req
+                            .headers()
+                            .get("user-agent")
+                            .and_then(|v| v.to_str().ok())
+                            .unwrap_or("")
+                            .to_string();
+                        req.extensions_mut().insert(ctx);
+                        let resp = next.run(req).await;
+                        finish(&sim, resp, d, &request_id)
+                    }
+                }
+            }
+        },
+    };
+    resp
+}
+
+fn take_fault(state: &mut crate::state::State, family: Family) -> Option<Forced> {
+    let idx = state
+        .faults
+        .endpoints
+        .iter()
+        .position(|f| f.family.eq_ignore_ascii_case(family.as_str()))?;
+    let fraction = state.faults.endpoints[idx].fraction.unwrap_or(1.0);
+    if !state.rng.chance(fraction) {
+        return None;
+    }
+    let fault = &mut state.faults.endpoints[idx];
+    let forced = if fault.timeout {
+        Forced::Hang(fault.hang_ms.unwrap_or(30_000))
+    } else {
+        Forced::Status(fault.status.unwrap_or(500))
+    };
+    if let Some(n) = fault.count.as_mut() {
+        *n = n.saturating_sub(1);
+        if *n == 0 {
+            state.faults.endpoints.remove(idx);
+        }
+    }
+    Some(forced)
+}
+
+fn finish(sim: &Sim, mut resp: Response, d: Option<RateDecision>, request_id: &str) -> Response {
+    let headers = resp.headers_mut();
+    if let Some(d) = d {
+        set(headers, "x-rate-limit-limit", d.limit.to_string());
+        set(headers, "x-rate-limit-remaining", d.remaining.to_string());
+        set(headers, "x-rate-limit-reset", d.reset.to_string());
+    }
+    set(headers, "x-okta-request-id", request_id.to_string());
+    *sim.lock()
+        .counters
+        .responses
+        .entry(resp.status().as_u16().to_string())
+        .or_default() += 1;
+    resp
+}
+
+fn set(headers: &mut HeaderMap, name: &'static str, value: String) {
+    if let Ok(v) = HeaderValue::from_str(&value) {
+        headers.insert(name, v);
+    }
+}
+
+fn authenticate(
+    sim: &Sim,
+    headers: &HeaderMap,
+    family: Family,
+    write: bool,
+    request_id: &str,
+) -> Result<Ctx, ApiError> {
+    let auth = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let (scheme, credential) = auth.split_once(' ').unwrap_or((auth, ""));
+    let credential = credential.trim();
+    let mut ctx = Ctx::system(request_id.to_string());
+    ctx.ip = "127.0.0.1".into();
+    let state = sim.lock();
+    if scheme.eq_ignore_ascii_case("SSWS") && !credential.is_empty() {
+        let token = state
+            .api_tokens
+            .iter()
+            .find(|t| t.token == credential)
+            .ok_or_else(ApiError::invalid_token)?;
+        ctx.actor = token.actor.clone();
+        return Ok(ctx);
+    }
+    if scheme.eq_ignore_ascii_case("Bearer") && !credential.is_empty() {
+        let token = state
+            .access_tokens
+            .get(credential)
+            .ok_or_else(ApiError::invalid_token)?;
+        if token.expires <= clock::now() {
+            return Err(ApiError::invalid_token());
+        }
+        if let Some(needed) = family.scope(write) {
+            let manage = needed.replace(".read", ".manage");
+            let ok = token.scopes.iter().any(|s| s == needed || *s == manage);
+            if !ok {
+                let mut err = ApiError::forbidden();
+                err.headers.push((
+                    "www-authenticate",
+                    format!(
+                        "Bearer authorization_uri=\"{}/oauth2/v1/authorize\", realm=\"IdpRealm\", scope=\"{needed}\", error=\"insufficient_scope\", error_description=\"The access token provided does not contain the required scopes.\"",
+                        state.org_url
+                    ),
+                ));
+                return Err(err);
+            }
+        }
+        let name = state
+            .clients
+            .get(&token.client_id)
+            .map(|c| c.name.clone())
+            .unwrap_or_else(|| token.client_id.clone());
+        ctx.actor = serde_json::json!({
+            "id": token.client_id,
+            "type": "PublicClientApp",
+            "alternateId": token.client_id,
+            "displayName": name,
+            "detailEntry": null,
+        });
+        ctx.scopes = Some(token.scopes.clone());
+        return Ok(ctx);
+    }
+    Err(ApiError::invalid_token())
+}

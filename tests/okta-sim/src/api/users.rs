@@ -1,0 +1,185 @@
+//! `/api/v1/users`: read, create, update, lifecycle, delete, sessions.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use serde_json::{Map, Value};
+
+use super::{bool_param, limit_param, link_headers, page, parse_body};
+use crate::error::{ApiError, ApiResult};
+use crate::filter::Filter;
+use crate::model::UserStatus;
+use crate::qs;
+use crate::sim::Sim;
+use crate::state::{Ctx, Lifecycle};
+
+/// `GET /api/v1/users`.
+pub async fn list(State(sim): State<Arc<Sim>>, RawQuery(raw): RawQuery) -> ApiResult<Response> {
+    let params = qs::parse(raw.as_deref());
+    let limit = limit_param(&params, 200, 200)?;
+    let filter = match qs::get(&params, "filter").or(qs::get(&params, "search")) {
+        Some(f) => Some(Filter::parse(f).map_err(ApiError::invalid_search)?),
+        None => None,
+    };
+    let q = qs::get(&params, "q").map(str::to_lowercase);
+    let after = qs::get(&params, "after");
+    let state = sim.lock();
+    let items: Vec<(String, Value)> = state
+        .users
+        .values()
+        .filter(|u| filter.is_some() || u.status != UserStatus::Deprovisioned)
+        .filter(|u| {
+            q.as_ref().is_none_or(|q| {
+                ["firstName", "lastName", "email", "login"].iter().any(|f| {
+                    u.profile
+                        .get(*f)
+                        .and_then(Value::as_str)
+                        .is_some_and(|v| v.to_lowercase().starts_with(q.as_str()))
+                })
+            })
+        })
+        .map(|u| (u.id.clone(), u.to_json(&state.org_url, &state.user_type_id)))
+        .filter(|(_, j)| filter.as_ref().is_none_or(|f| f.matches(j)))
+        .collect();
+    let (items, next) = page(items, after, limit);
+    let headers = link_headers(
+        &state.org_url,
+        "/api/v1/users",
+        &params,
+        next.as_deref(),
+        limit,
+    );
+    Ok((headers, Json(Value::Array(items))).into_response())
+}
+
+/// `GET /api/v1/users/{idOrLogin}`.
+pub async fn get_one(
+    State(sim): State<Arc<Sim>>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let state = sim.lock();
+    let uid = state.user_id(&id)?;
+    Ok(Json(state.user_json(&uid)))
+}
+
+/// `POST /api/v1/users?activate=true|false`.
+pub async fn create(
+    State(sim): State<Arc<Sim>>,
+    Extension(ctx): Extension<Ctx>,
+    RawQuery(raw): RawQuery,
+    body: Bytes,
+) -> ApiResult<Json<Value>> {
+    let params = qs::parse(raw.as_deref());
+    let activate = bool_param(&params, "activate", true)?;
+    let body = parse_body(&body)?;
+    let profile = body
+        .get("profile")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
+    let has_password = body
+        .pointer("/credentials/password/value")
+        .and_then(Value::as_str)
+        .is_some_and(|p| !p.is_empty())
+        || body.pointer("/credentials/password/hash").is_some();
+    let group_ids: Vec<String> = body
+        .get("groupIds")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(String::from)
+                .collect()
+        })
+        .unwrap_or_default();
+    sim.with(|state| {
+        for gid in &group_ids {
+            if !state.groups.contains_key(gid) {
+                return Err(ApiError::not_found(gid, "UserGroup"));
+            }
+        }
+        let id = state.create_user(&ctx, profile, has_password, activate)?;
+        for gid in &group_ids {
+            state.add_member(&ctx, gid, &id)?;
+        }
+        Ok(Json(state.user_json(&id)))
+    })
+}
+
+fn profile_of(body: &Bytes) -> ApiResult<Map<String, Value>> {
+    let body = parse_body(body)?;
+    body.get("profile")
+        .and_then(Value::as_object)
+        .cloned()
+        .ok_or_else(|| ApiError::validation("profile: The field cannot be left blank"))
+}
+
+/// `POST /api/v1/users/{id}`: partial profile update.
+pub async fn update_partial(
+    State(sim): State<Arc<Sim>>,
+    Extension(ctx): Extension<Ctx>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> ApiResult<Json<Value>> {
+    let profile = profile_of(&body)?;
+    sim.with(|state| {
+        let uid = state.update_profile(&ctx, &id, profile, false)?;
+        Ok(Json(state.user_json(&uid)))
+    })
+}
+
+/// `PUT /api/v1/users/{id}`: full profile replace.
+pub async fn update_full(
+    State(sim): State<Arc<Sim>>,
+    Extension(ctx): Extension<Ctx>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> ApiResult<Json<Value>> {
+    let profile = profile_of(&body)?;
+    sim.with(|state| {
+        let uid = state.update_profile(&ctx, &id, profile, true)?;
+        Ok(Json(state.user_json(&uid)))
+    })
+}
+
+/// `POST /api/v1/users/{id}/lifecycle/{op}`.
+pub async fn lifecycle(
+    State(sim): State<Arc<Sim>>,
+    Extension(ctx): Extension<Ctx>,
+    Path((id, op)): Path<(String, String)>,
+    RawQuery(raw): RawQuery,
+) -> ApiResult<Json<Value>> {
+    let params = qs::parse(raw.as_deref());
+    let op = Lifecycle::parse(&op).ok_or_else(|| ApiError::not_found(&ctx.uri, "Resource"))?;
+    let send_email = bool_param(&params, "sendEmail", true)?;
+    let temp = bool_param(&params, "tempPassword", false)?;
+    sim.with(|state| state.lifecycle(&ctx, &id, op, send_email, temp))
+        .map(Json)
+}
+
+/// `DELETE /api/v1/users/{id}`: deactivate first, delete the second time.
+pub async fn delete_user(
+    State(sim): State<Arc<Sim>>,
+    Extension(ctx): Extension<Ctx>,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    sim.with(|state| state.delete_user(&ctx, &id))?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `DELETE /api/v1/users/{id}/sessions[?oauthTokens=true]`.
+pub async fn clear_sessions(
+    State(sim): State<Arc<Sim>>,
+    Extension(ctx): Extension<Ctx>,
+    Path(id): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> ApiResult<StatusCode> {
+    let params = qs::parse(raw.as_deref());
+    let oauth = bool_param(&params, "oauthTokens", false)?;
+    sim.with(|state| state.clear_sessions(&ctx, &id, oauth))?;
+    Ok(StatusCode::NO_CONTENT)
+}
