@@ -41,8 +41,8 @@ run: up ## start the stack, play the scenario, serve until Ctrl-C
 
 test: venv lint validate test-unit test-stack ## everything CI runs: fmt, clippy, unit, integration and e2e tests, sam validate
 
-test-unit: ## unit tests (no stack needed)
-	cargo test --workspace --lib --bins
+test-unit: ## unit tests and the Okta simulator's own tests (no stack needed)
+	cargo test --workspace --exclude e2e-tests
 
 # The stack is stopped whatever the tests do; the exit status is the tests'.
 test-stack: venv build ## adapter and end-to-end tests against the local stack

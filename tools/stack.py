@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """The local stack: moto (DynamoDB + Secrets Manager), the functions under
-`cargo lambda watch`, and a gateway that maps the template's HTTP API routes to them.
+`cargo lambda watch`, a gateway that maps the template's HTTP API routes to them, and the
+Okta org simulator with the demo org and an event hook registered, verified and active.
 
     stack.py up       start everything in the background, write .local/stack.env
     stack.py down     stop exactly what `up` started, by process id
@@ -37,6 +38,10 @@ HOST = "127.0.0.1"
 MOTO_PORT = int(os.environ.get("MOTO_PORT", "5055"))
 LAMBDA_PORT = int(os.environ.get("LAMBDA_PORT", "9100"))
 GATEWAY_PORT = int(os.environ.get("GATEWAY_PORT", "8787"))
+OKTA_PORT = int(os.environ.get("OKTA_PORT", "8790"))
+OKTA_SIM = ROOT / "target" / "debug" / "okta-sim"
+DEMO_ORG = ROOT / "tests" / "okta-sim" / "demo-org.json"
+DEMO_KEY = ROOT / "tests" / "okta-sim" / "demo-service-app.key.pem"
 REGION = os.environ.get("AWS_REGION", "us-east-1")
 TABLE_NAME = "okta-lifecycle-local"
 SECRET_NAME = "okta-lifecycle/local/hook-secret"
@@ -176,9 +181,12 @@ def write_env(path: Path, values: dict[str, str]) -> None:
 def up() -> None:
     if PIDS.exists() and any(PIDS.iterdir()):
         raise SystemExit("the stack is already up (or was not stopped): run `make down` first")
-    busy = [p for p in (MOTO_PORT, LAMBDA_PORT, GATEWAY_PORT) if not port_free(p)]
+    busy = [p for p in (MOTO_PORT, LAMBDA_PORT, GATEWAY_PORT, OKTA_PORT) if not port_free(p)]
     if busy:
-        raise SystemExit(f"ports in use on {HOST}: {busy}; set MOTO_PORT/LAMBDA_PORT/GATEWAY_PORT")
+        raise SystemExit(f"ports in use on {HOST}: {busy}; "
+                         "set MOTO_PORT/LAMBDA_PORT/GATEWAY_PORT/OKTA_PORT")
+    if not OKTA_SIM.exists():
+        raise SystemExit(f"{OKTA_SIM} not built: run `make build`")
     LOCAL.mkdir(exist_ok=True)
     template = Template(ROOT / "infra" / "template.yaml")
     try:
@@ -209,6 +217,17 @@ def up() -> None:
         for function in sorted({r["function"] for r in routes}):
             warm(function)
 
+        okta = start("okta-sim", [str(OKTA_SIM), "--listen", f"{HOST}:{OKTA_PORT}",
+                                  "--seed-file", str(DEMO_ORG), "--seed", "1"])
+        wait_port(OKTA_PORT, "okta-sim", 30, okta)
+        demo = json.loads(DEMO_ORG.read_text())
+        okta_url = f"http://{HOST}:{OKTA_PORT}"
+        api_token = demo["apiTokens"][0]["token"]
+        hook_id = register_hook(okta_url, api_token, f"http://{HOST}:{GATEWAY_PORT}/okta",
+                                fn_env.get("HOOK_AUTH_HEADER", "Authorization"), made["token"],
+                                fn_env["ENABLED_EVENT_TYPES"].split(","))
+        service_app = demo["oauthClients"][0]
+
         stack_env = {
             "API_URL": f"http://{HOST}:{GATEWAY_PORT}",
             "HOOK_URL": f"http://{HOST}:{GATEWAY_PORT}/okta",
@@ -219,6 +238,12 @@ def up() -> None:
             "HOOK_SECRET_ID": made["secret_arn"],
             "HOOK_SECRET": made["token"],
             "HOOK_AUTH_HEADER": fn_env.get("HOOK_AUTH_HEADER", "Authorization"),
+            "OKTA_URL": okta_url,
+            "OKTA_API_TOKEN": api_token,
+            "OKTA_CLIENT_ID": service_app["clientId"],
+            "OKTA_PRIVATE_KEY_FILE": str(DEMO_KEY),
+            "OKTA_SCOPES": " ".join(service_app["scopes"]),
+            "OKTA_EVENT_HOOK_ID": hook_id,
         }
         write_env(LOCAL / "stack.env", stack_env)
         log(f"up: hook endpoint {stack_env['HOOK_URL']}; settings in .local/stack.env")
@@ -249,8 +274,36 @@ def warm(function: str) -> None:
     log(f"{function} ready ({time.monotonic() - started:.1f}s)")
 
 
+def okta_call(okta_url: str, token: str, method: str, path: str, body: dict | None = None) -> dict:
+    req = urllib.request.Request(f"{okta_url}{path}", method=method,
+                                 data=json.dumps(body).encode() if body is not None else None,
+                                 headers={"Authorization": f"SSWS {token}",
+                                          "Content-Type": "application/json",
+                                          "Accept": "application/json"})
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        raw = resp.read()
+    return json.loads(raw) if raw else {}
+
+
+def register_hook(okta_url: str, token: str, uri: str, header: str, secret: str,
+                  event_types: list[str]) -> str:
+    """Does what an admin does on Okta's Event Hooks page: create, verify, activate."""
+    hook = okta_call(okta_url, token, "POST", "/api/v1/eventHooks", {
+        "name": "okta-lifecycle (local)",
+        "events": {"type": "EVENT_TYPE", "items": event_types},
+        "channel": {"type": "HTTP", "version": "1.0.0", "config": {
+            "uri": uri, "headers": [],
+            "authScheme": {"type": "HEADER", "key": header, "value": secret}}},
+    })
+    verified = okta_call(okta_url, token, "POST", f"/api/v1/eventHooks/{hook['id']}/lifecycle/verify")
+    if verified.get("verificationStatus") != "VERIFIED" or verified.get("status") != "ACTIVE":
+        raise SystemExit(f"event hook not verified/active: {verified}")
+    log(f"event hook {hook['id']} registered in the simulator, verified and active")
+    return hook["id"]
+
+
 def down() -> None:
-    for name in ("gateway", "lambda", "moto"):
+    for name in ("okta-sim", "gateway", "lambda", "moto"):
         stop(name)
     if PIDS.exists() and not any(PIDS.iterdir()):
         PIDS.rmdir()
