@@ -309,3 +309,201 @@ fn request_id(req: &Request) -> String {
         .filter(|id| !id.is_empty())
         .unwrap_or_else(|| format!("local-{}", Timestamp::now().unix_seconds()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::secrets::{SecretVersion, Stage};
+    use crate::store::{Integration, MemoryStore};
+    use std::time::SystemTime;
+
+    struct Fixed(Option<&'static str>);
+
+    impl SecretSource for Fixed {
+        async fn fetch(&self, stage: Stage) -> Result<Option<SecretVersion>, SecretError> {
+            Ok(match stage {
+                Stage::Current => self.0.map(|s| SecretVersion {
+                    value: crate::secrets::Secret::new(s),
+                    created: Some(SystemTime::now()),
+                }),
+                Stage::Previous => None,
+            })
+        }
+    }
+
+    const SECRET: &str = "s3cr3t-token";
+
+    fn handler(secret: Option<&'static str>) -> HookHandler<MemoryStore, Fixed> {
+        let config = Config::from_lookup(|k| match k {
+            "TABLE_NAME" => Some("t".into()),
+            "HOOK_SECRET_ID" => Some("s".into()),
+            "MAX_BODY_BYTES" => Some("4096".into()),
+            _ => None,
+        })
+        .unwrap();
+        HookHandler::new(config, MemoryStore::new(), Fixed(secret))
+    }
+
+    fn request(method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> Request {
+        let mut b = lambda_http::http::Request::builder()
+            .method(method)
+            .uri(path);
+        for (k, v) in headers {
+            b = b.header(*k, *v);
+        }
+        b.body(Body::from(body)).unwrap()
+    }
+
+    fn body_json(r: &Response<Body>) -> serde_json::Value {
+        serde_json::from_slice(r.body().as_ref()).unwrap()
+    }
+
+    const ONE_EVENT: &str = r#"{"data":{"events":[{"uuid":"e1","published":"2026-11-23T10:00:00Z",
+        "eventType":"user.lifecycle.deactivate","target":[{"id":"00u1","type":"User"}]}]}}"#;
+
+    #[tokio::test]
+    async fn verification_echoes_the_challenge_as_json_and_records_it() {
+        let h = handler(Some(SECRET));
+        let r = h
+            .verify(request(
+                "GET",
+                "/okta",
+                &[(CHALLENGE_HEADER, "abc"), ("Authorization", SECRET)],
+                "",
+            ))
+            .await;
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.headers()["content-type"], "application/json");
+        assert_eq!(body_json(&r), json!({"verification": "abc"}));
+        assert!(h.store.integration_item().unwrap().verified_at.is_some());
+    }
+
+    #[tokio::test]
+    async fn a_wrong_secret_is_401_and_nothing_is_written() {
+        let h = handler(Some(SECRET));
+        for headers in [vec![], vec![("Authorization", "nope")]] {
+            let r = h
+                .intake(request("POST", "/okta", &headers, ONE_EVENT))
+                .await;
+            assert_eq!(r.status(), 401);
+        }
+        let r = h
+            .verify(request("GET", "/okta", &[(CHALLENGE_HEADER, "abc")], ""))
+            .await;
+        assert_eq!(r.status(), 401);
+        assert!(h.store.jobs().is_empty());
+        assert!(h.store.integration_item().is_none());
+    }
+
+    #[tokio::test]
+    async fn a_disabled_integration_or_a_missing_secret_is_404() {
+        let h = handler(Some(SECRET));
+        h.store.set_integration(Integration {
+            enabled: false,
+            ..Default::default()
+        });
+        let auth = [("Authorization", SECRET)];
+        assert_eq!(
+            h.intake(request("POST", "/okta", &auth, ONE_EVENT))
+                .await
+                .status(),
+            404
+        );
+        let h = handler(None);
+        assert_eq!(
+            h.intake(request("POST", "/okta", &auth, ONE_EVENT))
+                .await
+                .status(),
+            404
+        );
+        assert!(h.store.jobs().is_empty());
+    }
+
+    #[tokio::test]
+    async fn bodies_over_the_limit_are_413() {
+        let h = handler(Some(SECRET));
+        let big = format!("{{\"pad\":\"{}\"}}", "x".repeat(5000));
+        let r = h
+            .intake(request("POST", "/okta", &[("Authorization", SECRET)], &big))
+            .await;
+        assert_eq!(r.status(), 413);
+        assert!(h.store.quarantined().is_empty());
+    }
+
+    #[tokio::test]
+    async fn malformed_bodies_are_400_and_quarantined_verbatim() {
+        let h = handler(Some(SECRET));
+        let r = h
+            .intake(request(
+                "POST",
+                "/okta",
+                &[("Authorization", SECRET)],
+                "{oops",
+            ))
+            .await;
+        assert_eq!(r.status(), 400);
+        let kept = h.store.quarantined();
+        assert_eq!(kept.len(), 1);
+        assert_eq!(kept[0].1, b"{oops");
+    }
+
+    #[tokio::test]
+    async fn an_unavailable_table_is_503_so_okta_retries() {
+        let h = handler(Some(SECRET));
+        h.store.set_unavailable(true);
+        let r = h
+            .intake(request(
+                "POST",
+                "/okta",
+                &[("Authorization", SECRET)],
+                ONE_EVENT,
+            ))
+            .await;
+        assert_eq!(r.status(), 503);
+        // Internal details stay in the log.
+        assert_eq!(body_json(&r)["message"], "state unavailable; retry later");
+    }
+
+    #[tokio::test]
+    async fn routes_other_than_the_hook_are_404_and_other_methods_405() {
+        let h = handler(Some(SECRET));
+        let auth = [("Authorization", SECRET)];
+        assert_eq!(
+            h.intake(request("POST", "/other", &auth, ONE_EVENT))
+                .await
+                .status(),
+            404
+        );
+        let r = h.intake(request("DELETE", "/okta", &auth, "")).await;
+        assert_eq!(r.status(), 405);
+        assert_eq!(r.headers()["allow"], "GET, POST");
+        assert_eq!(
+            h.verify(request("POST", "/okta", &auth, "")).await.status(),
+            405
+        );
+    }
+
+    #[tokio::test]
+    async fn a_delivery_creates_jobs_and_a_repeat_only_duplicates() {
+        let h = handler(Some(SECRET));
+        let auth = [("Authorization", SECRET)];
+        let r = h.intake(request("POST", "/okta", &auth, ONE_EVENT)).await;
+        assert_eq!(r.status(), 200);
+        assert_eq!(
+            body_json(&r),
+            json!({"accepted": 1, "duplicates": 0, "ignored": 0})
+        );
+        let r = h.intake(request("POST", "/okta", &auth, ONE_EVENT)).await;
+        assert_eq!(
+            body_json(&r),
+            json!({"accepted": 0, "duplicates": 1, "ignored": 0})
+        );
+        assert_eq!(h.store.jobs().len(), 1);
+        assert!(h
+            .store
+            .integration_item()
+            .unwrap()
+            .last_delivery_at
+            .is_some());
+    }
+}

@@ -106,20 +106,28 @@ impl Stack {
         (status, body)
     }
 
-    /// All items under a partition key.
+    /// All items under a partition key, every page of the query.
     pub async fn items(&self, pk: &str) -> Vec<HashMap<String, AttributeValue>> {
-        self.dynamodb()
-            .await
-            .query()
-            .table_name(self.table())
-            .key_condition_expression("pk = :pk")
-            .expression_attribute_values(":pk", AttributeValue::S(pk.into()))
-            .consistent_read(true)
-            .send()
-            .await
-            .expect("query")
-            .items
-            .unwrap_or_default()
+        let client = self.dynamodb().await;
+        let mut items = Vec::new();
+        let mut start = None;
+        loop {
+            let page = client
+                .query()
+                .table_name(self.table())
+                .key_condition_expression("pk = :pk")
+                .expression_attribute_values(":pk", AttributeValue::S(pk.into()))
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .expect("query");
+            items.extend(page.items.unwrap_or_default());
+            start = page.last_evaluated_key;
+            if start.is_none() {
+                return items;
+            }
+        }
     }
 
     /// The jobs of a user.

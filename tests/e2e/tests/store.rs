@@ -1,0 +1,219 @@
+//! The DynamoDB adapter against moto: the conditions, the chunking and the error sorting
+//! that unit tests with the in-memory store cannot prove.
+
+use std::time::Duration;
+
+use e2e_tests::{text, unique, Stack};
+use lifecycle::clock::Timestamp;
+use lifecycle::intake::{AcceptedEvent, IntakeContext, Source};
+use lifecycle::okta::hook::UserRef;
+use lifecycle::okta::{EventType, EventUuid, UserId};
+use lifecycle::store::{DynamoStore, Quarantine, Store, StoreError};
+
+async fn store(stack: &Stack) -> DynamoStore {
+    DynamoStore::new(
+        stack.dynamodb().await,
+        stack.table(),
+        Duration::from_secs(86400),
+    )
+}
+
+fn event(user: &str) -> AcceptedEvent {
+    AcceptedEvent {
+        uuid: EventUuid::parse(&unique("evt")).unwrap(),
+        published: Timestamp::parse("2026-11-23T10:00:00.250Z").unwrap(),
+        event_type: EventType::Deactivate,
+        user: UserRef {
+            id: UserId::parse(user).unwrap(),
+            login: Some("someone@example.com".into()),
+            display_name: None,
+        },
+    }
+}
+
+fn ctx(source: Source) -> IntakeContext {
+    IntakeContext {
+        source,
+        received_at: Timestamp::now(),
+        request_id: unique("req"),
+        delivery_id: None,
+    }
+}
+
+#[tokio::test]
+async fn each_event_gets_a_marker_with_ttl_and_a_pending_job() {
+    let stack = Stack::get();
+    let store = store(&stack).await;
+    let user = unique("00u");
+    let e = event(&user);
+    let outcome = store
+        .record_events(std::slice::from_ref(&e), &ctx(Source::Poll))
+        .await
+        .unwrap();
+    assert_eq!(outcome.created, vec![e.uuid.clone()]);
+
+    let marker = &stack.items(&format!("EVENT#{}", e.uuid)).await[0];
+    assert_eq!(text(marker, "source"), "poll");
+    let expires: i64 = marker["expires_at"].as_n().unwrap().parse().unwrap();
+    let in_a_day = Timestamp::now().unix_seconds() + 86400;
+    assert!((in_a_day - expires).abs() < 60, "TTL about a day ahead");
+
+    let jobs = stack.jobs(&user).await;
+    assert_eq!(jobs.len(), 1);
+    assert_eq!(text(&jobs[0], "status"), "pending");
+    assert_eq!(text(&jobs[0], "source"), "poll");
+    assert_eq!(
+        text(&jobs[0], "sk"),
+        format!("JOB#2026-11-23T10:00:00.250Z#{}", e.uuid)
+    );
+}
+
+#[tokio::test]
+async fn the_hook_and_the_poller_seeing_one_event_make_one_job() {
+    let stack = Stack::get();
+    let store = store(&stack).await;
+    let user = unique("00u");
+    let e = event(&user);
+    let first = store
+        .record_events(std::slice::from_ref(&e), &ctx(Source::Hook))
+        .await
+        .unwrap();
+    let second = store
+        .record_events(std::slice::from_ref(&e), &ctx(Source::Poll))
+        .await
+        .unwrap();
+    assert_eq!(first.created.len(), 1);
+    assert_eq!(second.duplicates, vec![e.uuid.clone()]);
+    assert!(second.created.is_empty());
+    let jobs = stack.jobs(&user).await;
+    assert_eq!(jobs.len(), 1);
+    assert_eq!(
+        text(&jobs[0], "source"),
+        "hook",
+        "the first writer's job stands"
+    );
+}
+
+#[tokio::test]
+async fn an_existing_job_without_marker_still_counts_as_duplicate() {
+    // The marker may have expired while the job stays: the job's own condition holds.
+    let stack = Stack::get();
+    let store = store(&stack).await;
+    let e = event(&unique("00u"));
+    store
+        .record_events(std::slice::from_ref(&e), &ctx(Source::Hook))
+        .await
+        .unwrap();
+    stack
+        .dynamodb()
+        .await
+        .delete_item()
+        .table_name(stack.table())
+        .key(
+            "pk",
+            aws_sdk_dynamodb::types::AttributeValue::S(format!("EVENT#{}", e.uuid)),
+        )
+        .key(
+            "sk",
+            aws_sdk_dynamodb::types::AttributeValue::S("EVENT".into()),
+        )
+        .send()
+        .await
+        .unwrap();
+    let again = store
+        .record_events(std::slice::from_ref(&e), &ctx(Source::Poll))
+        .await
+        .unwrap();
+    assert_eq!(again.duplicates, vec![e.uuid.clone()]);
+    assert!(
+        !stack.marker_exists(e.uuid.as_str()).await,
+        "nothing half-written"
+    );
+}
+
+#[tokio::test]
+async fn many_events_span_several_transactions_and_known_ones_are_singled_out() {
+    let stack = Stack::get();
+    let store = store(&stack).await;
+    let events: Vec<AcceptedEvent> = (0..180).map(|_| event(&unique("00u"))).collect();
+    let known: Vec<AcceptedEvent> = events.iter().step_by(7).cloned().collect();
+    store
+        .record_events(&known, &ctx(Source::Hook))
+        .await
+        .unwrap();
+
+    let outcome = store
+        .record_events(&events, &ctx(Source::Hook))
+        .await
+        .unwrap();
+    assert_eq!(outcome.duplicates.len(), known.len());
+    assert_eq!(outcome.created.len(), events.len() - known.len());
+    for e in &events {
+        assert_eq!(stack.jobs(e.user.id.as_str()).await.len(), 1);
+    }
+}
+
+#[tokio::test]
+async fn a_quarantined_body_larger_than_an_item_is_kept_whole_in_parts() {
+    let stack = Stack::get();
+    let store = store(&stack).await;
+    let request_id = unique("req");
+    let body: Vec<u8> = (0..1_000_000u32).map(|i| (i % 251) as u8).collect();
+    store
+        .quarantine(&Quarantine {
+            body: &body,
+            reason: "test".into(),
+            received_at: Timestamp::now(),
+            request_id: request_id.clone(),
+            ttl: Duration::from_secs(3600),
+        })
+        .await
+        .unwrap();
+    let mut parts: Vec<_> = stack
+        .items("QUARANTINE")
+        .await
+        .into_iter()
+        .filter(|i| text(i, "request_id") == request_id)
+        .collect();
+    parts.sort_by_key(|i| text(i, "sk"));
+    assert_eq!(parts.len(), 3);
+    let joined: Vec<u8> = parts
+        .iter()
+        .flat_map(|p| p["body"].as_b().unwrap().as_ref().to_vec())
+        .collect();
+    assert_eq!(joined, body);
+}
+
+#[tokio::test]
+async fn recorded_times_never_move_backwards() {
+    let stack = Stack::get();
+    let store = store(&stack).await;
+    let later = Timestamp::now().plus(Duration::from_secs(3600 * 24 * 365 * 50));
+    store.mark_delivery(later).await.unwrap();
+    store.mark_delivery(Timestamp::now()).await.unwrap();
+    let integration = store.integration().await.unwrap();
+    assert_eq!(integration.last_delivery_at, Some(later.to_string()));
+    assert!(integration.enabled);
+}
+
+#[tokio::test]
+async fn an_unreachable_table_is_unavailable_not_rejected() {
+    let stack = Stack::get();
+    let config = aws_sdk_dynamodb::config::Builder::from(&lifecycle::aws::sdk_config().await)
+        .endpoint_url("http://127.0.0.1:9")
+        .build();
+    let dead = DynamoStore::new(
+        aws_sdk_dynamodb::Client::from_conf(config),
+        stack.table(),
+        Duration::from_secs(60),
+    );
+    let err = dead
+        .record_events(&[event(&unique("00u"))], &ctx(Source::Hook))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Unavailable { .. }), "{err}");
+    assert!(matches!(
+        dead.integration().await.unwrap_err(),
+        StoreError::Unavailable { .. }
+    ));
+}
