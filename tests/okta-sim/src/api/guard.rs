@@ -182,6 +182,19 @@ fn set(headers: &mut HeaderMap, name: &'static str, value: String) {
     }
 }
 
+/// Splits an `Authorization` value into scheme and credential. `SSWS` may be followed
+/// directly by the token: the official Python SDK (okta 3.x) sends `SSWS00abc…` without
+/// the space on every call, so real orgs presumably accept it (not confirmed live).
+fn split_authorization(auth: &str) -> (&str, &str) {
+    if let Some(prefix) = auth.get(..4) {
+        if prefix.eq_ignore_ascii_case("SSWS") {
+            return (prefix, auth[4..].trim());
+        }
+    }
+    let (scheme, credential) = auth.split_once(' ').unwrap_or((auth, ""));
+    (scheme, credential.trim())
+}
+
 fn authenticate(
     sim: &Sim,
     headers: &HeaderMap,
@@ -193,8 +206,7 @@ fn authenticate(
         .get("authorization")
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    let (scheme, credential) = auth.split_once(' ').unwrap_or((auth, ""));
-    let credential = credential.trim();
+    let (scheme, credential) = split_authorization(auth);
     let mut ctx = Ctx::system(request_id.to_string());
     ctx.ip = "127.0.0.1".into();
     let state = sim.lock();
@@ -246,4 +258,26 @@ fn authenticate(
         return Ok(ctx);
     }
     Err(ApiError::invalid_token())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_authorization;
+
+    #[test]
+    fn ssws_is_split_with_or_without_a_space_and_in_any_case() {
+        assert_eq!(split_authorization("SSWS 00abc"), ("SSWS", "00abc"));
+        // okta (the official Python SDK) 3.x sends `Authorization: SSWS<token>`.
+        assert_eq!(split_authorization("SSWS00abc"), ("SSWS", "00abc"));
+        assert_eq!(split_authorization("ssws  00abc "), ("ssws", "00abc"));
+        assert_eq!(split_authorization("SSWS"), ("SSWS", ""));
+    }
+
+    #[test]
+    fn other_schemes_still_need_the_space() {
+        assert_eq!(split_authorization("Bearer tok"), ("Bearer", "tok"));
+        assert_eq!(split_authorization("Bearertok"), ("Bearertok", ""));
+        assert_eq!(split_authorization(""), ("", ""));
+        assert_eq!(split_authorization("Bé"), ("Bé", ""));
+    }
 }
