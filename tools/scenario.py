@@ -7,6 +7,7 @@ turned away; then what is in the table is shown."""
 from __future__ import annotations
 
 import json
+import shlex
 import time
 import urllib.error
 import urllib.request
@@ -16,7 +17,8 @@ from pathlib import Path
 import boto3
 
 ROOT = Path(__file__).resolve().parent.parent
-ENV = dict(line.split("=", 1) for line in (ROOT / ".local" / "stack.env").read_text().splitlines() if "=" in line)
+ENV = {k: shlex.split(v)[0] if v else "" for k, v in
+       (line.split("=", 1) for line in (ROOT / ".local" / "stack.env").read_text().splitlines() if "=" in line)}
 HOOK = ENV["HOOK_URL"]
 SECRET = ENV["HOOK_SECRET"]
 HEADER = ENV["HOOK_AUTH_HEADER"]

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import signal
 import socket
 import subprocess
@@ -39,6 +40,8 @@ MOTO_PORT = int(os.environ.get("MOTO_PORT", "5055"))
 LAMBDA_PORT = int(os.environ.get("LAMBDA_PORT", "9100"))
 GATEWAY_PORT = int(os.environ.get("GATEWAY_PORT", "8787"))
 OKTA_PORT = int(os.environ.get("OKTA_PORT", "8790"))
+POLL_INTERVAL = int(os.environ.get("POLL_INTERVAL_SECONDS", "60"))
+OKTA_CREDENTIALS_NAME = "okta-lifecycle/local/okta-credentials"
 OKTA_SIM = ROOT / "target" / "debug" / "okta-sim"
 DEMO_ORG = ROOT / "tests" / "okta-sim" / "demo-org.json"
 DEMO_KEY = ROOT / "tests" / "okta-sim" / "demo-service-app.key.pem"
@@ -174,8 +177,14 @@ def provision(template: Template) -> dict[str, str]:
             "secret_arn": arn, "token": token, "stream_arn": stream}
 
 
-def write_env(path: Path, values: dict[str, str]) -> None:
-    path.write_text("".join(f"{k}={v}\n" for k, v in values.items()))
+def write_env(path: Path, values: dict[str, str], shell: bool = True) -> None:
+    """KEY=VALUE lines; for a shell to source, values are quoted where they need it.
+    `cargo lambda watch --env-file` takes them verbatim, so those must need no quoting."""
+    if not shell:
+        unsafe = [k for k, v in values.items() if shlex.quote(v) != v]
+        if unsafe:
+            raise SystemExit(f"function environment values need quoting: {unsafe}")
+    path.write_text("".join(f"{k}={shlex.quote(v) if shell else v}\n" for k, v in values.items()))
 
 
 def up() -> None:
@@ -196,11 +205,25 @@ def up() -> None:
         os.environ.update(AWS_ENV)
         made = provision(template)
 
+        okta = start("okta-sim", [str(OKTA_SIM), "--listen", f"{HOST}:{OKTA_PORT}",
+                                  "--seed-file", str(DEMO_ORG), "--seed", "1"])
+        wait_port(OKTA_PORT, "okta-sim", 30, okta)
+        demo = json.loads(DEMO_ORG.read_text())
+        okta_url = f"http://{HOST}:{OKTA_PORT}"
+        api_token = demo["apiTokens"][0]["token"]
+        service_app = demo["oauthClients"][0]
+        okta_credentials = boto("secretsmanager").create_secret(
+            Name=OKTA_CREDENTIALS_NAME,
+            SecretString=json.dumps({"client_id": service_app["clientId"],
+                                     "private_key": DEMO_KEY.read_text(),
+                                     "scopes": "okta.logs.read okta.users.read"}))["ARN"]
+
         fn_env = template.function_environment({
-            made["table_logical"]: TABLE_NAME, made["secret_logical"]: made["secret_arn"]})
+            made["table_logical"]: TABLE_NAME, made["secret_logical"]: made["secret_arn"],
+            "OktaOrgUrl": okta_url, "OktaCredentials": okta_credentials})
         fn_env.update(AWS_ENV)
         fn_env.update({"AWS_LAMBDA_LOG_FORMAT": "JSON", "AWS_LAMBDA_LOG_LEVEL": "INFO"})
-        write_env(LOCAL / "functions.env", fn_env)
+        write_env(LOCAL / "functions.env", fn_env, shell=False)
 
         watch = start("lambda", [str(VENV_BIN / "cargo-lambda"), "lambda", "watch",
                                  "--invoke-address", HOST, "--invoke-port", str(LAMBDA_PORT),
@@ -216,17 +239,14 @@ def up() -> None:
         wait_port(GATEWAY_PORT, "gateway", 30, gateway)
         for function in sorted({r["function"] for r in routes}):
             warm(function)
+        warm_scheduled("log-poller")
 
-        okta = start("okta-sim", [str(OKTA_SIM), "--listen", f"{HOST}:{OKTA_PORT}",
-                                  "--seed-file", str(DEMO_ORG), "--seed", "1"])
-        wait_port(OKTA_PORT, "okta-sim", 30, okta)
-        demo = json.loads(DEMO_ORG.read_text())
-        okta_url = f"http://{HOST}:{OKTA_PORT}"
-        api_token = demo["apiTokens"][0]["token"]
         hook_id = register_hook(okta_url, api_token, f"http://{HOST}:{GATEWAY_PORT}/okta",
                                 fn_env.get("HOOK_AUTH_HEADER", "Authorization"), made["token"],
                                 fn_env["ENABLED_EVENT_TYPES"].split(","))
-        service_app = demo["oauthClients"][0]
+        ticker = start("ticker", [str(VENV_BIN / "python"), str(ROOT / "tools" / "ticker.py"),
+                                  "--lambda-url", f"http://{HOST}:{LAMBDA_PORT}",
+                                  "--function", "log-poller", "--interval", str(POLL_INTERVAL)])
 
         stack_env = {
             "API_URL": f"http://{HOST}:{GATEWAY_PORT}",
@@ -244,7 +264,10 @@ def up() -> None:
             "OKTA_PRIVATE_KEY_FILE": str(DEMO_KEY),
             "OKTA_SCOPES": " ".join(service_app["scopes"]),
             "OKTA_EVENT_HOOK_ID": hook_id,
+            "OKTA_CREDENTIALS_SECRET_ID": okta_credentials,
+            "POLL_INTERVAL_SECONDS": str(POLL_INTERVAL),
         }
+        (LOCAL / "table.json").write_text(json.dumps(template.create_table_args(TABLE_NAME), indent=2))
         write_env(LOCAL / "stack.env", stack_env)
         log(f"up: hook endpoint {stack_env['HOOK_URL']}; settings in .local/stack.env")
     except BaseException:
@@ -302,8 +325,20 @@ def register_hook(okta_url: str, token: str, uri: str, header: str, secret: str,
     return hook["id"]
 
 
+def warm_scheduled(function: str) -> None:
+    """Runs a scheduled function once (one real run), for the same reason as `warm`."""
+    started = time.monotonic()
+    out = subprocess.run([str(VENV_BIN / "python"), str(ROOT / "tools" / "ticker.py"),
+                          "--lambda-url", f"http://{HOST}:{LAMBDA_PORT}", "--function", function,
+                          "--interval", "0", "--once"], capture_output=True, text=True, timeout=900)
+    answer = json.loads(out.stdout or "{}").get("answer")
+    if not isinstance(answer, dict) or "outcome" not in answer:
+        raise SystemExit(f"{function}: unexpected warm-up answer {answer!r}")
+    log(f"{function} ready ({time.monotonic() - started:.1f}s): first run {answer['outcome']}")
+
+
 def down() -> None:
-    for name in ("okta-sim", "gateway", "lambda", "moto"):
+    for name in ("ticker", "okta-sim", "gateway", "lambda", "moto"):
         stop(name)
     if PIDS.exists() and not any(PIDS.iterdir()):
         PIDS.rmdir()

@@ -41,7 +41,9 @@ class Template:
         return name, res["Properties"]
 
     def secret(self) -> tuple[str, dict]:
-        (name, res), = self.of_type("AWS::SecretsManager::Secret").items()
+        """The hook secret: the one whose value the template generates."""
+        (name, res), = [(k, v) for k, v in self.of_type("AWS::SecretsManager::Secret").items()
+                        if "GenerateSecretString" in v["Properties"]]
         return name, res["Properties"]
 
     def create_table_args(self, table_name: str) -> dict:
@@ -90,9 +92,11 @@ class Template:
                                 "function": self.binary(logical_id)})
         return out
 
-    def function_environment(self, refs: dict[str, str]) -> dict[str, str]:
-        """Globals and per-function variables, with !Ref resolved through `refs`
-        (logical ids and parameters). Functions must not disagree on a variable."""
+    def function_environment(self, refs: dict[str, str],
+                             binaries: set[str] | None = None) -> dict[str, str]:
+        """Globals and per-function variables (of the functions whose binary is in
+        `binaries`, or all), with !Ref resolved through `refs` (logical ids and
+        parameters). Functions must not disagree on a variable."""
         params = {k: str(v.get("Default", "")) for k, v in self.doc.get("Parameters", {}).items()}
 
         def resolve(v):
@@ -105,6 +109,8 @@ class Template:
         for k, v in globals_.get("Environment", {}).get("Variables", {}).items():
             env[k] = resolve(v)
         for logical_id, res in self.functions().items():
+            if binaries is not None and self.binary(logical_id) not in binaries:
+                continue
             for k, v in res["Properties"].get("Environment", {}).get("Variables", {}).items():
                 value = resolve(v)
                 if k in env and env[k] != value:

@@ -43,9 +43,19 @@ impl Timestamp {
         self.0.unix_timestamp()
     }
 
+    /// Milliseconds since the Unix epoch.
+    pub fn unix_millis(&self) -> i64 {
+        i64::try_from(self.0.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
+    }
+
     /// This instant moved forward by `d`.
     pub fn plus(&self, d: Duration) -> Self {
         Self(self.0 + d)
+    }
+
+    /// This instant moved back by `d`.
+    pub fn minus(&self, d: Duration) -> Self {
+        Self(self.0 - d)
     }
 
     /// How long after `earlier` this instant is (zero if it is not after it).

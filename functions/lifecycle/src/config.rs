@@ -12,6 +12,22 @@
 //! | `QUARANTINE_TTL_DAYS` | `30` | how long rejected bodies are kept |
 //! | `SECRET_REFRESH_SECONDS` | `30` | least time between two re-reads of the secret on a mismatch |
 //! | `SECRET_ROTATION_GRACE_SECONDS` | `86400` | how long after a rotation the previous secret is still accepted |
+//!
+//! The System Log poller reads `TABLE_NAME`, `ENABLED_EVENT_TYPES` and `EVENT_TTL_DAYS` too, and:
+//!
+//! | variable | default | meaning |
+//! |---|---|---|
+//! | `OKTA_ORG_URL` | required | `https://<org>.okta.com` |
+//! | `OKTA_CREDENTIALS_SECRET_ID` | required | Secrets Manager id of the Okta API credentials |
+//! | `POLL_FIRST_LOOKBACK_MINUTES` | `60` | how far back the very first run reads |
+//! | `POLL_PAGE_LIMIT` | `1000` | events per page |
+//! | `POLL_MAX_PAGES` | `50` | most pages one run reads |
+//! | `POLL_LEASE_SECONDS` | `180` | lease length; longer than the function's timeout |
+//! | `POLL_TIME_MARGIN_SECONDS` | `5` | a run stops reading when less time than this is left |
+//! | `POLL_TIME_BUDGET_SECONDS` | `50` | longest a run takes; below the function's timeout |
+//! | `OKTA_RATE_RESERVE_PERCENT` | `20` | share of Okta's rate limit left to other integrations |
+//! | `SWEEP_INTERVAL_SECONDS` | `3600` | least time between two reconciliation sweeps |
+//! | `OKTA_EVENT_HOOK_ID` | none | our hook's id, to single out its delivery failures |
 
 use std::collections::HashSet;
 use std::time::Duration;
@@ -60,6 +76,41 @@ pub struct Config {
 }
 
 const DAY: u64 = 24 * 60 * 60;
+const DAY_SECONDS: u32 = 24 * 60 * 60;
+
+/// Reads variables through a lookup function, with the checks every setting shares.
+struct Env<F: Fn(&str) -> Option<String>>(F);
+
+impl<F: Fn(&str) -> Option<String>> Env<F> {
+    fn get(&self, name: &'static str) -> Option<String> {
+        (self.0)(name).filter(|v| !v.trim().is_empty())
+    }
+
+    fn required(&self, name: &'static str) -> Result<String, ConfigError> {
+        self.get(name).ok_or(ConfigError::Missing(name))
+    }
+
+    fn number(&self, name: &'static str, default: u64) -> Result<u64, ConfigError> {
+        match self.get(name) {
+            None => Ok(default),
+            Some(v) => v.trim().parse().map_err(|_| ConfigError::Invalid {
+                name,
+                reason: format!("expected a whole number, got {v:?}"),
+            }),
+        }
+    }
+
+    fn seconds(&self, name: &'static str, default: u64) -> Result<Duration, ConfigError> {
+        self.number(name, default).map(Duration::from_secs)
+    }
+
+    fn event_types(&self) -> Result<HashSet<EventType>, ConfigError> {
+        match self.get("ENABLED_EVENT_TYPES") {
+            None => Ok(EventType::DEFAULT_ENABLED.into_iter().collect()),
+            Some(list) => parse_event_types(&list),
+        }
+    }
+}
 
 impl Config {
     /// Reads the process environment.
@@ -69,48 +120,108 @@ impl Config {
 
     /// Reads configuration through `lookup`, so tests need not touch the process environment.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let get = |name: &'static str| lookup(name).filter(|v| !v.trim().is_empty());
-        let required = |name: &'static str| get(name).ok_or(ConfigError::Missing(name));
-        let number = |name: &'static str, default: u64| -> Result<u64, ConfigError> {
-            match get(name) {
-                None => Ok(default),
-                Some(v) => v.trim().parse().map_err(|_| ConfigError::Invalid {
-                    name,
-                    reason: format!("expected a whole number, got {v:?}"),
-                }),
-            }
-        };
-
-        let enabled_event_types = match get("ENABLED_EVENT_TYPES") {
-            None => EventType::DEFAULT_ENABLED.into_iter().collect(),
-            Some(list) => parse_event_types(&list)?,
-        };
-        let auth_header = get("HOOK_AUTH_HEADER")
+        let env = Env(lookup);
+        let auth_header = env
+            .get("HOOK_AUTH_HEADER")
             .unwrap_or_else(|| "authorization".into())
             .trim()
             .to_ascii_lowercase();
-        let hook_path = get("HOOK_PATH").unwrap_or_else(|| "/okta".into());
+        let hook_path = env.get("HOOK_PATH").unwrap_or_else(|| "/okta".into());
         if !hook_path.starts_with('/') {
             return Err(ConfigError::Invalid {
                 name: "HOOK_PATH",
                 reason: "must start with /".into(),
             });
         }
-
         Ok(Self {
-            table_name: required("TABLE_NAME")?,
-            hook_secret_id: required("HOOK_SECRET_ID")?,
+            table_name: env.required("TABLE_NAME")?,
+            hook_secret_id: env.required("HOOK_SECRET_ID")?,
             auth_header,
             hook_path,
-            enabled_event_types,
-            max_body_bytes: number("MAX_BODY_BYTES", 1024 * 1024)? as usize,
-            event_ttl: Duration::from_secs(number("EVENT_TTL_DAYS", 30)? * DAY),
-            quarantine_ttl: Duration::from_secs(number("QUARANTINE_TTL_DAYS", 30)? * DAY),
-            secret_refresh_interval: Duration::from_secs(number("SECRET_REFRESH_SECONDS", 30)?),
-            secret_rotation_grace: Duration::from_secs(number(
-                "SECRET_ROTATION_GRACE_SECONDS",
-                DAY,
-            )?),
+            enabled_event_types: env.event_types()?,
+            max_body_bytes: env.number("MAX_BODY_BYTES", 1024 * 1024)? as usize,
+            event_ttl: env.seconds("EVENT_TTL_DAYS", 30)? * DAY_SECONDS,
+            quarantine_ttl: env.seconds("QUARANTINE_TTL_DAYS", 30)? * DAY_SECONDS,
+            secret_refresh_interval: env.seconds("SECRET_REFRESH_SECONDS", 30)?,
+            secret_rotation_grace: env.seconds("SECRET_ROTATION_GRACE_SECONDS", DAY)?,
+        })
+    }
+}
+
+/// Configuration of the System Log poller.
+#[derive(Debug, Clone)]
+pub struct PollerConfig {
+    /// The DynamoDB table.
+    pub table_name: String,
+    /// Okta org URL, e.g. `https://example.okta.com`.
+    pub okta_org_url: String,
+    /// Secrets Manager id of the Okta API credentials.
+    pub okta_credentials_secret_id: String,
+    /// Event types that create jobs (the same setting as the hook's).
+    pub enabled_event_types: HashSet<EventType>,
+    /// How far back the very first run reads.
+    pub first_lookback: Duration,
+    /// Events per System Log page (Okta's maximum is 1000).
+    pub page_limit: u32,
+    /// Most pages one run reads.
+    pub max_pages: u32,
+    /// How long a run's lease lasts; longer than the function's timeout.
+    pub lease: Duration,
+    /// A run stops reading when less than this is left of its time.
+    pub time_margin: Duration,
+    /// Longest a run takes, whatever the invocation's deadline (below the function timeout).
+    pub time_budget: Duration,
+    /// Share of an endpoint's rate limit left to other integrations (0.0 to 1.0).
+    pub rate_reserve: f64,
+    /// Least time between two reconciliation sweeps.
+    pub sweep_interval: Duration,
+    /// Our event hook's id in Okta, to pick its delivery failures out of the log.
+    pub event_hook_id: Option<String>,
+    /// Lifetime of dedupe markers.
+    pub event_ttl: Duration,
+}
+
+impl PollerConfig {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads configuration through `lookup`.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let env = Env(lookup);
+        let page_limit = env.number("POLL_PAGE_LIMIT", 1000)?;
+        if !(1..=1000).contains(&page_limit) {
+            return Err(ConfigError::Invalid {
+                name: "POLL_PAGE_LIMIT",
+                reason: "must be between 1 and 1000".into(),
+            });
+        }
+        let reserve_percent = env.number("OKTA_RATE_RESERVE_PERCENT", 20)?;
+        if reserve_percent > 90 {
+            return Err(ConfigError::Invalid {
+                name: "OKTA_RATE_RESERVE_PERCENT",
+                reason: "must be at most 90".into(),
+            });
+        }
+        Ok(Self {
+            table_name: env.required("TABLE_NAME")?,
+            okta_org_url: env
+                .required("OKTA_ORG_URL")?
+                .trim_end_matches('/')
+                .to_string(),
+            okta_credentials_secret_id: env.required("OKTA_CREDENTIALS_SECRET_ID")?,
+            enabled_event_types: env.event_types()?,
+            first_lookback: env.seconds("POLL_FIRST_LOOKBACK_MINUTES", 60)? * 60,
+            page_limit: page_limit as u32,
+            max_pages: env.number("POLL_MAX_PAGES", 50)? as u32,
+            lease: env.seconds("POLL_LEASE_SECONDS", 180)?,
+            time_margin: env.seconds("POLL_TIME_MARGIN_SECONDS", 5)?,
+            time_budget: env.seconds("POLL_TIME_BUDGET_SECONDS", 50)?,
+            rate_reserve: reserve_percent as f64 / 100.0,
+            sweep_interval: env.seconds("SWEEP_INTERVAL_SECONDS", 3600)?,
+            event_hook_id: env.get("OKTA_EVENT_HOOK_ID"),
+            event_ttl: env.seconds("EVENT_TTL_DAYS", 30)? * DAY_SECONDS,
         })
     }
 }

@@ -17,6 +17,8 @@ pub enum Source {
     Hook,
     /// The System Log poller.
     Poll,
+    /// The reconciliation sweep over deprovisioned users.
+    Sweep,
 }
 
 impl Source {
@@ -25,6 +27,7 @@ impl Source {
         match self {
             Source::Hook => "hook",
             Source::Poll => "poll",
+            Source::Sweep => "sweep",
         }
     }
 }
@@ -117,8 +120,20 @@ pub async fn intake<S: Store>(
     } else {
         store.record_events(&plan.accepted, ctx).await?
     };
-    for uuid in &outcome.duplicates {
-        tracing::info!(event_uuid = %uuid, source = ctx.source.as_str(), "duplicate event acknowledged");
+    let created: HashSet<&EventUuid> = outcome.created.iter().collect();
+    for event in &plan.accepted {
+        let what = if created.contains(&event.uuid) {
+            "job created"
+        } else {
+            "duplicate event acknowledged"
+        };
+        tracing::info!(
+            event_uuid = %event.uuid,
+            user_id = %event.user.id,
+            event_type = %event.event_type,
+            source = ctx.source.as_str(),
+            "{what}"
+        );
     }
     Ok(IntakeSummary {
         accepted: outcome.created.len(),

@@ -11,5 +11,6 @@ pub mod config;
 pub mod http;
 pub mod intake;
 pub mod okta;
+pub mod poller;
 pub mod secrets;
 pub mod store;

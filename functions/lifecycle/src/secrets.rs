@@ -146,6 +146,27 @@ impl SecretSource for SecretsManagerSource {
     }
 }
 
+impl SecretsManagerSource {
+    /// Reads the current SecretString whole (for JSON credentials); `None` if the secret
+    /// does not exist or holds no string.
+    pub async fn read_current(&self) -> Result<Option<Secret>, SecretError> {
+        match self
+            .client
+            .get_secret_value()
+            .secret_id(&self.secret_id)
+            .send()
+            .await
+        {
+            Ok(out) => Ok(out.secret_string().map(Secret::new)),
+            Err(err) if err.code() == Some("ResourceNotFoundException") => Ok(None),
+            Err(err) => Err(SecretError {
+                stage: Stage::Current.label(),
+                detail: DisplayErrorContext(&err).to_string(),
+            }),
+        }
+    }
+}
+
 /// The result of checking a presented secret.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AuthOutcome {

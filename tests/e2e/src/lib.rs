@@ -34,7 +34,8 @@ impl Stack {
         let vars: HashMap<String, String> = text
             .lines()
             .filter_map(|l| l.split_once('='))
-            .map(|(k, v)| (k.to_string(), v.to_string()))
+            // Values that a shell would split are single-quoted.
+            .map(|(k, v)| (k.to_string(), v.trim_matches('\'').to_string()))
             .collect();
         for key in [
             "AWS_ENDPOINT_URL",
@@ -224,4 +225,42 @@ pub fn deactivations(n: usize) -> Value {
         .collect();
     body["data"]["events"] = Value::Array(list);
     body
+}
+
+impl Stack {
+    /// Creates a fresh table with the stack's definition (`.local/table.json`, written
+    /// from infra/template.yaml) under a unique name, for tests that need their own state.
+    pub async fn fresh_table(&self) -> String {
+        let path = root().join(".local/table.json");
+        let def: Value = serde_json::from_str(
+            &std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())),
+        )
+        .expect("table.json is JSON");
+        let name = unique("test-table-");
+        let client = self.dynamodb().await;
+        let mut req = client
+            .create_table()
+            .table_name(&name)
+            .billing_mode(aws_sdk_dynamodb::types::BillingMode::PayPerRequest);
+        for a in def["AttributeDefinitions"].as_array().expect("attributes") {
+            req = req.attribute_definitions(
+                aws_sdk_dynamodb::types::AttributeDefinition::builder()
+                    .attribute_name(a["AttributeName"].as_str().unwrap())
+                    .attribute_type(a["AttributeType"].as_str().unwrap().into())
+                    .build()
+                    .unwrap(),
+            );
+        }
+        for k in def["KeySchema"].as_array().expect("key schema") {
+            req = req.key_schema(
+                aws_sdk_dynamodb::types::KeySchemaElement::builder()
+                    .attribute_name(k["AttributeName"].as_str().unwrap())
+                    .key_type(k["KeyType"].as_str().unwrap().into())
+                    .build()
+                    .unwrap(),
+            );
+        }
+        req.send().await.expect("create table");
+        name
+    }
 }

@@ -109,6 +109,13 @@ pub fn parse_delivery(body: &[u8]) -> Result<Delivery, EnvelopeError> {
     })
 }
 
+/// Parses one LogEvent as the System Log API returns it (the same shape as in a
+/// delivery); `index` is its position on the page, for the error message.
+pub fn parse_log_event(index: usize, value: serde_json::Value) -> Result<HookEvent, EnvelopeError> {
+    let raw: RawEvent = serde_json::from_value(value)?;
+    event_from_raw(index, raw)
+}
+
 fn event_from_raw(index: usize, raw: RawEvent) -> Result<HookEvent, EnvelopeError> {
     let bad = |field: &'static str, reason: String| EnvelopeError::Event {
         index,

@@ -1,6 +1,17 @@
-//! The Okta contract: identifiers, event types and the event hook envelope.
+//! The Okta contract: identifiers, event types, the event hook envelope and the
+//! Management API client.
 
+mod auth;
+pub mod client;
 pub mod hook;
+mod link;
+pub mod ratelimit;
 mod types;
 
+pub use auth::{AssertionClaims, OktaCredentials, ASSERTION_LIFETIME_SECS};
+pub use client::{
+    event_type_filter, ClientOptions, LogPage, LogQuery, OktaClient, OktaError, OktaUser, Sleeper,
+    UserList, UserPages, UserStatus,
+};
+pub use ratelimit::{EndpointFamily, RateLimit};
 pub use types::{EventType, EventUuid, IdError, UserId};

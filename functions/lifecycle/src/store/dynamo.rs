@@ -27,8 +27,8 @@ const CONFLICT_BACKOFF: Duration = Duration::from_millis(25);
 /// The table, reached through the AWS SDK.
 #[derive(Debug, Clone)]
 pub struct DynamoStore {
-    client: Client,
-    table: String,
+    pub(super) client: Client,
+    pub(super) table: String,
     event_ttl: Duration,
 }
 
@@ -176,19 +176,17 @@ impl DynamoStore {
                     "TransactionConflict" | "ThrottlingError" | "ProvisionedThroughputExceeded"
                 )
             });
-            if !retryable || conflicts >= MAX_CONFLICT_RETRIES {
-                let kind = if retryable { "Unavailable" } else { "Rejected" };
-                let detail = format!("transaction cancelled ({kind}): {}", codes.join(","));
-                return Err(if retryable {
-                    StoreError::Unavailable {
-                        op: "TransactWriteItems",
-                        detail,
-                    }
-                } else {
-                    StoreError::Rejected {
-                        op: "TransactWriteItems",
-                        detail,
-                    }
+            let detail = format!("transaction cancelled: {}", codes.join(","));
+            if !retryable {
+                return Err(StoreError::Rejected {
+                    op: "TransactWriteItems",
+                    detail,
+                });
+            }
+            if conflicts >= MAX_CONFLICT_RETRIES {
+                return Err(StoreError::Unavailable {
+                    op: "TransactWriteItems",
+                    detail,
                 });
             }
             conflicts += 1;
@@ -309,11 +307,11 @@ impl Store for DynamoStore {
     }
 }
 
-fn s(v: &str) -> AttributeValue {
+pub(super) fn s(v: &str) -> AttributeValue {
     AttributeValue::S(v.to_owned())
 }
 
-fn n(v: i64) -> AttributeValue {
+pub(super) fn n(v: i64) -> AttributeValue {
     AttributeValue::N(v.to_string())
 }
 
@@ -328,7 +326,7 @@ fn backoff(attempt: u32) -> Duration {
 }
 
 /// Sorts an SDK error into "try later" and "will not work".
-fn classify<E, R>(op: &'static str, err: &SdkError<E, R>) -> StoreError
+pub(super) fn classify<E, R>(op: &'static str, err: &SdkError<E, R>) -> StoreError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug,

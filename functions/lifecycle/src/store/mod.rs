@@ -9,11 +9,13 @@
 
 mod dynamo;
 mod memory;
+mod poller;
 
 use std::future::Future;
 
 pub use dynamo::DynamoStore;
 pub use memory::MemoryStore;
+pub use poller::PollStatus;
 
 use crate::clock::Timestamp;
 use crate::intake::{AcceptedEvent, IntakeContext};
@@ -108,6 +110,17 @@ pub enum StoreError {
         /// The operation.
         op: &'static str,
         /// What the client reported.
+        detail: String,
+    },
+    /// The poller's lease expired or was taken over: this run must stop writing.
+    #[error("the poller's lease is no longer held")]
+    LeaseLost,
+    /// A conditional write lost a race to another writer.
+    #[error("conflict during {op}: {detail}")]
+    Conflict {
+        /// The operation.
+        op: &'static str,
+        /// What changed.
         detail: String,
     },
     /// The table refused the request for a reason a retry will not change.

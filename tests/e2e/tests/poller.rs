@@ -1,0 +1,342 @@
+//! The System Log poller against moto (a table of its own per test) and an Okta
+//! simulator of its own per test, so runs, cursors and leases never cross.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use e2e_tests::{text, unique, Stack};
+use lifecycle::clock::Timestamp;
+use lifecycle::config::PollerConfig;
+use lifecycle::okta::{ClientOptions, OktaClient, OktaCredentials};
+use lifecycle::poller::{OktaApi, Poller};
+use lifecycle::secrets::Secret;
+use lifecycle::store::DynamoStore;
+use okta_sim::{Sim, SimOptions};
+use serde_json::{json, Value};
+use tokio::time::Instant;
+
+const TOKEN: &str = "00sim-demo-ssws-token-TEST-ONLY";
+
+struct World {
+    stack: Stack,
+    table: String,
+    okta_url: String,
+    _sim: Arc<Sim>,
+}
+
+async fn world() -> World {
+    let stack = Stack::get();
+    let table = stack.fresh_table().await;
+    let seed = okta_sim::load_seed_file(&e2e_tests::root().join("tests/okta-sim/demo-org.json"))
+        .expect("demo org");
+    let (addr, sim) = okta_sim::spawn(SimOptions {
+        seed: 3,
+        seed_doc: Some(seed),
+        hook_batch_ms: 50,
+        hook_timeout_ms: 3000,
+        ..SimOptions::default()
+    })
+    .await
+    .expect("simulator starts");
+    World {
+        stack,
+        table,
+        okta_url: format!("http://{addr}"),
+        _sim: sim,
+    }
+}
+
+impl World {
+    fn config(&self, extra: &[(&str, &str)]) -> PollerConfig {
+        let mut vars: HashMap<String, String> = [
+            ("TABLE_NAME", self.table.as_str()),
+            ("OKTA_ORG_URL", self.okta_url.as_str()),
+            ("OKTA_CREDENTIALS_SECRET_ID", "unused-here"),
+            ("SWEEP_INTERVAL_SECONDS", "86400"),
+            ("POLL_TIME_MARGIN_SECONDS", "1"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        for (k, v) in extra {
+            vars.insert(k.to_string(), v.to_string());
+        }
+        PollerConfig::from_lookup(|k| vars.get(k).cloned()).expect("valid poller config")
+    }
+
+    async fn poller(&self, extra: &[(&str, &str)]) -> Poller<OktaApi> {
+        let config = self.config(extra);
+        let store = DynamoStore::new(self.stack.dynamodb().await, &self.table, config.event_ttl);
+        let client = OktaClient::new(
+            &self.okta_url,
+            OktaCredentials::Ssws(Secret::new(TOKEN)),
+            ClientOptions::default(),
+        )
+        .expect("client");
+        Poller::new(config, store, OktaApi::new(client))
+    }
+
+    async fn okta(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        let mut req = reqwest::Client::new()
+            .request(method, format!("{}{path}", self.okta_url))
+            .header("Authorization", format!("SSWS {TOKEN}"))
+            .header("Accept", "application/json");
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        let resp = req.send().await.expect("simulator reachable");
+        assert!(
+            resp.status().is_success() || resp.status() == 204,
+            "{path}: {}",
+            resp.status()
+        );
+        resp.json().await.unwrap_or(Value::Null)
+    }
+
+    async fn control(&self, path: &str, body: Value) {
+        let resp = reqwest::Client::new()
+            .post(format!("{}{path}", self.okta_url))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert!(resp.status().is_success(), "{path}: {}", resp.status());
+    }
+
+    /// Creates and activates a user, then deactivates it; returns its id.
+    async fn deactivate_new_user(&self) -> String {
+        let login = format!("{}@example.com", unique("poll."));
+        let user = self
+            .okta(
+                reqwest::Method::POST,
+                "/api/v1/users?activate=true",
+                Some(json!({
+                    "profile": {"firstName": "Poll", "lastName": "Test", "email": login, "login": login},
+                    "credentials": {"password": {"value": "Correct-Horse-9"}}
+                })),
+            )
+            .await;
+        let id = user["id"].as_str().expect("user id").to_string();
+        self.okta(
+            reqwest::Method::POST,
+            &format!("/api/v1/users/{id}/lifecycle/deactivate?sendEmail=false"),
+            None,
+        )
+        .await;
+        id
+    }
+
+    async fn jobs(
+        &self,
+        user: &str,
+    ) -> Vec<HashMap<String, aws_sdk_dynamodb::types::AttributeValue>> {
+        self.stack
+            .dynamodb()
+            .await
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(
+                ":pk",
+                aws_sdk_dynamodb::types::AttributeValue::S(format!("USER#{user}")),
+            )
+            .send()
+            .await
+            .unwrap()
+            .items
+            .unwrap_or_default()
+    }
+}
+
+fn plenty() -> Instant {
+    Instant::now() + Duration::from_secs(60)
+}
+
+#[tokio::test]
+async fn a_run_turns_logged_deactivations_into_poll_jobs_and_records_its_figures() {
+    let w = world().await;
+    let users = [w.deactivate_new_user().await, w.deactivate_new_user().await];
+    let poller = w.poller(&[]).await;
+    let report = poller.run("run-1", plenty()).await.unwrap();
+    assert_eq!(report.outcome, "caught_up");
+    assert_eq!(report.jobs_created, 2);
+    for user in &users {
+        let jobs = w.jobs(user).await;
+        assert_eq!(jobs.len(), 1);
+        assert_eq!(text(&jobs[0], "source"), "poll");
+        assert_eq!(text(&jobs[0], "event_type"), "user.lifecycle.deactivate");
+    }
+    let status = poller.store().poll_status().await.unwrap();
+    assert_eq!(status.outcome, "caught_up");
+    assert_eq!(status.jobs_created, 2);
+    assert!(status.lag_seconds.is_some());
+    assert!(status.newest_event_at.is_some());
+    assert!(poller.store().cursor().await.unwrap().is_some());
+}
+
+#[tokio::test]
+async fn the_cursor_survives_a_restart_and_no_page_is_read_twice() {
+    let w = world().await;
+    let first = [w.deactivate_new_user().await, w.deactivate_new_user().await];
+    // One event per page and one page per run: each run reads exactly one new event.
+    let limits = [("POLL_PAGE_LIMIT", "1"), ("POLL_MAX_PAGES", "1")];
+    let r1 = w
+        .poller(&limits)
+        .await
+        .run("process-a", plenty())
+        .await
+        .unwrap();
+    assert_eq!((r1.outcome, r1.jobs_created), ("max_pages", 1));
+    // A new poller (a new process) continues from the stored cursor.
+    let r2 = w
+        .poller(&limits)
+        .await
+        .run("process-b", plenty())
+        .await
+        .unwrap();
+    assert_eq!((r2.jobs_created, r2.duplicates), (1, 0), "{r2:?}");
+    for user in &first {
+        assert_eq!(w.jobs(user).await.len(), 1);
+    }
+    let later = w.deactivate_new_user().await;
+    let r3 = w
+        .poller(&[])
+        .await
+        .run("process-c", plenty())
+        .await
+        .unwrap();
+    assert_eq!((r3.jobs_created, r3.duplicates), (1, 0), "{r3:?}");
+    assert_eq!(w.jobs(&later).await.len(), 1);
+}
+
+#[tokio::test]
+async fn an_unchanged_cursor_ends_the_run_after_one_page() {
+    let w = world().await;
+    w.deactivate_new_user().await;
+    let poller = w.poller(&[]).await;
+    poller.run("run-1", plenty()).await.unwrap();
+    let again = poller.run("run-2", plenty()).await.unwrap();
+    assert_eq!(again.outcome, "caught_up");
+    assert_eq!(
+        again.pages, 1,
+        "an empty page with Okta's ever-present next link ends the run"
+    );
+    assert_eq!(again.jobs_created, 0);
+}
+
+#[tokio::test]
+async fn a_run_does_not_start_while_another_holds_the_lease() {
+    let w = world().await;
+    w.deactivate_new_user().await;
+    let poller = w.poller(&[]).await;
+    assert!(poller
+        .store()
+        .acquire_lease("someone-else", Timestamp::now(), Duration::from_secs(120))
+        .await
+        .unwrap());
+    let report = poller.run("me", plenty()).await.unwrap();
+    assert_eq!(report.outcome, "skipped");
+    assert_eq!(report.pages, 0);
+    assert!(poller.store().cursor().await.unwrap().is_none());
+    // Two runs at once: exactly one of them polls.
+    poller.store().release_lease("someone-else").await.unwrap();
+    let (a, b) = tokio::join!(poller.run("a", plenty()), poller.run("b", plenty()));
+    let outcomes = [a.unwrap().outcome, b.unwrap().outcome];
+    assert_eq!(
+        outcomes.iter().filter(|o| **o == "skipped").count(),
+        1,
+        "{outcomes:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_run_that_lost_its_lease_stops_writing() {
+    let w = world().await;
+    w.deactivate_new_user().await;
+    let poller = w.poller(&[]).await;
+    let store = poller.store();
+    assert!(store
+        .acquire_lease("old-run", Timestamp::now(), Duration::from_millis(1))
+        .await
+        .unwrap());
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    // The lease expired; a newer run took it. The old run's cursor write must fail.
+    assert!(store
+        .acquire_lease("new-run", Timestamp::now(), Duration::from_secs(60))
+        .await
+        .unwrap());
+    let err = store
+        .save_cursor("old-run", Timestamp::now(), None, "cursor-x")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, lifecycle::store::StoreError::LeaseLost),
+        "{err}"
+    );
+    assert!(store.cursor().await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn a_429_is_honoured_and_the_next_run_continues() {
+    let w = world().await;
+    let user = w.deactivate_new_user().await;
+    w.control(
+        "/_sim/faults",
+        json!({"endpoints": [{"family": "logs", "status": 429, "count": 1}]}),
+    )
+    .await;
+    let poller = w.poller(&[]).await;
+    let limited = poller
+        .run("run-1", Instant::now() + Duration::from_secs(3))
+        .await
+        .unwrap();
+    assert_eq!(limited.outcome, "rate_limited");
+    assert_eq!(limited.rate_limited, 1);
+    assert!(w.jobs(&user).await.is_empty());
+    assert!(poller.store().cursor().await.unwrap().is_none());
+    // The same client keeps honouring the 429 until Okta's reset time...
+    let same_window = poller.run("run-2", plenty()).await.unwrap();
+    assert_eq!(same_window.outcome, "rate_limited");
+    // ...and the next run after it (a client that has not seen the 429, as after the
+    // reset) continues from the stored state.
+    let next = w.poller(&[]).await.run("run-3", plenty()).await.unwrap();
+    assert_eq!(next.outcome, "caught_up");
+    assert_eq!(w.jobs(&user).await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_run_out_of_time_stops_cleanly_and_the_next_one_continues() {
+    let w = world().await;
+    let user = w.deactivate_new_user().await;
+    let poller = w.poller(&[]).await;
+    let out_of_time = poller.run("run-1", Instant::now()).await.unwrap();
+    assert_eq!(out_of_time.outcome, "time_budget");
+    assert_eq!(out_of_time.pages, 0);
+    let next = poller.run("run-2", plenty()).await.unwrap();
+    assert_eq!(next.jobs_created, 1);
+    assert_eq!(w.jobs(&user).await.len(), 1);
+}
+
+#[tokio::test]
+async fn the_sweep_finds_a_deprovisioned_user_that_hook_and_log_both_missed() {
+    let w = world().await;
+    let user = w.deactivate_new_user().await;
+    // The poller here reads only delete events, so the deactivation is "missed" by the log.
+    let poller = w
+        .poller(&[
+            ("ENABLED_EVENT_TYPES", "user.lifecycle.delete.initiated"),
+            ("SWEEP_INTERVAL_SECONDS", "300"),
+        ])
+        .await;
+    let report = poller.run("run-1", plenty()).await.unwrap();
+    assert!(report.swept);
+    assert_eq!(report.sweep_jobs_created, 1, "{report:?}");
+    let jobs = w.jobs(&user).await;
+    assert_eq!(jobs.len(), 1);
+    assert_eq!(text(&jobs[0], "source"), "sweep");
+    // The sweep is not due again for a while; and if it were, the job exists already.
+    let again = poller.run("run-2", plenty()).await.unwrap();
+    assert!(!again.swept);
+    assert_eq!(w.jobs(&user).await.len(), 1);
+}

@@ -1,0 +1,133 @@
+//! The backstop end to end on the local stack: the simulator drops 30% of the hook's
+//! deliveries and duplicates some; after at most two poll runs every deactivated user
+//! has exactly one job. A test binary of its own, since it changes the shared
+//! simulator's faults.
+
+use std::time::Duration;
+
+use e2e_tests::{unique, Stack};
+use serde_json::{json, Value};
+
+async fn okta(stack: &Stack, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+    let mut req = reqwest::Client::new()
+        .request(method, format!("{}{path}", stack.var("OKTA_URL")))
+        .header(
+            "Authorization",
+            format!("SSWS {}", stack.var("OKTA_API_TOKEN")),
+        )
+        .header("Accept", "application/json");
+    if let Some(body) = body {
+        req = req.json(&body);
+    }
+    let resp = req.send().await.expect("simulator reachable");
+    let status = resp.status();
+    assert!(status.is_success(), "{path}: {status}");
+    resp.json().await.unwrap_or(Value::Null)
+}
+
+/// One scheduled invocation of the log-poller through `cargo lambda watch`, retried
+/// (boundedly) while the local ticker's own run holds the lease.
+async fn poll(stack: &Stack) -> Value {
+    for _ in 0..30 {
+        let report: Value = reqwest::Client::new()
+            .post(format!(
+                "{}/2015-03-31/functions/log-poller/invocations",
+                stack.var("LAMBDA_URL")
+            ))
+            .json(&json!({"detail-type": "Scheduled Event", "source": "aws.events", "detail": {}}))
+            .timeout(Duration::from_secs(90))
+            .send()
+            .await
+            .expect("lambda emulator reachable")
+            .json()
+            .await
+            .expect("report");
+        if report["outcome"] != "skipped" {
+            return report;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    panic!("the poller's lease stayed taken");
+}
+
+#[tokio::test]
+async fn with_30_percent_of_hooks_dropped_every_deactivated_user_ends_with_one_job() {
+    let stack = Stack::get();
+    let control = |path: &str| format!("{}{path}", stack.var("OKTA_URL"));
+    let http = reqwest::Client::new();
+    http.post(control("/_sim/faults"))
+        .json(&json!({"hooks": {"drop": 0.3, "duplicate": 0.2}}))
+        .send()
+        .await
+        .unwrap()
+        .error_for_status()
+        .unwrap();
+
+    let mut users = Vec::new();
+    for _ in 0..12 {
+        let login = format!("{}@example.com", unique("backstop."));
+        let user = okta(
+            &stack,
+            reqwest::Method::POST,
+            "/api/v1/users?activate=true",
+            Some(json!({
+                "profile": {"firstName": "Back", "lastName": "Stop", "email": login, "login": login},
+                "credentials": {"password": {"value": "Correct-Horse-9"}}
+            })),
+        )
+        .await;
+        let id = user["id"].as_str().unwrap().to_string();
+        okta(
+            &stack,
+            reqwest::Method::POST,
+            &format!("/api/v1/users/{id}/lifecycle/deactivate?sendEmail=false"),
+            None,
+        )
+        .await;
+        users.push(id);
+        // Apart enough that each deactivation is a delivery of its own.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    http.post(control("/_sim/hooks/flush?timeoutMs=30000"))
+        .send()
+        .await
+        .unwrap();
+    let counters: Value = http
+        .get(control("/_sim/counters"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    http.delete(control("/_sim/faults")).send().await.unwrap();
+    let dropped = counters["deliveries"]["dropped"].as_u64().unwrap_or(0);
+    assert!(dropped > 0, "some deliveries were dropped: {counters}");
+
+    let mut without_job = Vec::new();
+    for round in 0..2 {
+        let report = poll(&stack).await;
+        assert_ne!(report["outcome"], "error", "{report}");
+        without_job.clear();
+        for user in &users {
+            if stack.jobs(user).await.is_empty() {
+                without_job.push(user.clone());
+            }
+        }
+        if without_job.is_empty() {
+            eprintln!("all users had a job after poll run {}", round + 1);
+            break;
+        }
+    }
+    assert!(
+        without_job.is_empty(),
+        "users without a job: {without_job:?}"
+    );
+    for user in &users {
+        assert_eq!(
+            stack.jobs(user).await.len(),
+            1,
+            "exactly one job for {user}"
+        );
+    }
+}
