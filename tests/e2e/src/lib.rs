@@ -264,3 +264,54 @@ impl Stack {
         name
     }
 }
+
+/// Calls an Okta (simulator) API with an SSWS token; panics on a non-2xx answer.
+pub async fn okta_api(
+    base: &str,
+    token: &str,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> Value {
+    let mut req = reqwest::Client::new()
+        .request(method, format!("{base}{path}"))
+        .header("Authorization", format!("SSWS {token}"))
+        .header("Accept", "application/json");
+    if let Some(body) = body {
+        req = req.json(&body);
+    }
+    let resp = req.send().await.expect("Okta simulator reachable");
+    let status = resp.status();
+    assert!(status.is_success(), "{path}: {status}");
+    resp.json().await.unwrap_or(Value::Null)
+}
+
+/// Creates an active user with a password; returns its id and login.
+pub async fn create_okta_user(base: &str, token: &str, prefix: &str) -> (String, String) {
+    let login = format!("{}@example.com", unique(prefix));
+    let user = okta_api(
+        base,
+        token,
+        reqwest::Method::POST,
+        "/api/v1/users?activate=true",
+        Some(serde_json::json!({
+            "profile": {"firstName": "Test", "lastName": prefix, "email": login, "login": login},
+            "credentials": {"password": {"value": "Correct-Horse-9"}}
+        })),
+    )
+    .await;
+    let id = user["id"].as_str().expect("user created").to_string();
+    (id, login)
+}
+
+/// Deactivates a user without emailing them.
+pub async fn deactivate_okta_user(base: &str, token: &str, id: &str) {
+    okta_api(
+        base,
+        token,
+        reqwest::Method::POST,
+        &format!("/api/v1/users/{id}/lifecycle/deactivate?sendEmail=false"),
+        None,
+    )
+    .await;
+}

@@ -3,56 +3,15 @@
 
 use std::time::{Duration, Instant};
 
-use e2e_tests::{text, Stack};
-use serde_json::Value;
-
-async fn okta(stack: &Stack, method: reqwest::Method, path: &str) -> Value {
-    let resp = reqwest::Client::new()
-        .request(method, format!("{}{path}", stack.var("OKTA_URL")))
-        .header(
-            "Authorization",
-            format!("SSWS {}", stack.var("OKTA_API_TOKEN")),
-        )
-        .header("Accept", "application/json")
-        .send()
-        .await
-        .unwrap();
-    assert!(resp.status().is_success(), "{path}: {}", resp.status());
-    resp.json().await.unwrap_or(Value::Null)
-}
+use e2e_tests::{create_okta_user, deactivate_okta_user, okta_api, text, Stack};
 
 #[tokio::test]
 async fn a_deactivation_in_okta_arrives_through_the_hook_as_one_job() {
     let stack = Stack::get();
-    // Create a user of our own so no other test's actions interfere.
-    let login = format!("{}@example.com", e2e_tests::unique("hook."));
-    let created: Value = reqwest::Client::new()
-        .post(format!(
-            "{}/api/v1/users?activate=true",
-            stack.var("OKTA_URL")
-        ))
-        .header(
-            "Authorization",
-            format!("SSWS {}", stack.var("OKTA_API_TOKEN")),
-        )
-        .json(&serde_json::json!({
-            "profile": {"firstName": "Hook", "lastName": "Test", "email": login, "login": login},
-            "credentials": {"password": {"value": "Correct-Horse-9"}}
-        }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let id = created["id"].as_str().expect("user created").to_string();
-
-    okta(
-        &stack,
-        reqwest::Method::POST,
-        &format!("/api/v1/users/{id}/lifecycle/deactivate?sendEmail=false"),
-    )
-    .await;
+    let (okta, token) = (stack.var("OKTA_URL"), stack.var("OKTA_API_TOKEN"));
+    // A user of our own, so no other test's actions interfere.
+    let (id, login) = create_okta_user(okta, token, "hook.").await;
+    deactivate_okta_user(okta, token, &id).await;
 
     let deadline = Instant::now() + Duration::from_secs(15);
     let mut jobs = stack.jobs(&id).await;
@@ -66,10 +25,12 @@ async fn a_deactivation_in_okta_arrives_through_the_hook_as_one_job() {
     assert_eq!(text(job, "user_login"), login);
 
     // The job's event uuid is the one in Okta's System Log: the poller will dedupe on it.
-    let logs = okta(
-        &stack,
+    let logs = okta_api(
+        okta,
+        token,
         reqwest::Method::GET,
         "/api/v1/logs?filter=eventType%20eq%20%22user.lifecycle.deactivate%22&limit=1000&since=2000-01-01T00:00:00Z",
+        None,
     )
     .await;
     let logged = logs

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use e2e_tests::{text, unique, Stack};
+use e2e_tests::{create_okta_user, deactivate_okta_user, text, Stack};
 use lifecycle::clock::Timestamp;
 use lifecycle::config::PollerConfig;
 use lifecycle::okta::{ClientOptions, OktaClient, OktaCredentials};
@@ -77,23 +77,6 @@ impl World {
         Poller::new(config, store, OktaApi::new(client))
     }
 
-    async fn okta(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
-        let mut req = reqwest::Client::new()
-            .request(method, format!("{}{path}", self.okta_url))
-            .header("Authorization", format!("SSWS {TOKEN}"))
-            .header("Accept", "application/json");
-        if let Some(body) = body {
-            req = req.json(&body);
-        }
-        let resp = req.send().await.expect("simulator reachable");
-        assert!(
-            resp.status().is_success() || resp.status() == 204,
-            "{path}: {}",
-            resp.status()
-        );
-        resp.json().await.unwrap_or(Value::Null)
-    }
-
     async fn control(&self, path: &str, body: Value) {
         let resp = reqwest::Client::new()
             .post(format!("{}{path}", self.okta_url))
@@ -106,24 +89,8 @@ impl World {
 
     /// Creates and activates a user, then deactivates it; returns its id.
     async fn deactivate_new_user(&self) -> String {
-        let login = format!("{}@example.com", unique("poll."));
-        let user = self
-            .okta(
-                reqwest::Method::POST,
-                "/api/v1/users?activate=true",
-                Some(json!({
-                    "profile": {"firstName": "Poll", "lastName": "Test", "email": login, "login": login},
-                    "credentials": {"password": {"value": "Correct-Horse-9"}}
-                })),
-            )
-            .await;
-        let id = user["id"].as_str().expect("user id").to_string();
-        self.okta(
-            reqwest::Method::POST,
-            &format!("/api/v1/users/{id}/lifecycle/deactivate?sendEmail=false"),
-            None,
-        )
-        .await;
+        let (id, _) = create_okta_user(&self.okta_url, TOKEN, "poll.").await;
+        deactivate_okta_user(&self.okta_url, TOKEN, &id).await;
         id
     }
 

@@ -5,25 +5,8 @@
 
 use std::time::Duration;
 
-use e2e_tests::{unique, Stack};
+use e2e_tests::{create_okta_user, deactivate_okta_user, Stack};
 use serde_json::{json, Value};
-
-async fn okta(stack: &Stack, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
-    let mut req = reqwest::Client::new()
-        .request(method, format!("{}{path}", stack.var("OKTA_URL")))
-        .header(
-            "Authorization",
-            format!("SSWS {}", stack.var("OKTA_API_TOKEN")),
-        )
-        .header("Accept", "application/json");
-    if let Some(body) = body {
-        req = req.json(&body);
-    }
-    let resp = req.send().await.expect("simulator reachable");
-    let status = resp.status();
-    assert!(status.is_success(), "{path}: {status}");
-    resp.json().await.unwrap_or(Value::Null)
-}
 
 /// One scheduled invocation of the log-poller through `cargo lambda watch`, retried
 /// (boundedly) while the local ticker's own run holds the lease.
@@ -65,25 +48,9 @@ async fn with_30_percent_of_hooks_dropped_every_deactivated_user_ends_with_one_j
 
     let mut users = Vec::new();
     for _ in 0..12 {
-        let login = format!("{}@example.com", unique("backstop."));
-        let user = okta(
-            &stack,
-            reqwest::Method::POST,
-            "/api/v1/users?activate=true",
-            Some(json!({
-                "profile": {"firstName": "Back", "lastName": "Stop", "email": login, "login": login},
-                "credentials": {"password": {"value": "Correct-Horse-9"}}
-            })),
-        )
-        .await;
-        let id = user["id"].as_str().unwrap().to_string();
-        okta(
-            &stack,
-            reqwest::Method::POST,
-            &format!("/api/v1/users/{id}/lifecycle/deactivate?sendEmail=false"),
-            None,
-        )
-        .await;
+        let (okta, token) = (stack.var("OKTA_URL"), stack.var("OKTA_API_TOKEN"));
+        let (id, _) = create_okta_user(okta, token, "backstop.").await;
+        deactivate_okta_user(okta, token, &id).await;
         users.push(id);
         // Apart enough that each deactivation is a delivery of its own.
         tokio::time::sleep(Duration::from_millis(300)).await;

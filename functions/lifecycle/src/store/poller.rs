@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::builders::PutBuilder;
 use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Put, TransactWriteItem};
 
 use super::dynamo::{classify, n, s};
@@ -171,19 +172,31 @@ impl DynamoStore {
         let mut item = HashMap::from(key("CURSOR"));
         item.insert("after".into(), s(next));
         item.insert("updated_at".into(), s(&now.to_string()));
-        let put = Put::builder().table_name(&self.table).set_item(Some(item));
+        let put = Put::builder().set_item(Some(item));
         let put = match previous {
             None => put.condition_expression("attribute_not_exists(pk)"),
             Some(prev) => put
                 .condition_expression("#a = :prev")
                 .expression_attribute_names("#a", "after")
                 .expression_attribute_values(":prev", s(prev)),
-        }
-        .build()
-        .map_err(|e| StoreError::Rejected {
-            op: "build put",
-            detail: e.to_string(),
-        })?;
+        };
+        self.put_under_lease(owner, now, put).await
+    }
+
+    /// Writes `put` in one transaction with a check that `owner` still holds the lease.
+    async fn put_under_lease(
+        &self,
+        owner: &str,
+        now: Timestamp,
+        put: PutBuilder,
+    ) -> Result<(), StoreError> {
+        let put = put
+            .table_name(&self.table)
+            .build()
+            .map_err(|e| StoreError::Rejected {
+                op: "build put",
+                detail: e.to_string(),
+            })?;
         self.client
             .transact_write_items()
             .transact_items(lease_check(&self.table, owner, now)?)
@@ -285,21 +298,7 @@ impl DynamoStore {
         if let Some(lag) = status.lag_seconds {
             item.insert("lag_seconds".into(), count(lag));
         }
-        let put = Put::builder()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .build()
-            .map_err(|e| StoreError::Rejected {
-                op: "build put",
-                detail: e.to_string(),
-            })?;
-        self.client
-            .transact_write_items()
-            .transact_items(lease_check(&self.table, owner, now)?)
-            .transact_items(TransactWriteItem::builder().put(put).build())
-            .send()
+        self.put_under_lease(owner, now, Put::builder().set_item(Some(item)))
             .await
-            .map_err(lease_lost_or)?;
-        Ok(())
     }
 }
