@@ -9,7 +9,7 @@ PY := $(VENV)/bin/python
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= us-east-1
-FUNCTIONS := hook-verify hook-intake
+FUNCTIONS := hook-verify hook-intake log-poller
 
 .PHONY: help venv build up down status run test test-unit test-sdk test-stack lint fmt validate bench release deploy clean
 
