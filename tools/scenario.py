@@ -82,6 +82,12 @@ def main() -> None:
     delivery["eventId"] = str(uuid.uuid4())
     show(*http("POST", HOOK, delivery, {HEADER: SECRET}))
 
+    step("The System Log poller runs (as its schedule would) and finds the same deactivation")
+    status, report = http("POST", f"{ENV['LAMBDA_URL']}/2015-03-31/functions/log-poller/invocations",
+                          {"detail-type": "Scheduled Event", "source": "aws.events", "detail": {}})
+    show(status, report)
+    print("   (a duplicate of what the hook delivered: one job per event, whichever path brings it)")
+
     step("Someone without the secret")
     show(*http("POST", HOOK, delivery, {HEADER: "guess"}))
 
@@ -90,7 +96,9 @@ def main() -> None:
     for item in sorted(items, key=lambda i: (i["pk"]["S"], i["sk"]["S"])):
         flat = {k: next(iter(v.values())) for k, v in item.items() if k not in ("pk", "sk")}
         keep = {k: flat[k] for k in ("status", "event_type", "source", "user_login", "enabled",
-                                     "verified_at", "last_delivery_at", "reason") if k in flat}
+                                     "verified_at", "last_delivery_at", "reason", "after", "outcome",
+                                     "events_seen", "jobs_created", "duplicates", "lag_seconds")
+                if k in flat}
         print(f"   {item['pk']['S']:<44} {item['sk']['S']:<66} {json.dumps(keep)}")
 
     _, counters = http("GET", f"{OKTA}/_sim/counters")
