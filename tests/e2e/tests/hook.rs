@@ -270,3 +270,46 @@ async fn other_methods_are_405_and_other_paths_404() {
         .unwrap();
     assert_eq!(resp.status().as_u16(), 404);
 }
+
+#[tokio::test]
+async fn neither_the_secret_nor_a_wrong_one_reaches_any_log() {
+    let stack = Stack::get();
+    let wrong = unique("WrongSecretValue");
+    let delivery = serde_json::to_vec(&fixture("deactivate.json")).unwrap();
+    assert_eq!(
+        post_raw(&stack, Some(stack.secret()), delivery.clone())
+            .await
+            .0,
+        200
+    );
+    assert_eq!(post_raw(&stack, Some(&wrong), delivery).await.0, 401);
+    let (status, _) = get(
+        &stack,
+        &[
+            ("X-Okta-Verification-Challenge", "abc"),
+            (stack.auth_header(), stack.secret()),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200);
+    // Give the processes a moment to flush what they log about these requests.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let logs = e2e_tests::root().join(".local/logs");
+    let mut read = 0;
+    for entry in std::fs::read_dir(&logs).expect("stack logs") {
+        let path = entry.unwrap().path();
+        let text = String::from_utf8_lossy(&std::fs::read(&path).unwrap()).into_owned();
+        read += text.len();
+        assert!(
+            !text.contains(stack.secret()),
+            "hook secret in {}",
+            path.display()
+        );
+        assert!(
+            !text.contains(&wrong),
+            "a presented secret in {}",
+            path.display()
+        );
+    }
+    assert!(read > 0, "the stack's logs were read");
+}
