@@ -6,6 +6,7 @@ use std::future::Future;
 use std::time::{Duration, SystemTime};
 
 use aws_sdk_secretsmanager::error::{DisplayErrorContext, ProvideErrorMetadata};
+use aws_sdk_secretsmanager::operation::get_secret_value::GetSecretValueOutput;
 use aws_sdk_secretsmanager::Client;
 use subtle::ConstantTimeEq;
 use tokio::sync::Mutex;
@@ -117,8 +118,9 @@ impl SecretsManagerSource {
     }
 }
 
-impl SecretSource for SecretsManagerSource {
-    async fn fetch(&self, stage: Stage) -> Result<Option<SecretVersion>, SecretError> {
+impl SecretsManagerSource {
+    /// One `GetSecretValue`; `None` when the secret or that stage does not exist.
+    async fn get(&self, stage: Stage) -> Result<Option<GetSecretValueOutput>, SecretError> {
         let result = self
             .client
             .get_secret_value()
@@ -127,15 +129,7 @@ impl SecretSource for SecretsManagerSource {
             .send()
             .await;
         match result {
-            Ok(out) => Ok(out
-                .secret_string()
-                .and_then(parse_secret_string)
-                .map(|value| SecretVersion {
-                    value,
-                    created: out
-                        .created_date()
-                        .and_then(|d| SystemTime::try_from(*d).ok()),
-                })),
+            Ok(out) => Ok(Some(out)),
             Err(err) if err.code() == Some("ResourceNotFoundException") => Ok(None),
             // The SDK's error text names the secret id and the failure, never the value.
             Err(err) => Err(SecretError {
@@ -144,26 +138,29 @@ impl SecretSource for SecretsManagerSource {
             }),
         }
     }
-}
 
-impl SecretsManagerSource {
     /// Reads the current SecretString whole (for JSON credentials); `None` if the secret
     /// does not exist or holds no string.
     pub async fn read_current(&self) -> Result<Option<Secret>, SecretError> {
-        match self
-            .client
-            .get_secret_value()
-            .secret_id(&self.secret_id)
-            .send()
-            .await
-        {
-            Ok(out) => Ok(out.secret_string().map(Secret::new)),
-            Err(err) if err.code() == Some("ResourceNotFoundException") => Ok(None),
-            Err(err) => Err(SecretError {
-                stage: Stage::Current.label(),
-                detail: DisplayErrorContext(&err).to_string(),
-            }),
-        }
+        Ok(self
+            .get(Stage::Current)
+            .await?
+            .and_then(|out| out.secret_string().map(Secret::new)))
+    }
+}
+
+impl SecretSource for SecretsManagerSource {
+    async fn fetch(&self, stage: Stage) -> Result<Option<SecretVersion>, SecretError> {
+        Ok(self.get(stage).await?.and_then(|out| {
+            out.secret_string()
+                .and_then(parse_secret_string)
+                .map(|value| SecretVersion {
+                    value,
+                    created: out
+                        .created_date()
+                        .and_then(|d| SystemTime::try_from(*d).ok()),
+                })
+        }))
     }
 }
 

@@ -47,8 +47,7 @@ impl DynamoStore {
         key: &Key,
         mut item: HashMap<String, AttributeValue>,
     ) -> Result<TransactWriteItem, StoreError> {
-        item.insert("pk".into(), s(&key.pk));
-        item.insert("sk".into(), s(&key.sk));
+        item.extend(key_item(key));
         let put = Put::builder()
             .table_name(&self.table)
             .set_item(Some(item))
@@ -201,8 +200,7 @@ impl DynamoStore {
             .client
             .update_item()
             .table_name(&self.table)
-            .key("pk", s(&key.pk))
-            .key("sk", s(&key.sk))
+            .set_key(Some(key_item(&key)))
             .update_expression("SET #f = :now")
             .condition_expression("attribute_not_exists(#f) OR #f < :now")
             .expression_attribute_names("#f", field)
@@ -225,8 +223,7 @@ impl Store for DynamoStore {
             .client
             .get_item()
             .table_name(&self.table)
-            .key("pk", s(&key.pk))
-            .key("sk", s(&key.sk))
+            .set_key(Some(key_item(&key)))
             .consistent_read(true)
             .send()
             .await
@@ -305,6 +302,14 @@ impl Store for DynamoStore {
     async fn mark_delivery(&self, at: Timestamp) -> Result<(), StoreError> {
         self.mark_time("last_delivery_at", at).await
     }
+}
+
+/// The key attributes of an item.
+pub(super) fn key_item(key: &Key) -> HashMap<String, AttributeValue> {
+    HashMap::from([
+        ("pk".to_string(), s(&key.pk)),
+        ("sk".to_string(), s(&key.sk)),
+    ])
 }
 
 pub(super) fn s(v: &str) -> AttributeValue {

@@ -68,6 +68,22 @@ impl MemoryStore {
         self.lock().integration.clone()
     }
 
+    /// Moves one time of the config item forward, never back (as the table's condition does).
+    fn mark(
+        &self,
+        at: Timestamp,
+        field: impl Fn(&mut Integration) -> &mut Option<String>,
+    ) -> Result<(), StoreError> {
+        let mut state = self.check("UpdateItem")?;
+        let item = state.integration.get_or_insert_with(Integration::default);
+        let slot = field(item);
+        let at = at.to_string();
+        if slot.as_deref().is_none_or(|old| old < at.as_str()) {
+            *slot = Some(at);
+        }
+        Ok(())
+    }
+
     fn check(&self, op: &'static str) -> Result<std::sync::MutexGuard<'_, State>, StoreError> {
         let state = self.lock();
         if state.fail_with_unavailable {
@@ -78,14 +94,6 @@ impl MemoryStore {
         }
         Ok(state)
     }
-}
-
-fn later(old: Option<String>, at: Timestamp) -> Option<String> {
-    let at = at.to_string();
-    Some(match old {
-        Some(old) if old >= at => old,
-        _ => at,
-    })
 }
 
 impl Store for MemoryStore {
@@ -133,18 +141,10 @@ impl Store for MemoryStore {
     }
 
     async fn mark_verified(&self, at: Timestamp) -> Result<(), StoreError> {
-        let mut state = self.check("UpdateItem")?;
-        let mut item = state.integration.clone().unwrap_or_default();
-        item.verified_at = later(item.verified_at, at);
-        state.integration = Some(item);
-        Ok(())
+        self.mark(at, |i| &mut i.verified_at)
     }
 
     async fn mark_delivery(&self, at: Timestamp) -> Result<(), StoreError> {
-        let mut state = self.check("UpdateItem")?;
-        let mut item = state.integration.clone().unwrap_or_default();
-        item.last_delivery_at = later(item.last_delivery_at, at);
-        state.integration = Some(item);
-        Ok(())
+        self.mark(at, |i| &mut i.last_delivery_at)
     }
 }

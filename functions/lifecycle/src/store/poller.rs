@@ -17,8 +17,8 @@ use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::builders::PutBuilder;
 use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Put, TransactWriteItem};
 
-use super::dynamo::{classify, n, s};
-use super::{DynamoStore, StoreError};
+use super::dynamo::{classify, key_item, n, s};
+use super::{DynamoStore, Key, StoreError};
 use crate::clock::Timestamp;
 
 const PK: &str = "POLLER";
@@ -52,14 +52,17 @@ pub struct PollStatus {
     pub sweep_jobs_created: u64,
 }
 
-fn key(sk: &str) -> [(String, AttributeValue); 2] {
-    [("pk".into(), s(PK)), ("sk".into(), s(sk))]
+fn key(sk: &str) -> HashMap<String, AttributeValue> {
+    key_item(&Key {
+        pk: PK.into(),
+        sk: sk.into(),
+    })
 }
 
 fn lease_check(table: &str, owner: &str, now: Timestamp) -> Result<TransactWriteItem, StoreError> {
     let check = ConditionCheck::builder()
         .table_name(table)
-        .set_key(Some(HashMap::from(key("LOCK"))))
+        .set_key(Some(key("LOCK")))
         .condition_expression("#o = :owner AND expires_at_ms > :now")
         .expression_attribute_names("#o", "owner")
         .expression_attribute_values(":owner", s(owner))
@@ -101,7 +104,7 @@ impl DynamoStore {
         now: Timestamp,
         ttl: Duration,
     ) -> Result<bool, StoreError> {
-        let mut item = HashMap::from(key("LOCK"));
+        let mut item = key("LOCK");
         item.insert("owner".into(), s(owner));
         item.insert("acquired_at".into(), s(&now.to_string()));
         item.insert("expires_at_ms".into(), n(now.plus(ttl).unix_millis()));
@@ -129,7 +132,7 @@ impl DynamoStore {
             .client
             .delete_item()
             .table_name(&self.table)
-            .set_key(Some(HashMap::from(key("LOCK"))))
+            .set_key(Some(key("LOCK")))
             .condition_expression("#o = :owner")
             .expression_attribute_names("#o", "owner")
             .expression_attribute_values(":owner", s(owner))
@@ -148,7 +151,7 @@ impl DynamoStore {
             .client
             .get_item()
             .table_name(&self.table)
-            .set_key(Some(HashMap::from(key("CURSOR"))))
+            .set_key(Some(key("CURSOR")))
             .consistent_read(true)
             .send()
             .await
@@ -169,7 +172,7 @@ impl DynamoStore {
         previous: Option<&str>,
         next: &str,
     ) -> Result<(), StoreError> {
-        let mut item = HashMap::from(key("CURSOR"));
+        let mut item = key("CURSOR");
         item.insert("after".into(), s(next));
         item.insert("updated_at".into(), s(&now.to_string()));
         let put = Put::builder().set_item(Some(item));
@@ -236,7 +239,7 @@ impl DynamoStore {
             .client
             .get_item()
             .table_name(&self.table)
-            .set_key(Some(HashMap::from(key("STATUS"))))
+            .set_key(Some(key("STATUS")))
             .consistent_read(true)
             .send()
             .await
@@ -273,7 +276,7 @@ impl DynamoStore {
         now: Timestamp,
         status: &PollStatus,
     ) -> Result<(), StoreError> {
-        let mut item = HashMap::from(key("STATUS"));
+        let mut item = key("STATUS");
         let count = |v: u64| n(i64::try_from(v).unwrap_or(i64::MAX));
         item.insert("outcome".into(), s(&status.outcome));
         item.insert("pages".into(), count(status.pages));
