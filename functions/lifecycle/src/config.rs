@@ -28,6 +28,25 @@
 //! | `OKTA_RATE_RESERVE_PERCENT` | `20` | share of Okta's rate limit left to other integrations |
 //! | `SWEEP_INTERVAL_SECONDS` | `3600` | least time between two reconciliation sweeps |
 //! | `OKTA_EVENT_HOOK_ID` | none | our hook's id, to single out its delivery failures |
+//!
+//! The deprovision function reads `TABLE_NAME`, `OKTA_ORG_URL`, `OKTA_CREDENTIALS_SECRET_ID`,
+//! `OKTA_RATE_RESERVE_PERCENT`, and:
+//!
+//! | variable | default | meaning |
+//! |---|---|---|
+//! | `TARGETS_SECRET_ID` | none | Secrets Manager id of the SCIM and webhook targets; none: Okta only |
+//! | `DRY_RUN` | `false` | plan and record every job, touch nothing |
+//! | `DELETE_IN_TARGETS` | `false` | on an Okta delete, delete SCIM accounts instead of deactivating |
+//! | `RESTORE_GROUPS` | `true` | a restore puts Okta group memberships back |
+//! | `RESTORE_ACCOUNTS` | `true` | a restore re-activates application accounts that were active |
+//! | `REVOKE_OAUTH_TOKENS` | `true` | ending sessions also revokes the user's OAuth tokens |
+//! | `FUSE_LIMIT` | `25` | deprovisionings allowed per fuse window |
+//! | `FUSE_WINDOW_SECONDS` | `600` | the fuse's sliding window |
+//! | `JOB_MAX_ATTEMPTS` | `3` | attempts before a job is `failed` |
+//! | `JOB_RETRY_DELAY_SECONDS` | `2` | wait before the second attempt; doubles each time |
+//! | `STEP_TIMEOUT_SECONDS` | `10` | limit on each call to a target |
+//! | `STEP_MAX_ATTEMPTS` | `3` | tries of one step within an attempt (temporary errors only) |
+//! | `JOB_CLAIM_SECONDS` | `180` | how long a claim on a job lasts; longer than the function's timeout |
 
 use std::collections::HashSet;
 use std::time::Duration;
@@ -96,6 +115,18 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
             Some(v) => v.trim().parse().map_err(|_| ConfigError::Invalid {
                 name,
                 reason: format!("expected a whole number, got {v:?}"),
+            }),
+        }
+    }
+
+    fn flag(&self, name: &'static str, default: bool) -> Result<bool, ConfigError> {
+        match self.get(name).map(|v| v.trim().to_ascii_lowercase()) {
+            None => Ok(default),
+            Some(v) if v == "true" => Ok(true),
+            Some(v) if v == "false" => Ok(false),
+            Some(v) => Err(ConfigError::Invalid {
+                name,
+                reason: format!("expected true or false, got {v:?}"),
             }),
         }
     }
@@ -226,6 +257,99 @@ impl PollerConfig {
     }
 }
 
+/// Configuration of the deprovision function.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// The DynamoDB table.
+    pub table_name: String,
+    /// Okta org URL.
+    pub okta_org_url: String,
+    /// Secrets Manager id of the Okta API credentials.
+    pub okta_credentials_secret_id: String,
+    /// Secrets Manager id of the targets; `None`: Okta only.
+    pub targets_secret_id: Option<String>,
+    /// Share of Okta's rate limit left to other integrations.
+    pub rate_reserve: f64,
+    /// Plan and record, touch nothing.
+    pub dry_run: bool,
+    /// On `delete.initiated`, delete application accounts.
+    pub delete_in_targets: bool,
+    /// Restore Okta group memberships.
+    pub restore_groups: bool,
+    /// Re-activate application accounts on restore.
+    pub restore_accounts: bool,
+    /// Revoke OAuth tokens along with sessions.
+    pub revoke_oauth_tokens: bool,
+    /// Deprovisionings allowed per fuse window.
+    pub fuse_limit: u32,
+    /// The fuse's window.
+    pub fuse_window: Duration,
+    /// Attempts before a job is failed.
+    pub job_max_attempts: u32,
+    /// Wait before the second attempt; doubles.
+    pub job_retry_delay: Duration,
+    /// Limit on each call to a target.
+    pub step_timeout: Duration,
+    /// Tries of one step within an attempt.
+    pub step_max_attempts: u32,
+    /// How long a claim lasts.
+    pub claim: Duration,
+}
+
+impl EngineConfig {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads configuration through `lookup`.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let env = Env(lookup);
+        let reserve_percent = env.number("OKTA_RATE_RESERVE_PERCENT", 20)?;
+        if reserve_percent > 90 {
+            return Err(ConfigError::Invalid {
+                name: "OKTA_RATE_RESERVE_PERCENT",
+                reason: "must be at most 90".into(),
+            });
+        }
+        let at_least_one = |name: &'static str, v: u64| {
+            if v == 0 {
+                Err(ConfigError::Invalid {
+                    name,
+                    reason: "must be at least 1".into(),
+                })
+            } else {
+                Ok(u32::try_from(v).unwrap_or(u32::MAX))
+            }
+        };
+        Ok(Self {
+            table_name: env.required("TABLE_NAME")?,
+            okta_org_url: env
+                .required("OKTA_ORG_URL")?
+                .trim_end_matches('/')
+                .to_string(),
+            okta_credentials_secret_id: env.required("OKTA_CREDENTIALS_SECRET_ID")?,
+            targets_secret_id: env.get("TARGETS_SECRET_ID"),
+            rate_reserve: reserve_percent as f64 / 100.0,
+            dry_run: env.flag("DRY_RUN", false)?,
+            delete_in_targets: env.flag("DELETE_IN_TARGETS", false)?,
+            restore_groups: env.flag("RESTORE_GROUPS", true)?,
+            restore_accounts: env.flag("RESTORE_ACCOUNTS", true)?,
+            revoke_oauth_tokens: env.flag("REVOKE_OAUTH_TOKENS", true)?,
+            fuse_limit: at_least_one("FUSE_LIMIT", env.number("FUSE_LIMIT", 25)?)?,
+            fuse_window: env.seconds("FUSE_WINDOW_SECONDS", 600)?,
+            job_max_attempts: at_least_one("JOB_MAX_ATTEMPTS", env.number("JOB_MAX_ATTEMPTS", 3)?)?,
+            job_retry_delay: env.seconds("JOB_RETRY_DELAY_SECONDS", 2)?,
+            step_timeout: env.seconds("STEP_TIMEOUT_SECONDS", 10)?,
+            step_max_attempts: at_least_one(
+                "STEP_MAX_ATTEMPTS",
+                env.number("STEP_MAX_ATTEMPTS", 3)?,
+            )?,
+            claim: env.seconds("JOB_CLAIM_SECONDS", 180)?,
+        })
+    }
+}
+
 /// A typo in the list would silently disable offboarding, so unknown names are an error.
 fn parse_event_types(list: &str) -> Result<HashSet<EventType>, ConfigError> {
     let mut set = HashSet::new();
@@ -271,6 +395,42 @@ mod tests {
         assert!(c.enabled_event_types.contains(&EventType::DeleteInitiated));
         assert_eq!(c.auth_header, "authorization");
         assert_eq!(c.max_body_bytes, 1024 * 1024);
+    }
+
+    #[test]
+    fn the_engine_reads_flags_strictly_and_defaults_to_the_safe_side() {
+        let base = [
+            ("TABLE_NAME", "t"),
+            ("OKTA_ORG_URL", "https://x.okta.com/"),
+            ("OKTA_CREDENTIALS_SECRET_ID", "c"),
+        ];
+        let read = |extra: &[(&str, &str)]| {
+            let map: HashMap<String, String> = base
+                .iter()
+                .chain(extra)
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            EngineConfig::from_lookup(|k| map.get(k).cloned())
+        };
+        let c = read(&[]).unwrap();
+        assert!(!c.dry_run && !c.delete_in_targets && c.restore_groups);
+        assert_eq!((c.fuse_limit, c.fuse_window.as_secs()), (25, 600));
+        assert_eq!(c.okta_org_url, "https://x.okta.com");
+        assert!(read(&[("DRY_RUN", "TRUE")]).unwrap().dry_run);
+        assert!(matches!(
+            read(&[("DRY_RUN", "yes")]),
+            Err(ConfigError::Invalid {
+                name: "DRY_RUN",
+                ..
+            })
+        ));
+        assert!(matches!(
+            read(&[("FUSE_LIMIT", "0")]),
+            Err(ConfigError::Invalid {
+                name: "FUSE_LIMIT",
+                ..
+            })
+        ));
     }
 
     #[test]

@@ -8,9 +8,12 @@
 pub mod aws;
 pub mod clock;
 pub mod config;
+pub mod engine;
 pub mod http;
 pub mod intake;
 pub mod okta;
 pub mod poller;
 pub mod secrets;
+pub mod setup;
 pub mod store;
+pub mod targets;

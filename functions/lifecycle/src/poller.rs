@@ -20,10 +20,9 @@ use crate::config::PollerConfig;
 use crate::intake::{self, AcceptedEvent, IntakeContext, Source};
 use crate::okta::hook::{parse_log_event, HookEvent, UserRef};
 use crate::okta::{
-    ClientOptions, EventType, EventUuid, LogQuery, OktaClient, OktaCredentials, OktaError, UserId,
-    UserStatus,
+    ClientOptions, EventType, EventUuid, LogQuery, OktaClient, OktaError, UserId, UserStatus,
 };
-use crate::secrets::{SecretError, SecretsManagerSource};
+use crate::setup::{self, SetupError};
 use crate::store::{DynamoStore, PollStatus, Store, StoreError};
 
 /// The event type Okta logs for each event hook delivery.
@@ -453,46 +452,26 @@ impl<O> Poller<O> {
     }
 }
 
-/// The poller could not be set up.
-#[derive(Debug, thiserror::Error)]
-pub enum PollerInitError {
-    /// The credentials secret could not be read.
-    #[error(transparent)]
-    Secret(#[from] SecretError),
-    /// The credentials secret does not exist or is not filled in.
-    #[error("Okta credentials secret {0} is missing or empty: fill it in (see the README)")]
-    NoCredentials(String),
-    /// The credentials or the org URL are unusable.
-    #[error(transparent)]
-    Okta(#[from] OktaError),
-}
-
 impl Poller<OktaApi> {
     /// Builds the AWS clients, reads the Okta credentials from Secrets Manager and builds
     /// the Okta client: everything a run needs, once per execution environment.
-    pub async fn from_environment(config: PollerConfig) -> Result<Self, PollerInitError> {
+    pub async fn from_environment(config: PollerConfig) -> Result<Self, SetupError> {
         let aws = sdk_config().await;
         let store = DynamoStore::new(
             aws_sdk_dynamodb::Client::new(&aws),
             &config.table_name,
             config.event_ttl,
         );
-        let secret = SecretsManagerSource::new(
-            aws_sdk_secretsmanager::Client::new(&aws),
-            &config.okta_credentials_secret_id,
-        )
-        .read_current()
-        .await?
-        .ok_or_else(|| PollerInitError::NoCredentials(config.okta_credentials_secret_id.clone()))?;
-        let credentials = OktaCredentials::from_secret_json(secret.expose())?;
-        let client = OktaClient::new(
+        let client = setup::okta_client(
+            &aws,
             &config.okta_org_url,
-            credentials,
+            &config.okta_credentials_secret_id,
             ClientOptions {
                 reserve_fraction: config.rate_reserve,
                 ..ClientOptions::default()
             },
-        )?;
+        )
+        .await?;
         Ok(Self::new(config, store, OktaApi::new(client)))
     }
 }

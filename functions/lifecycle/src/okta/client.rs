@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION};
-use reqwest::{RequestBuilder, Url};
+use reqwest::{Method, RequestBuilder, Url};
 use serde::Deserialize;
 use serde_json::Value;
 use tokio::sync::Mutex;
@@ -347,6 +347,75 @@ impl OktaUser {
     }
 }
 
+/// Okta's group types; only `OKTA_GROUP` memberships are managed through the API.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum GroupType {
+    /// `OKTA_GROUP`: memberships managed in Okta or through the API.
+    Okta,
+    /// `APP_GROUP`: imported from a directory or an app; read-only here.
+    App,
+    /// `BUILT_IN`: Everyone; holds every user.
+    BuiltIn,
+    /// Any other value, kept verbatim.
+    Other(String),
+}
+
+/// A group, reduced to what deprovisioning needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OktaGroup {
+    /// Okta group id.
+    pub id: String,
+    /// `profile.name`.
+    pub name: String,
+    /// Its type.
+    pub kind: GroupType,
+}
+
+impl OktaGroup {
+    /// Parses a group object; `id` and `type` are required.
+    pub fn from_json(v: &Value) -> Result<Self, String> {
+        let id = v
+            .get("id")
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .ok_or("group without `id`")?;
+        let kind = match v
+            .get("type")
+            .and_then(Value::as_str)
+            .ok_or("group without `type`")?
+        {
+            "OKTA_GROUP" => GroupType::Okta,
+            "APP_GROUP" => GroupType::App,
+            "BUILT_IN" => GroupType::BuiltIn,
+            other => GroupType::Other(other.to_owned()),
+        };
+        let name = v
+            .pointer("/profile/name")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_owned();
+        Ok(Self {
+            id: id.to_owned(),
+            name,
+            kind,
+        })
+    }
+
+    /// Whether the API may add or remove members (Everyone and app groups: no).
+    pub fn is_managed(&self) -> bool {
+        self.kind == GroupType::Okta
+    }
+}
+
+/// What a state-changing call found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    /// Okta accepted the change (or it was already so: Okta answers 204 either way).
+    Done,
+    /// Okta answered 404: the user, the group or the membership does not exist.
+    NotFound,
+}
+
 /// The users of a filtered listing.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UserList {
@@ -633,6 +702,87 @@ impl OktaClient {
         })
     }
 
+    /// The groups a user belongs to (`GET /api/v1/users/{id}/groups`), Everyone and app
+    /// groups included; `None` when the user does not exist.
+    pub async fn user_groups(&self, id: &UserId) -> Result<Option<Vec<OktaGroup>>, OktaError> {
+        let url = self.path_url(&["api", "v1", "users", id.as_str(), "groups"])?;
+        let endpoint = url.path().to_owned();
+        let answer = self.get(url).await?;
+        match answer.status {
+            404 => Ok(None),
+            200..=299 => {
+                // Okta pages this list only past 10,000 groups; refuse to act on a partial one.
+                if find_link(&answer.headers, "next").is_some() {
+                    return Err(OktaError::Decode {
+                        endpoint,
+                        detail: "the user's groups span more than one page".into(),
+                    });
+                }
+                let v: Vec<Value> =
+                    serde_json::from_slice(&answer.body).map_err(|e| decode(&endpoint, e))?;
+                let groups = v
+                    .iter()
+                    .map(OktaGroup::from_json)
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|detail| OktaError::Decode { endpoint, detail })?;
+                Ok(Some(groups))
+            }
+            _ => Err(api_error(&endpoint, &answer)),
+        }
+    }
+
+    /// Removes a user from a group (`DELETE /api/v1/groups/{gid}/users/{uid}`).
+    pub async fn remove_group_member(
+        &self,
+        group: &str,
+        user: &UserId,
+    ) -> Result<Change, OktaError> {
+        let url = self.path_url(&["api", "v1", "groups", group, "users", user.as_str()])?;
+        self.change(Method::DELETE, url).await
+    }
+
+    /// Adds a user to a group (`PUT /api/v1/groups/{gid}/users/{uid}`).
+    pub async fn add_group_member(&self, group: &str, user: &UserId) -> Result<Change, OktaError> {
+        let url = self.path_url(&["api", "v1", "groups", group, "users", user.as_str()])?;
+        self.change(Method::PUT, url).await
+    }
+
+    /// Ends a user's Okta sessions and, with `oauth_tokens`, revokes the OAuth tokens
+    /// issued to them (`DELETE /api/v1/users/{id}/sessions?oauthTokens=true`).
+    pub async fn clear_sessions(
+        &self,
+        user: &UserId,
+        oauth_tokens: bool,
+    ) -> Result<Change, OktaError> {
+        let mut url = self.path_url(&["api", "v1", "users", user.as_str(), "sessions"])?;
+        if oauth_tokens {
+            url.query_pairs_mut().append_pair("oauthTokens", "true");
+        }
+        self.change(Method::DELETE, url).await
+    }
+
+    /// A state-changing call whose answer is 204 (or 200): `Done`; 404: `NotFound`
+    /// (already so, for a removal); anything else is an error.
+    async fn change(&self, method: Method, url: Url) -> Result<Change, OktaError> {
+        let endpoint = url.path().to_owned();
+        let answer = self.call(method, url).await?;
+        match answer.status {
+            200..=299 => Ok(Change::Done),
+            404 => Ok(Change::NotFound),
+            _ => Err(api_error(&endpoint, &answer)),
+        }
+    }
+
+    /// The org URL with `segments` as its path, each escaped.
+    fn path_url(&self, segments: &[&str]) -> Result<Url, OktaError> {
+        let mut url = self.inner.org.clone();
+        url.path_segments_mut()
+            .map_err(|_| OktaError::Config("org URL cannot hold a path".into()))?
+            .clear()
+            .extend(segments);
+        Ok(url)
+    }
+
     fn url(&self, path: &str) -> Result<Url, OktaError> {
         self.inner
             .org
@@ -664,6 +814,12 @@ impl OktaClient {
 
     /// An authenticated GET; with OAuth, a 401 drops the cached token and tries once more.
     async fn get(&self, url: Url) -> Result<Answer, OktaError> {
+        self.call(Method::GET, url).await
+    }
+
+    /// An authenticated call without a body. Only idempotent calls go through here: a
+    /// retry after a timeout may repeat one that Okta already carried out.
+    async fn call(&self, method: Method, url: Url) -> Result<Answer, OktaError> {
         let family = EndpointFamily::of_path(url.path());
         let endpoint = url.path().to_owned();
         let mut refreshed = false;
@@ -675,7 +831,7 @@ impl OktaClient {
             let answer = self
                 .send(family, &endpoint, !refreshed, &|| {
                     Ok(http
-                        .get(url.clone())
+                        .request(method.clone(), url.clone())
                         .header(ACCEPT, "application/json")
                         .header(AUTHORIZATION, auth.clone()))
                 })

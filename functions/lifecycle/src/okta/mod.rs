@@ -10,8 +10,8 @@ mod types;
 
 pub use auth::{AssertionClaims, OktaCredentials, ASSERTION_LIFETIME_SECS};
 pub use client::{
-    event_type_filter, ClientOptions, LogPage, LogQuery, OktaClient, OktaError, OktaUser, Sleeper,
-    UserList, UserPages, UserStatus,
+    event_type_filter, Change, ClientOptions, GroupType, LogPage, LogQuery, OktaClient, OktaError,
+    OktaGroup, OktaUser, Sleeper, UserList, UserPages, UserStatus,
 };
 pub use ratelimit::{EndpointFamily, RateLimit};
 pub use types::{EventType, EventUuid, IdError, UserId};

@@ -240,6 +240,11 @@ impl Store for DynamoStore {
                 .unwrap_or(true),
             verified_at: text("verified_at"),
             last_delivery_at: text("last_delivery_at"),
+            dry_run: item
+                .get("dry_run")
+                .and_then(|v| v.as_bool().ok())
+                .copied()
+                .unwrap_or(false),
         })
     }
 

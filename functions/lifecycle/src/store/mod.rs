@@ -6,14 +6,18 @@
 //! | `USER#<id>` | `JOB#<published>#<uuid>` | one unit of work |
 //! | `CONFIG` | `INTEGRATION` | enabled flag, verified-at, last-delivery-at |
 //! | `QUARANTINE` | `<received>#<request>#<part>` | a rejected body, kept for inspection, with TTL |
+//! | `USER#<id>` | `STATE`, `AUDIT#…` | the deprovision function's items (see [`jobs`]) |
+//! | `CONFIG` | `FUSE` | the safety fuse |
 
 mod dynamo;
+mod jobs;
 mod memory;
 mod poller;
 
 use std::future::Future;
 
 pub use dynamo::DynamoStore;
+pub use jobs::{AuditEntry, Settle, StateUpdate};
 pub use memory::MemoryStore;
 pub use poller::PollStatus;
 
@@ -65,6 +69,8 @@ pub struct Integration {
     pub verified_at: Option<String>,
     /// When a delivery was last accepted.
     pub last_delivery_at: Option<String>,
+    /// An operator switch: every job is planned and recorded, nothing is touched.
+    pub dry_run: bool,
 }
 
 impl Default for Integration {
@@ -73,6 +79,7 @@ impl Default for Integration {
             enabled: true,
             verified_at: None,
             last_delivery_at: None,
+            dry_run: false,
         }
     }
 }

@@ -1,0 +1,171 @@
+//! A job and the per-user state, as the engine reads them from the table.
+
+use std::collections::BTreeMap;
+
+use crate::clock::Timestamp;
+use crate::okta::{EventType, EventUuid, UserId};
+use crate::store::Key;
+use crate::targets::{Action, Snapshot};
+
+/// Where a job is in its life.
+///
+/// ```text
+/// pending ─▶ running ─▶ done | planned (dry run) | stale | skipped
+///                 │ └─▶ held (fuse) ──operator──▶ released ─▶ running
+///                 └─▶ retrying ─▶ running …  ─▶ failed ──operator──▶ retry_requested ─▶ running
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum JobStatus {
+    /// Written by intake, not yet picked up.
+    Pending,
+    /// Claimed by an invocation until its claim expires.
+    Running,
+    /// A temporary failure; the engine runs it again after a delay.
+    Retrying,
+    /// An operator asked for another run of a failed job.
+    RetryRequested,
+    /// An operator released a job the fuse held.
+    Released,
+    /// Every step done.
+    Done,
+    /// Dry run: the plan is recorded, nothing was touched.
+    Planned,
+    /// Okta no longer agrees with the event (the user is active again, or a newer event was
+    /// applied): nothing was touched.
+    Stale,
+    /// Nothing to do (already deprovisioned for this deactivation, nothing to restore).
+    Skipped,
+    /// The safety fuse held it; an operator must release it.
+    Held,
+    /// Attempts exhausted or a permanent error; an operator can ask for a retry.
+    Failed,
+    /// A value this version does not know.
+    Other(String),
+}
+
+impl JobStatus {
+    /// The value stored in the table.
+    pub fn as_str(&self) -> &str {
+        match self {
+            JobStatus::Pending => "pending",
+            JobStatus::Running => "running",
+            JobStatus::Retrying => "retrying",
+            JobStatus::RetryRequested => "retry_requested",
+            JobStatus::Released => "released",
+            JobStatus::Done => "done",
+            JobStatus::Planned => "planned",
+            JobStatus::Stale => "stale",
+            JobStatus::Skipped => "skipped",
+            JobStatus::Held => "held",
+            JobStatus::Failed => "failed",
+            JobStatus::Other(s) => s,
+        }
+    }
+
+    /// Whether an invocation may claim a job in this status.
+    pub fn is_runnable(&self) -> bool {
+        matches!(
+            self,
+            JobStatus::Pending
+                | JobStatus::Retrying
+                | JobStatus::RetryRequested
+                | JobStatus::Released
+        )
+    }
+
+    /// Whether this status starts a new round of attempts (an operator's request or a
+    /// fresh job) rather than continuing one.
+    pub fn starts_a_round(&self) -> bool {
+        matches!(
+            self,
+            JobStatus::Pending | JobStatus::RetryRequested | JobStatus::Released
+        )
+    }
+}
+
+impl From<&str> for JobStatus {
+    fn from(s: &str) -> Self {
+        match s {
+            "pending" => JobStatus::Pending,
+            "running" => JobStatus::Running,
+            "retrying" => JobStatus::Retrying,
+            "retry_requested" => JobStatus::RetryRequested,
+            "released" => JobStatus::Released,
+            "done" => JobStatus::Done,
+            "planned" => JobStatus::Planned,
+            "stale" => JobStatus::Stale,
+            "skipped" => JobStatus::Skipped,
+            "held" => JobStatus::Held,
+            "failed" => JobStatus::Failed,
+            other => JobStatus::Other(other.to_owned()),
+        }
+    }
+}
+
+/// A job item.
+#[derive(Debug, Clone)]
+pub struct Job {
+    /// Its key (`USER#<id>`, `JOB#<published>#<uuid>`).
+    pub key: Key,
+    /// The person.
+    pub user: UserId,
+    /// Their login as the event named it.
+    pub user_login: Option<String>,
+    /// The triggering event.
+    pub event_uuid: EventUuid,
+    /// Its type.
+    pub event_type: EventType,
+    /// When Okta published it.
+    pub published: Timestamp,
+    /// Status.
+    pub status: JobStatus,
+    /// Attempts in the current round (reset by an operator's retry request).
+    pub attempts: u32,
+    /// Per-job dry run, set by an operator.
+    pub dry_run: bool,
+    /// Steps completed by earlier attempts: step id → outcome.
+    pub steps_done: BTreeMap<String, String>,
+    /// Whether the fuse already counted this job.
+    pub fuse_admitted: bool,
+    /// The status the job had when it was claimed (the claim overwrites `status`).
+    pub claimed_from: Option<JobStatus>,
+    /// The current claim's token.
+    pub claim: Option<String>,
+    /// When the current claim expires (epoch ms).
+    pub claim_expires_ms: Option<i64>,
+    /// A retrying job is not run before this (epoch ms).
+    pub not_before_ms: Option<i64>,
+}
+
+impl Job {
+    /// Whether an invocation may claim it now: runnable, or running under a claim that
+    /// expired (the invocation that held it died).
+    pub fn claimable(&self, now_ms: i64) -> bool {
+        self.status.is_runnable()
+            || (self.status == JobStatus::Running
+                && self.claim_expires_ms.is_none_or(|exp| exp < now_ms))
+    }
+}
+
+/// What the engine last completed for a user, kept in `USER#<id>`/`STATE`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UserState {
+    /// The action last completed.
+    pub applied: Option<Action>,
+    /// Okta's `statusChanged` when it was completed (`gone` for a deleted user): a second
+    /// job for the same deactivation finds the same value and does nothing.
+    pub episode: Option<String>,
+    /// `published` of the newest event applied: an older event never overrides it.
+    pub last_event_published: Option<Timestamp>,
+    /// That event's uuid.
+    pub last_event_uuid: Option<String>,
+    /// What the person had before access was first removed; cleared by a restore.
+    pub snapshot: Option<Snapshot>,
+}
+
+impl UserState {
+    /// Whether the last completed action took access away.
+    pub fn access_removed(&self) -> bool {
+        self.applied.is_some_and(|a| a.removes_access())
+    }
+}

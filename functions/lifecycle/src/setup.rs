@@ -1,0 +1,47 @@
+//! Building, once per execution environment, what the functions that call Okta share:
+//! the Okta client from the credentials secret.
+
+use aws_config::SdkConfig;
+
+use crate::okta::{ClientOptions, OktaClient, OktaCredentials, OktaError};
+use crate::secrets::{SecretError, SecretsManagerSource};
+
+/// A function could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    /// A secret could not be read.
+    #[error(transparent)]
+    Secret(#[from] SecretError),
+    /// A secret does not exist or is not filled in.
+    #[error("secret {0} is missing or empty: fill it in (see the README)")]
+    MissingSecret(String),
+    /// The Okta credentials or the org URL are unusable.
+    #[error(transparent)]
+    Okta(#[from] OktaError),
+    /// Anything else in the configuration that is unusable.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// Reads the current value of a secret that must exist and be filled in.
+pub async fn required_secret(
+    aws: &SdkConfig,
+    secret_id: &str,
+) -> Result<crate::secrets::Secret, SetupError> {
+    SecretsManagerSource::new(aws_sdk_secretsmanager::Client::new(aws), secret_id)
+        .read_current()
+        .await?
+        .ok_or_else(|| SetupError::MissingSecret(secret_id.to_owned()))
+}
+
+/// The Okta client, with credentials read from Secrets Manager.
+pub async fn okta_client(
+    aws: &SdkConfig,
+    org_url: &str,
+    credentials_secret_id: &str,
+    options: ClientOptions,
+) -> Result<OktaClient, SetupError> {
+    let secret = required_secret(aws, credentials_secret_id).await?;
+    let credentials = OktaCredentials::from_secret_json(secret.expose())?;
+    Ok(OktaClient::new(org_url, credentials, options)?)
+}

@@ -1,0 +1,351 @@
+//! The systems deprovisioning reaches, each behind one trait, [`Target`]: Okta itself
+//! (group memberships, sessions), SCIM 2.0 applications and signed webhooks.
+//!
+//! A target answers three questions: what does the person hold here now ([`Target::inspect`]),
+//! which steps carry out an action given that and the snapshot ([`Target::plan`]), and
+//! carry out one step ([`Target::apply`]). Every step is idempotent: "already so" (not a
+//! member, account already inactive, not found) is an [`Outcome`], not an error.
+
+mod config;
+pub mod okta;
+pub mod scim;
+pub mod webhook;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+
+use serde::{Deserialize, Serialize};
+
+use crate::okta::{EventType, EventUuid, UserId};
+
+pub use config::{TargetsConfig, TargetsConfigError};
+
+/// A boxed future, so that targets of different kinds fit in one list.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// The person a job is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Person {
+    /// Okta user id.
+    pub id: UserId,
+    /// Okta login, the usual `userName` in applications; unknown for a user deleted
+    /// before anything read their profile.
+    pub login: Option<String>,
+}
+
+/// What a job does to the person's access, decided by policy from the event type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    /// Remove access everywhere: groups, sessions, accounts deactivated.
+    Deprovision,
+    /// Suspension: sessions ended and accounts deactivated; groups kept.
+    Disable,
+    /// Like deprovision, but application accounts are deleted.
+    Delete,
+    /// Give back what the snapshot says the person had.
+    Restore,
+}
+
+impl Action {
+    /// The name stored in jobs, audit items and webhook bodies.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Action::Deprovision => "deprovision",
+            Action::Disable => "disable",
+            Action::Delete => "delete",
+            Action::Restore => "restore",
+        }
+    }
+
+    /// Whether the action takes access away (and so counts against the safety fuse).
+    pub fn removes_access(&self) -> bool {
+        !matches!(self, Action::Restore)
+    }
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An Okta group the person was a member of.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupRef {
+    /// Okta group id.
+    pub id: String,
+    /// Its name when the snapshot was taken, for people reading the audit trail.
+    pub name: String,
+}
+
+/// An account in an application.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Account {
+    /// The application's id for it.
+    pub id: String,
+    /// Whether it was active.
+    pub active: bool,
+}
+
+/// What the person holds in one target.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Holdings {
+    /// Okta groups whose membership the API manages.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<GroupRef>,
+    /// The person's account, if the target has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<Account>,
+}
+
+/// Holdings per target name: what the person had before access was first removed.
+pub type Snapshot = BTreeMap<String, Holdings>;
+
+/// The operations steps are made of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Op {
+    /// Take the person out of a group.
+    RemoveMembership,
+    /// Put the person back in a group.
+    AddMembership,
+    /// End sessions (and revoke OAuth tokens, if configured).
+    EndSessions,
+    /// Set an account inactive.
+    DeactivateAccount,
+    /// Delete an account.
+    DeleteAccount,
+    /// Set an account active again.
+    ActivateAccount,
+    /// Tell a system what happened.
+    Notify,
+}
+
+impl Op {
+    /// The name used in step ids and audit items.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Op::RemoveMembership => "remove_membership",
+            Op::AddMembership => "add_membership",
+            Op::EndSessions => "end_sessions",
+            Op::DeactivateAccount => "deactivate_account",
+            Op::DeleteAccount => "delete_account",
+            Op::ActivateAccount => "activate_account",
+            Op::Notify => "notify",
+        }
+    }
+}
+
+/// One idempotent action on one target.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Step {
+    /// The target's name.
+    pub target: String,
+    /// What to do.
+    pub op: Op,
+    /// What to do it to: a group id, an account id, the user id.
+    pub object: String,
+    /// The object's name for people (group name, login).
+    pub label: String,
+}
+
+impl Step {
+    /// The step's key within a job: the same step planned again has the same id, which
+    /// is how a retried job knows what is already done.
+    pub fn id(&self) -> String {
+        format!("{}/{}/{}", self.target, self.op.as_str(), self.object)
+    }
+}
+
+/// What a job is about, as a step needs to know it.
+#[derive(Debug, Clone)]
+pub struct JobContext {
+    /// The person.
+    pub person: Person,
+    /// The action.
+    pub action: Action,
+    /// The Okta event that triggered the job.
+    pub event_uuid: EventUuid,
+    /// Its type.
+    pub event_type: EventType,
+    /// When Okta published it.
+    pub published: String,
+    /// The job's sort key, `JOB#<published>#<uuid>`.
+    pub job_id: String,
+}
+
+/// How a step ended when it did not fail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// The target changed.
+    Done,
+    /// The target was already in the wanted state (not a member, already inactive, gone).
+    AlreadySo(String),
+    /// Nothing could be done and nothing needs doing (a group to restore no longer exists).
+    Skipped(String),
+}
+
+impl Outcome {
+    /// The value stored in the job and the audit trail.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Outcome::Done => "done",
+            Outcome::AlreadySo(_) => "already",
+            Outcome::Skipped(_) => "skipped",
+        }
+    }
+
+    /// Why, when the target did not change.
+    pub fn detail(&self) -> Option<&str> {
+        match self {
+            Outcome::Done => None,
+            Outcome::AlreadySo(d) | Outcome::Skipped(d) => Some(d),
+        }
+    }
+}
+
+/// A step or an inspection failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TargetError {
+    /// Down, slow, throttled, 5xx: worth another attempt later.
+    #[error("{target}: {detail} (temporary)")]
+    Transient {
+        /// The target's name.
+        target: String,
+        /// What happened; never a credential.
+        detail: String,
+    },
+    /// Refused for a reason a retry will not change (403, 400, bad configuration).
+    #[error("{target}: {detail}")]
+    Permanent {
+        /// The target's name.
+        target: String,
+        /// What happened; never a credential.
+        detail: String,
+    },
+}
+
+impl TargetError {
+    /// Whether another attempt may succeed.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, TargetError::Transient { .. })
+    }
+
+    /// Sorts an HTTP answer status: 408, 429 and 5xx are worth retrying.
+    pub fn from_status(target: &str, status: u16, detail: String) -> Self {
+        let target = target.to_owned();
+        if status == 408 || status == 429 || status >= 500 {
+            TargetError::Transient { target, detail }
+        } else {
+            TargetError::Permanent { target, detail }
+        }
+    }
+
+    /// A transport failure (refused, reset, timed out) is transient.
+    pub fn transport(target: &str, e: &reqwest::Error) -> Self {
+        let mut detail = e.to_string();
+        let mut source = std::error::Error::source(e);
+        while let Some(s) = source {
+            let text = s.to_string();
+            if !detail.contains(&text) {
+                detail.push_str(": ");
+                detail.push_str(&text);
+            }
+            source = s.source();
+        }
+        TargetError::Transient {
+            target: target.to_owned(),
+            detail,
+        }
+    }
+}
+
+/// A system deprovisioning acts on. Implementations: [`okta::OktaTarget`],
+/// [`scim::ScimTarget`], [`webhook::WebhookTarget`].
+pub trait Target: Send + Sync {
+    /// The name used in step ids, the snapshot and the audit trail (`okta`, `scim:<name>`,
+    /// `webhook:<name>`).
+    fn name(&self) -> &str;
+
+    /// What the person holds here now. `known` is what the snapshot recorded, which lets a
+    /// target find an account by its stored id.
+    fn inspect<'a>(
+        &'a self,
+        person: &'a Person,
+        known: Option<&'a Holdings>,
+    ) -> BoxFuture<'a, Result<Holdings, TargetError>>;
+
+    /// The steps that carry out `action`, given what the person holds now and what the
+    /// snapshot says they had before access was first removed.
+    fn plan(&self, action: Action, person: &Person, now: &Holdings, before: &Holdings)
+        -> Vec<Step>;
+
+    /// Carries out one step this target planned.
+    fn apply<'a>(
+        &'a self,
+        step: &'a Step,
+        job: &'a JobContext,
+    ) -> BoxFuture<'a, Result<Outcome, TargetError>>;
+}
+
+/// An HTTP client for targets: timeouts on every request, no redirects (they would carry
+/// credentials elsewhere), rustls.
+pub fn http_client(timeout: std::time::Duration) -> Result<reqwest::Client, reqwest::Error> {
+    reqwest::Client::builder()
+        .connect_timeout(timeout)
+        .timeout(timeout)
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(format!("okta-lifecycle/{}", env!("CARGO_PKG_VERSION")))
+        .build()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_step_planned_twice_has_the_same_id() {
+        let step = |label: &str| Step {
+            target: "okta".into(),
+            op: Op::RemoveMembership,
+            object: "00g1".into(),
+            label: label.into(),
+        };
+        assert_eq!(step("Engineering").id(), "okta/remove_membership/00g1");
+        assert_eq!(step("Engineering").id(), step("renamed").id());
+    }
+
+    #[test]
+    fn only_throttling_timeouts_and_server_errors_are_worth_a_retry() {
+        for (status, transient) in [(500, true), (503, true), (429, true), (408, true)] {
+            assert_eq!(
+                TargetError::from_status("t", status, String::new()).is_transient(),
+                transient
+            );
+        }
+        for status in [400, 401, 403, 404, 409] {
+            assert!(!TargetError::from_status("t", status, String::new()).is_transient());
+        }
+    }
+
+    #[test]
+    fn holdings_round_trip_and_omit_what_is_empty() {
+        let h = Holdings {
+            groups: vec![GroupRef {
+                id: "00g1".into(),
+                name: "VPN".into(),
+            }],
+            account: None,
+        };
+        let text = serde_json::to_string(&h).unwrap();
+        assert_eq!(text, r#"{"groups":[{"id":"00g1","name":"VPN"}]}"#);
+        assert_eq!(serde_json::from_str::<Holdings>(&text).unwrap(), h);
+        assert_eq!(
+            serde_json::from_str::<Holdings>("{}").unwrap(),
+            Holdings::default()
+        );
+    }
+}

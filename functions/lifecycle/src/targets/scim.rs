@@ -1,0 +1,277 @@
+//! A SCIM 2.0 application (RFC 7643/7644): the person's account is found by
+//! `userName eq "<login>"` (or by the id the snapshot stored) and set inactive with a
+//! `PATCH`, deleted only when policy says so, and set active again on restore.
+//!
+//! | op | answer | outcome |
+//! |---|---|---|
+//! | deactivate_account / delete_account | 2xx | done |
+//! | deactivate_account / delete_account | 404 | already: the account is gone |
+//! | activate_account | 2xx | done |
+//! | activate_account | 404 | skipped: the account no longer exists |
+//! | any | 408, 429, 5xx, timeout | transient error |
+//! | any | other 4xx | permanent error |
+
+use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE};
+use reqwest::{Method, RequestBuilder, Url};
+use serde_json::{json, Value};
+
+use super::config::ScimConfig;
+use super::{
+    Account, Action, BoxFuture, Holdings, JobContext, Op, Outcome, Person, Step, Target,
+    TargetError,
+};
+
+const SCIM_JSON: &str = "application/scim+json";
+
+/// One SCIM application.
+#[derive(Debug, Clone)]
+pub struct ScimTarget {
+    name: String,
+    config: ScimConfig,
+    http: reqwest::Client,
+    restore_accounts: bool,
+}
+
+impl ScimTarget {
+    /// A target named `scim:<name>`; `restore_accounts` re-activates accounts on restore.
+    pub fn new(config: ScimConfig, http: reqwest::Client, restore_accounts: bool) -> Self {
+        Self {
+            name: format!("scim:{}", config.name),
+            config,
+            http,
+            restore_accounts,
+        }
+    }
+
+    fn users_url(&self, id: Option<&str>) -> Result<Url, TargetError> {
+        let mut url = Url::parse(&format!("{}/Users", self.config.base_url)).map_err(|e| {
+            TargetError::Permanent {
+                target: self.name.clone(),
+                detail: format!("base URL: {e}"),
+            }
+        })?;
+        if let Some(id) = id {
+            url.path_segments_mut()
+                .map_err(|_| TargetError::Permanent {
+                    target: self.name.clone(),
+                    detail: "base URL cannot hold a path".into(),
+                })?
+                .push(id);
+        }
+        Ok(url)
+    }
+
+    fn request(&self, method: Method, url: Url) -> RequestBuilder {
+        let mut req = self
+            .http
+            .request(method, url)
+            .header(ACCEPT, format!("{SCIM_JSON}, application/json"));
+        if let Some(token) = &self.config.token {
+            req = req.header(AUTHORIZATION, format!("Bearer {}", token.expose()));
+        }
+        req
+    }
+
+    async fn send(&self, req: RequestBuilder) -> Result<(u16, Vec<u8>), TargetError> {
+        let resp = req
+            .send()
+            .await
+            .map_err(|e| TargetError::transport(&self.name, &e))?;
+        let status = resp.status().as_u16();
+        let body = resp
+            .bytes()
+            .await
+            .map_err(|e| TargetError::transport(&self.name, &e))?;
+        Ok((status, body.to_vec()))
+    }
+
+    fn refused(&self, what: &str, status: u16, body: &[u8]) -> TargetError {
+        // SCIM errors carry `detail`; keep it short, it ends up in the audit trail.
+        let detail = serde_json::from_slice::<Value>(body)
+            .ok()
+            .and_then(|v| v.get("detail").and_then(Value::as_str).map(str::to_owned))
+            .unwrap_or_default();
+        let detail: String = detail.chars().take(200).collect();
+        TargetError::from_status(
+            &self.name,
+            status,
+            format!("{what} answered {status} {detail}"),
+        )
+    }
+
+    async fn find(
+        &self,
+        person: &Person,
+        known: Option<&Holdings>,
+    ) -> Result<Option<Account>, TargetError> {
+        if let Some(id) = known.and_then(|h| h.account.as_ref()).map(|a| a.id.clone()) {
+            let (status, body) = self
+                .send(self.request(Method::GET, self.users_url(Some(&id))?))
+                .await?;
+            match status {
+                200 => return Ok(Some(account(&self.name, &body)?)),
+                404 => return Ok(None),
+                _ => return Err(self.refused("GET /Users/{id}", status, &body)),
+            }
+        }
+        let Some(login) = person.login.as_deref() else {
+            return Ok(None);
+        };
+        let mut url = self.users_url(None)?;
+        let escaped = login.replace('\\', "\\\\").replace('"', "\\\"");
+        url.query_pairs_mut()
+            .append_pair("filter", &format!("userName eq \"{escaped}\""));
+        let (status, body) = self.send(self.request(Method::GET, url)).await?;
+        if status != 200 {
+            return Err(self.refused("GET /Users?filter", status, &body));
+        }
+        let list: Value = serde_json::from_slice(&body).map_err(|_| TargetError::Permanent {
+            target: self.name.clone(),
+            detail: "the user search answer is not JSON".into(),
+        })?;
+        let resources = list
+            .get("Resources")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        match resources.as_slice() {
+            [] => Ok(None),
+            [one] => account_of(&self.name, one).map(Some),
+            _ => Err(TargetError::Permanent {
+                target: self.name.clone(),
+                detail: format!("{} accounts have userName {login}", resources.len()),
+            }),
+        }
+    }
+
+    async fn set_active(&self, id: &str, active: bool) -> Result<(u16, Vec<u8>), TargetError> {
+        let body = json!({
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [{"op": "replace", "path": "active", "value": active}],
+        });
+        let req = self
+            .request(Method::PATCH, self.users_url(Some(id))?)
+            .header(CONTENT_TYPE, SCIM_JSON)
+            .body(body.to_string());
+        self.send(req).await
+    }
+}
+
+fn account(target: &str, body: &[u8]) -> Result<Account, TargetError> {
+    let v: Value = serde_json::from_slice(body).map_err(|_| TargetError::Permanent {
+        target: target.into(),
+        detail: "the user answer is not JSON".into(),
+    })?;
+    account_of(target, &v)
+}
+
+fn account_of(target: &str, v: &Value) -> Result<Account, TargetError> {
+    let id = v
+        .get("id")
+        .and_then(Value::as_str)
+        .ok_or_else(|| TargetError::Permanent {
+            target: target.into(),
+            detail: "a user without id".into(),
+        })?;
+    Ok(Account {
+        id: id.to_owned(),
+        // RFC 7643: `active` absent means the service provider does not say; treat as active
+        // so that deprovisioning still sends the PATCH.
+        active: v.get("active").and_then(Value::as_bool).unwrap_or(true),
+    })
+}
+
+impl Target for ScimTarget {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn inspect<'a>(
+        &'a self,
+        person: &'a Person,
+        known: Option<&'a Holdings>,
+    ) -> BoxFuture<'a, Result<Holdings, TargetError>> {
+        Box::pin(async move {
+            Ok(Holdings {
+                groups: Vec::new(),
+                account: self.find(person, known).await?,
+            })
+        })
+    }
+
+    fn plan(
+        &self,
+        action: Action,
+        person: &Person,
+        now: &Holdings,
+        before: &Holdings,
+    ) -> Vec<Step> {
+        let label = person.login.clone().unwrap_or_default();
+        let step = |op: Op, id: &str| Step {
+            target: self.name.clone(),
+            op,
+            object: id.to_owned(),
+            label: label.clone(),
+        };
+        match action {
+            Action::Deprovision | Action::Disable => now
+                .account
+                .iter()
+                .map(|a| step(Op::DeactivateAccount, &a.id))
+                .collect(),
+            Action::Delete => now
+                .account
+                .iter()
+                .map(|a| step(Op::DeleteAccount, &a.id))
+                .collect(),
+            // Only an account that was active before is made active again.
+            Action::Restore if self.restore_accounts => before
+                .account
+                .iter()
+                .filter(|a| a.active)
+                .map(|a| step(Op::ActivateAccount, &a.id))
+                .collect(),
+            Action::Restore => Vec::new(),
+        }
+    }
+
+    fn apply<'a>(
+        &'a self,
+        step: &'a Step,
+        _job: &'a JobContext,
+    ) -> BoxFuture<'a, Result<Outcome, TargetError>> {
+        Box::pin(async move {
+            let (what, (status, body)) = match step.op {
+                Op::DeactivateAccount => (
+                    "PATCH active=false",
+                    self.set_active(&step.object, false).await?,
+                ),
+                Op::ActivateAccount => (
+                    "PATCH active=true",
+                    self.set_active(&step.object, true).await?,
+                ),
+                Op::DeleteAccount => {
+                    let url = self.users_url(Some(&step.object))?;
+                    (
+                        "DELETE",
+                        self.send(self.request(Method::DELETE, url)).await?,
+                    )
+                }
+                other => {
+                    return Err(TargetError::Permanent {
+                        target: self.name.clone(),
+                        detail: format!("cannot {}", other.as_str()),
+                    })
+                }
+            };
+            match (status, step.op) {
+                (200..=299, _) => Ok(Outcome::Done),
+                (404, Op::ActivateAccount) => {
+                    Ok(Outcome::Skipped("the account no longer exists".into()))
+                }
+                (404, _) => Ok(Outcome::AlreadySo("the account no longer exists".into())),
+                _ => Err(self.refused(what, status, &body)),
+            }
+        })
+    }
+}
