@@ -1,0 +1,722 @@
+//! The deprovisioning engine in-process, against real peers: moto (a table of its own per
+//! test), an Okta simulator of its own per test, the stack's `scim2-server` and its signed
+//! webhook receiver. Each test makes its own Okta user with a unique login, so SCIM
+//! accounts and webhook deliveries never cross between tests.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use e2e_tests::{create_okta_user, deactivate_okta_user, okta_api, text, unique, Stack};
+use lifecycle::clock::Timestamp;
+use lifecycle::config::EngineConfig;
+use lifecycle::engine::{Engine, JobReport};
+use lifecycle::intake::{AcceptedEvent, IntakeContext, Source};
+use lifecycle::okta::hook::UserRef;
+use lifecycle::okta::{ClientOptions, EventType, EventUuid, OktaClient, OktaCredentials, UserId};
+use lifecycle::secrets::Secret;
+use lifecycle::store::{DynamoStore, Key, Store};
+use lifecycle::targets::TargetsConfig;
+use okta_sim::{Sim, SimOptions};
+use reqwest::Method;
+use serde_json::{json, Value};
+
+const TOKEN: &str = "00sim-demo-ssws-token-TEST-ONLY";
+
+struct World {
+    stack: Stack,
+    table: String,
+    okta: String,
+    http: reqwest::Client,
+    _sim: Arc<Sim>,
+}
+
+async fn world() -> World {
+    let stack = Stack::get();
+    let table = stack.fresh_table().await;
+    let seed = okta_sim::load_seed_file(&e2e_tests::root().join("tests/okta-sim/demo-org.json"))
+        .expect("demo org");
+    // A different seed per world: the ids of users created here differ between tests.
+    let (addr, sim) = okta_sim::spawn(SimOptions {
+        seed: unique("")
+            .bytes()
+            .fold(7u64, |h, b| h.wrapping_mul(31).wrapping_add(b.into())),
+        seed_doc: Some(seed),
+        ..SimOptions::default()
+    })
+    .await
+    .expect("simulator starts");
+    World {
+        stack,
+        table,
+        okta: format!("http://{addr}"),
+        http: reqwest::Client::new(),
+        _sim: sim,
+    }
+}
+
+struct Person {
+    id: String,
+    login: String,
+    scim_id: String,
+}
+
+impl World {
+    async fn engine(&self, extra: &[(&str, &str)]) -> Engine {
+        self.engine_with(extra, true).await
+    }
+
+    async fn engine_with(&self, extra: &[(&str, &str)], all_targets: bool) -> Engine {
+        let mut vars: HashMap<String, String> = [
+            ("TABLE_NAME", self.table.as_str()),
+            ("OKTA_ORG_URL", self.okta.as_str()),
+            ("OKTA_CREDENTIALS_SECRET_ID", "unused-here"),
+            ("JOB_RETRY_DELAY_SECONDS", "0"),
+            ("STEP_MAX_ATTEMPTS", "2"),
+            ("STEP_TIMEOUT_SECONDS", "5"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        for (k, v) in extra {
+            vars.insert(k.to_string(), v.to_string());
+        }
+        let config = EngineConfig::from_lookup(|k| vars.get(k).cloned()).expect("engine config");
+        let okta = OktaClient::new(
+            &self.okta,
+            OktaCredentials::Ssws(Secret::new(TOKEN)),
+            ClientOptions {
+                max_attempts: 1,
+                ..ClientOptions::default()
+            },
+        )
+        .expect("client");
+        let targets = if all_targets {
+            TargetsConfig::from_secret_json(
+                &json!({
+                    "scim": [{"name": "demo-app", "base_url": self.stack.var("SCIM_URL"),
+                              "token": self.stack.var("SCIM_TOKEN")}],
+                    "webhooks": [{"name": "internal",
+                                  "url": format!("{}/hook", self.stack.var("WEBHOOK_RECEIVER_URL")),
+                                  "secret": self.stack.var("WEBHOOK_SECRET")}]
+                })
+                .to_string(),
+            )
+            .expect("targets")
+        } else {
+            TargetsConfig::default()
+        };
+        let store = DynamoStore::new(
+            self.stack.dynamodb().await,
+            &self.table,
+            Duration::from_secs(3600),
+        );
+        let targets = Engine::targets_from(&config, &okta, targets).expect("targets");
+        Engine::new(store, okta, targets, config)
+    }
+
+    async fn api(&self, method: Method, path: &str, body: Option<Value>) -> Value {
+        okta_api(&self.okta, TOKEN, method, path, body).await
+    }
+
+    async fn group_id(&self, name: &str) -> String {
+        let groups = self
+            .api(
+                Method::GET,
+                &format!("/api/v1/groups?q={}", name.replace(' ', "%20")),
+                None,
+            )
+            .await;
+        groups
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|g| g["profile"]["name"] == name)
+            .unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
+    /// A new Okta user in Engineering and VPN Users, with a session and a SCIM account.
+    async fn person(&self, prefix: &str) -> Person {
+        let (id, login) = create_okta_user(&self.okta, TOKEN, prefix).await;
+        for group in ["Engineering", "VPN Users"] {
+            let gid = self.group_id(group).await;
+            self.api(
+                Method::PUT,
+                &format!("/api/v1/groups/{gid}/users/{id}"),
+                None,
+            )
+            .await;
+        }
+        self.http
+            .post(format!("{}/_sim/users/{id}/sessions", self.okta))
+            .json(&json!({"sessions": 2, "oauthTokens": 1}))
+            .send()
+            .await
+            .unwrap();
+        let scim_id = self.scim_create(&login).await;
+        Person { id, login, scim_id }
+    }
+
+    async fn groups(&self, id: &str) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .api(Method::GET, &format!("/api/v1/users/{id}/groups"), None)
+            .await
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|g| g["profile"]["name"].as_str().unwrap().to_string())
+            .collect();
+        names.sort();
+        names
+    }
+
+    async fn sessions(&self, id: &str) -> (u64, u64) {
+        let state: Value = self
+            .http
+            .get(format!("{}/_sim/state", self.okta))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let user = state["users"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|u| u["id"] == id)
+            .unwrap()
+            .clone();
+        (
+            user["_sim"]["sessions"].as_u64().unwrap(),
+            user["_sim"]["oauthTokens"].as_u64().unwrap(),
+        )
+    }
+
+    fn scim(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
+        let mut req = self
+            .http
+            .request(method, format!("{}{path}", self.stack.var("SCIM_URL")))
+            .header("Content-Type", "application/scim+json");
+        let token = self.stack.var("SCIM_TOKEN");
+        if !token.is_empty() {
+            req = req.bearer_auth(token);
+        }
+        req
+    }
+
+    async fn scim_create(&self, login: &str) -> String {
+        let resp = self
+            .scim(Method::POST, "/Users")
+            .body(
+                json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+                       "userName": login, "active": true})
+                .to_string(),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), 201, "SCIM account created");
+        let v: Value = resp.json().await.unwrap();
+        v["id"].as_str().unwrap().to_string()
+    }
+
+    async fn scim_active(&self, scim_id: &str) -> Option<bool> {
+        let resp = self
+            .scim(Method::GET, &format!("/Users/{scim_id}"))
+            .send()
+            .await
+            .unwrap();
+        if resp.status().as_u16() == 404 {
+            return None;
+        }
+        let v: Value = resp.json().await.unwrap();
+        Some(v["active"].as_bool().unwrap_or(true))
+    }
+
+    async fn deliveries(&self, user: &str) -> Vec<Value> {
+        let url = format!(
+            "{}/_deliveries?user={user}",
+            self.stack.var("WEBHOOK_RECEIVER_URL")
+        );
+        let v: Value = self
+            .http
+            .get(url)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        v.as_array().unwrap().clone()
+    }
+
+    async fn accepted(&self, user: &str) -> Vec<Value> {
+        self.deliveries(user)
+            .await
+            .into_iter()
+            .filter(|d| d["verified"] == true && d["status"] == 200)
+            .collect()
+    }
+
+    async fn receiver_fault(&self, user: &str, count: i64) {
+        let url = format!("{}/_faults", self.stack.var("WEBHOOK_RECEIVER_URL"));
+        let resp = self
+            .http
+            .post(url)
+            .json(&json!({"user": user, "status": 503, "count": count}))
+            .send()
+            .await
+            .unwrap();
+        assert!(resp.status().is_success());
+    }
+
+    async fn clear_receiver_fault(&self, user: &str) {
+        let url = format!(
+            "{}/_faults?user={user}",
+            self.stack.var("WEBHOOK_RECEIVER_URL")
+        );
+        self.http.delete(url).send().await.unwrap();
+    }
+
+    /// Writes a job through the intake path, as the hook would.
+    async fn job(
+        &self,
+        engine: &Engine,
+        person: &Person,
+        event_type: EventType,
+        published: Timestamp,
+    ) -> Key {
+        let uuid = EventUuid::parse(&unique("evt")).unwrap();
+        let user = UserId::parse(&person.id).unwrap();
+        let event = AcceptedEvent {
+            uuid: uuid.clone(),
+            published,
+            event_type,
+            user: UserRef {
+                id: user.clone(),
+                login: Some(person.login.clone()),
+                display_name: None,
+            },
+        };
+        let ctx = IntakeContext {
+            source: Source::Hook,
+            received_at: Timestamp::now(),
+            request_id: "test".into(),
+            delivery_id: None,
+        };
+        let out = engine.store().record_events(&[event], &ctx).await.unwrap();
+        assert_eq!(out.created.len(), 1);
+        Key::job(&user, &published, &uuid)
+    }
+
+    async fn run(&self, engine: &Engine, key: &Key) -> JobReport {
+        engine
+            .run_job(
+                key,
+                &unique("claim"),
+                "test",
+                Instant::now() + Duration::from_secs(60),
+            )
+            .await
+            .expect("the table is reachable")
+    }
+
+    async fn item(&self, key: &Key) -> HashMap<String, AttributeValue> {
+        self.stack
+            .dynamodb()
+            .await
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(key.pk.clone()))
+            .key("sk", AttributeValue::S(key.sk.clone()))
+            .consistent_read(true)
+            .send()
+            .await
+            .unwrap()
+            .item
+            .expect("item exists")
+    }
+
+    async fn set(&self, key: &Key, name: &str, value: AttributeValue) {
+        self.stack
+            .dynamodb()
+            .await
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(key.pk.clone()))
+            .key("sk", AttributeValue::S(key.sk.clone()))
+            .update_expression("SET #n = :v")
+            .expression_attribute_names("#n", name)
+            .expression_attribute_values(":v", value)
+            .send()
+            .await
+            .unwrap();
+    }
+
+    /// The audit trail as `action outcome` lines, oldest first.
+    async fn audit(&self, engine: &Engine, user: &str) -> Vec<String> {
+        engine
+            .store()
+            .audit_trail(&UserId::parse(user).unwrap())
+            .await
+            .unwrap()
+            .iter()
+            .map(|i| format!("{} {}", text(i, "action"), text(i, "outcome")))
+            .collect()
+    }
+}
+
+fn count(lines: &[String], prefix: &str) -> usize {
+    lines.iter().filter(|l| l.starts_with(prefix)).count()
+}
+
+#[tokio::test]
+async fn a_deactivation_removes_access_everywhere_and_a_reactivation_gives_it_back() {
+    let w = world().await;
+    let engine = w.engine(&[]).await;
+    let p = w.person("deprov").await;
+    assert_eq!(
+        w.groups(&p.id).await,
+        ["Engineering", "Everyone", "VPN Users"]
+    );
+
+    deactivate_okta_user(&w.okta, TOKEN, &p.id).await;
+    let key = w
+        .job(&engine, &p, EventType::Deactivate, Timestamp::now())
+        .await;
+    let report = w.run(&engine, &key).await;
+    assert_eq!(report.status, "done", "{report:?}");
+
+    assert_eq!(w.groups(&p.id).await, ["Everyone"], "only Everyone is left");
+    assert_eq!(
+        w.sessions(&p.id).await,
+        (0, 0),
+        "sessions and OAuth tokens revoked"
+    );
+    assert_eq!(w.scim_active(&p.scim_id).await, Some(false));
+    let hooks = w.accepted(&p.id).await;
+    assert_eq!(hooks.len(), 1);
+    assert_eq!(hooks[0]["action"], "deprovision");
+    let audit = w.audit(&engine, &p.id).await;
+    for line in [
+        "snapshot recorded",
+        "plan recorded",
+        "okta/remove_membership done",
+        "okta/end_sessions done",
+        "scim:demo-app/deactivate_account done",
+        "webhook:internal/notify done",
+        "job.done done",
+    ] {
+        assert!(
+            audit.iter().any(|l| l == line),
+            "{line} missing from {audit:?}"
+        );
+    }
+    assert_eq!(count(&audit, "okta/remove_membership"), 2);
+    assert_eq!(
+        audit.last().unwrap(),
+        "job.done done",
+        "the trail is in order"
+    );
+
+    w.api(
+        Method::POST,
+        &format!("/api/v1/users/{}/lifecycle/activate?sendEmail=false", p.id),
+        None,
+    )
+    .await;
+    let key = w
+        .job(&engine, &p, EventType::Activate, Timestamp::now())
+        .await;
+    let report = w.run(&engine, &key).await;
+    assert_eq!(report.status, "done", "{report:?}");
+    assert_eq!(
+        w.groups(&p.id).await,
+        ["Engineering", "Everyone", "VPN Users"]
+    );
+    assert_eq!(w.scim_active(&p.scim_id).await, Some(true));
+    let hooks = w.accepted(&p.id).await;
+    assert_eq!(hooks.len(), 2);
+    assert_eq!(hooks[1]["action"], "restore");
+    let audit = w.audit(&engine, &p.id).await;
+    assert_eq!(count(&audit, "okta/add_membership done"), 2);
+    assert_eq!(count(&audit, "scim:demo-app/activate_account done"), 1);
+}
+
+#[tokio::test]
+async fn duplicates_and_retries_cause_no_second_effect() {
+    let w = world().await;
+    let engine = w.engine(&[]).await;
+    let p = w.person("dup").await;
+    deactivate_okta_user(&w.okta, TOKEN, &p.id).await;
+    let published = Timestamp::now();
+    let hook_job = w.job(&engine, &p, EventType::Deactivate, published).await;
+    assert_eq!(w.run(&engine, &hook_job).await.status, "done");
+
+    // The same stream record again: the job is done and is not run again.
+    let again = w.run(&engine, &hook_job).await;
+    assert_eq!(again.status, "done");
+    // A second job for the same deactivation (the sweep's, or the delete that follows).
+    let sweep_job = w
+        .job(
+            &engine,
+            &p,
+            EventType::Deactivate,
+            published.plus(Duration::from_millis(5)),
+        )
+        .await;
+    let report = w.run(&engine, &sweep_job).await;
+    assert_eq!(report.status, "skipped", "{report:?}");
+
+    assert_eq!(w.accepted(&p.id).await.len(), 1, "one webhook, not two");
+    let audit = w.audit(&engine, &p.id).await;
+    assert_eq!(count(&audit, "okta/remove_membership"), 2, "{audit:?}");
+    assert_eq!(count(&audit, "scim:demo-app/deactivate_account"), 1);
+    assert_eq!(count(&audit, "snapshot"), 1);
+}
+
+#[tokio::test]
+async fn an_out_of_order_reactivate_then_deactivate_ends_as_okta_says() {
+    let w = world().await;
+    let engine = w.engine(&[]).await;
+    let p = w.person("order").await;
+    deactivate_okta_user(&w.okta, TOKEN, &p.id).await;
+    let deactivated = Timestamp::now();
+    w.api(
+        Method::POST,
+        &format!("/api/v1/users/{}/lifecycle/activate?sendEmail=false", p.id),
+        None,
+    )
+    .await;
+    let activated = deactivated.plus(Duration::from_millis(10));
+    // The reactivation's job arrives and runs first; the deactivation's comes late.
+    let late_first = w.job(&engine, &p, EventType::Activate, activated).await;
+    let late_second = w.job(&engine, &p, EventType::Deactivate, deactivated).await;
+    assert_eq!(w.run(&engine, &late_first).await.status, "skipped");
+    let report = w.run(&engine, &late_second).await;
+    assert_eq!(report.status, "stale", "{report:?}");
+
+    // Okta says ACTIVE, and so does everything else.
+    assert_eq!(
+        w.groups(&p.id).await,
+        ["Engineering", "Everyone", "VPN Users"]
+    );
+    assert_eq!(w.scim_active(&p.scim_id).await, Some(true));
+    assert!(w.accepted(&p.id).await.is_empty());
+}
+
+#[tokio::test]
+async fn a_target_that_fails_then_recovers_ends_done_without_repeating_what_was_done() {
+    let w = world().await;
+    let engine = w.engine(&[]).await;
+    let p = w.person("flaky").await;
+    // Two tries per attempt (STEP_MAX_ATTEMPTS=2): the first attempt fails, the second
+    // gets through.
+    w.receiver_fault(&p.id, 2).await;
+    deactivate_okta_user(&w.okta, TOKEN, &p.id).await;
+    let key = w
+        .job(&engine, &p, EventType::Deactivate, Timestamp::now())
+        .await;
+    let first = w.run(&engine, &key).await;
+    assert_eq!(first.status, "retrying", "{first:?}");
+    assert_eq!(text(&w.item(&key).await, "status"), "retrying");
+    let second = w.run(&engine, &key).await;
+    assert_eq!(second.status, "done", "{second:?}");
+
+    assert_eq!(w.accepted(&p.id).await.len(), 1);
+    let audit = w.audit(&engine, &p.id).await;
+    assert_eq!(
+        count(&audit, "okta/remove_membership"),
+        2,
+        "done once: {audit:?}"
+    );
+    assert_eq!(count(&audit, "scim:demo-app/deactivate_account"), 1);
+    assert_eq!(count(&audit, "webhook:internal/notify failed"), 1);
+    assert_eq!(count(&audit, "webhook:internal/notify done"), 1);
+}
+
+#[tokio::test]
+async fn a_target_that_stays_down_ends_failed_and_an_operator_can_retry_it() {
+    let w = world().await;
+    let engine = w.engine(&[]).await;
+    let p = w.person("down").await;
+    w.receiver_fault(&p.id, -1).await;
+    deactivate_okta_user(&w.okta, TOKEN, &p.id).await;
+    let key = w
+        .job(&engine, &p, EventType::Deactivate, Timestamp::now())
+        .await;
+    let statuses: Vec<String> = {
+        let mut v = Vec::new();
+        for _ in 0..3 {
+            v.push(w.run(&engine, &key).await.status);
+        }
+        v
+    };
+    assert_eq!(statuses, ["retrying", "retrying", "failed"]);
+    let item = w.item(&key).await;
+    assert_eq!(text(&item, "status"), "failed");
+    assert!(text(&item, "last_error").contains("503"), "{item:?}");
+    // Failed means not done: the webhook step is not recorded as done.
+    assert!(!format!("{:?}", item.get("steps")).contains("webhook"));
+    // Nothing runs a failed job by itself.
+    assert_eq!(w.run(&engine, &key).await.status, "failed");
+
+    w.clear_receiver_fault(&p.id).await;
+    w.set(&key, "status", AttributeValue::S("retry_requested".into()))
+        .await;
+    let report = w.run(&engine, &key).await;
+    assert_eq!(report.status, "done", "{report:?}");
+    assert_eq!(w.accepted(&p.id).await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_dry_run_records_the_plan_and_touches_nothing() {
+    let w = world().await;
+    let engine = w.engine(&[]).await;
+    let p = w.person("dry").await;
+    deactivate_okta_user(&w.okta, TOKEN, &p.id).await;
+    let key = w
+        .job(&engine, &p, EventType::Deactivate, Timestamp::now())
+        .await;
+    w.set(&key, "dry_run", AttributeValue::Bool(true)).await;
+    let report = w.run(&engine, &key).await;
+    assert_eq!(report.status, "planned", "{report:?}");
+
+    assert_eq!(
+        w.groups(&p.id).await,
+        ["Engineering", "Everyone", "VPN Users"]
+    );
+    assert_eq!(w.sessions(&p.id).await, (2, 1));
+    assert_eq!(w.scim_active(&p.scim_id).await, Some(true));
+    assert!(w.deliveries(&p.id).await.is_empty());
+    let item = w.item(&key).await;
+    let plan = format!("{:?}", item.get("plan"));
+    assert!(
+        plan.contains("okta/remove_membership")
+            && plan.contains("scim:demo-app/deactivate_account")
+    );
+    let audit = w.audit(&engine, &p.id).await;
+    assert_eq!(
+        count(&audit, "okta/remove_membership planned"),
+        2,
+        "{audit:?}"
+    );
+    assert_eq!(count(&audit, "webhook:internal/notify planned"), 1);
+    assert_eq!(count(&audit, "snapshot"), 0, "a dry run stores no snapshot");
+
+    // The same job for real, afterwards, does everything.
+    w.set(&key, "dry_run", AttributeValue::Bool(false)).await;
+    w.set(&key, "status", AttributeValue::S("retry_requested".into()))
+        .await;
+    assert_eq!(w.run(&engine, &key).await.status, "done");
+    assert_eq!(w.groups(&p.id).await, ["Everyone"]);
+}
+
+#[tokio::test]
+async fn the_fuse_holds_the_26th_deprovisioning_until_it_is_released() {
+    let w = world().await;
+    // Okta only: the fuse counts jobs, whatever the targets.
+    let engine = w
+        .engine_with(
+            &[("FUSE_LIMIT", "25"), ("FUSE_WINDOW_SECONDS", "600")],
+            false,
+        )
+        .await;
+    let mut keys = Vec::new();
+    for i in 0..26 {
+        let (id, login) = create_okta_user(&w.okta, TOKEN, &format!("fuse{i}-")).await;
+        deactivate_okta_user(&w.okta, TOKEN, &id).await;
+        let p = Person {
+            id,
+            login,
+            scim_id: String::new(),
+        };
+        keys.push((
+            w.job(&engine, &p, EventType::Deactivate, Timestamp::now())
+                .await,
+            p,
+        ));
+    }
+    let mut statuses = Vec::new();
+    for (key, _) in &keys {
+        statuses.push(w.run(&engine, key).await.status);
+    }
+    assert_eq!(statuses.iter().filter(|s| *s == "done").count(), 25);
+    assert_eq!(statuses[25], "held");
+
+    let (held, _) = &keys[25];
+    let fuse = w
+        .item(&Key {
+            pk: "CONFIG".into(),
+            sk: "FUSE".into(),
+        })
+        .await;
+    let held_jobs = fuse["held_jobs"].as_ss().unwrap();
+    assert_eq!(
+        held_jobs,
+        &vec![held.sk.clone()],
+        "the fuse shows what it holds"
+    );
+    assert!(text(&w.item(held).await, "reason").contains("safety fuse"));
+    // Held stays held.
+    assert_eq!(w.run(&engine, held).await.status, "held");
+
+    w.set(held, "status", AttributeValue::S("released".into()))
+        .await;
+    assert_eq!(w.run(&engine, held).await.status, "done");
+    let fuse = w
+        .item(&Key {
+            pk: "CONFIG".into(),
+            sk: "FUSE".into(),
+        })
+        .await;
+    assert!(
+        !fuse.contains_key("held_jobs"),
+        "released jobs leave the list: {fuse:?}"
+    );
+}
+
+#[tokio::test]
+async fn an_okta_read_failure_never_leads_to_an_action() {
+    let w = world().await;
+    let engine = w.engine(&[("JOB_MAX_ATTEMPTS", "2")]).await;
+    let p = w.person("blind").await;
+    deactivate_okta_user(&w.okta, TOKEN, &p.id).await;
+    let key = w
+        .job(&engine, &p, EventType::Deactivate, Timestamp::now())
+        .await;
+    let resp = w
+        .http
+        .post(format!("{}/_sim/faults", w.okta))
+        .json(&json!({"endpoints": [{"family": "users", "status": 503, "count": 100}]}))
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.status().is_success());
+    assert_eq!(w.run(&engine, &key).await.status, "retrying");
+    assert_eq!(w.run(&engine, &key).await.status, "failed");
+    w.http
+        .delete(format!("{}/_sim/faults", w.okta))
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(
+        w.groups(&p.id).await,
+        ["Engineering", "Everyone", "VPN Users"]
+    );
+    assert_eq!(w.sessions(&p.id).await, (2, 1));
+    assert_eq!(w.scim_active(&p.scim_id).await, Some(true));
+    assert!(w.deliveries(&p.id).await.is_empty());
+    let audit = w.audit(&engine, &p.id).await;
+    assert_eq!(
+        audit,
+        ["job.retrying retrying", "job.failed failed"],
+        "nothing but the failures"
+    );
+}
