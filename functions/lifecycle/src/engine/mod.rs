@@ -309,14 +309,9 @@ impl Engine {
                 .saturating_sub(SETTLE_MARGIN * 4);
             tokio::time::sleep(wait.min(room)).await;
         }
-        let mut claim_from = job.clone();
-        if own_claim {
-            // Re-claiming our own: the condition compares against `running`.
-            claim_from.claim_expires_ms = Some(0);
-        }
         let Some(job) = self
             .store
-            .claim_job(&claim_from, token, Timestamp::now(), self.config.claim)
+            .claim_job(&job, token, Timestamp::now(), self.config.claim)
             .await?
         else {
             return Ok(report("claimed elsewhere", None));

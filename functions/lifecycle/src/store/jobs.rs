@@ -273,9 +273,11 @@ impl DynamoStore {
                  runs = if_not_exists(runs, :zero) + :one, steps = if_not_exists(steps, :empty) \
                  REMOVE not_before_ms"
             ))
+            // A running job can be taken over once its claim expired, or at once by the
+            // holder of the claim (the same stream record, retried after a failure).
             .condition_expression(
                 "#s = :from AND (#s <> :running OR attribute_not_exists(claim_expires_ms) \
-                 OR claim_expires_ms < :now_ms)",
+                 OR claim_expires_ms < :now_ms OR claim = :token)",
             )
             .expression_attribute_names("#s", "status")
             .expression_attribute_values(":running", s("running"))
@@ -472,10 +474,14 @@ impl DynamoStore {
                  last_event_uuid = :uuid, last_job = :job, updated_at = :now, kind = :kind",
             );
             if st.clear_snapshot {
-                expr.push_str(" REMOVE snapshot, snapshot_at");
+                expr.push_str(" REMOVE #snap, snapshot_at, snapshot_job");
+            }
+            let mut update = Update::builder();
+            if st.clear_snapshot {
+                update = update.expression_attribute_names("#snap", "snapshot");
             }
             let update = build(
-                Update::builder()
+                update
                     .table_name(&self.table)
                     .set_key(Some(key_item(&Key::user_state(&job.user))))
                     .update_expression(expr)
@@ -556,9 +562,11 @@ impl DynamoStore {
             .table_name(&self.table)
             .set_key(Some(key_item(&Key::user_state(user))))
             .update_expression(
-                "SET snapshot = :snap, snapshot_at = :now, snapshot_job = :job, kind = :kind",
+                "SET #snap = :snap, snapshot_at = :now, snapshot_job = :job, kind = :kind",
             )
-            .condition_expression("attribute_not_exists(snapshot)")
+            .condition_expression("attribute_not_exists(#snap)")
+            // SNAPSHOT is one of DynamoDB's reserved words.
+            .expression_attribute_names("#snap", "snapshot")
             .expression_attribute_values(":snap", s(&json))
             .expression_attribute_values(":now", s(&now.to_string()))
             .expression_attribute_values(":job", s(job_id))
