@@ -9,9 +9,9 @@ PY := $(VENV)/bin/python
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= us-east-1
-FUNCTIONS := hook-verify hook-intake log-poller
+FUNCTIONS := hook-verify hook-intake log-poller deprovision
 
-.PHONY: help venv build up down status run test test-unit test-sdk test-stack lint fmt validate bench release deploy clean
+.PHONY: help venv build up down status run test test-unit test-tools test-sdk test-stack lint fmt validate bench release deploy clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -39,10 +39,13 @@ run: up ## start the stack, play the scenario, serve until Ctrl-C
 	$(PY) tools/scenario.py
 	$(PY) tools/stack.py serve
 
-test: venv lint validate test-unit test-sdk test-stack ## everything CI runs: fmt, clippy, unit, SDK, integration and e2e tests, sam validate
+test: venv lint validate test-unit test-tools test-sdk test-stack ## everything CI runs: fmt, clippy, unit, stack-tool, SDK, integration and e2e tests, sam validate
 
 test-unit: ## unit tests and the Okta simulator's own tests (no stack needed)
 	cargo test --workspace --exclude e2e-tests
+
+test-tools: venv ## the local stack's own tools: stream driver logic, webhook receiver (no stack needed)
+	$(PY) -m pytest -q tests/stack
 
 test-sdk: venv build ## the official Okta Python SDK against the simulator
 	$(PY) -m pytest -q tests/sdk

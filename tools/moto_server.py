@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""moto's server, with one performance fix to DynamoDB's TransactWriteItems.
+"""moto's server, with one performance fix to DynamoDB's TransactWriteItems and two fixes
+to DynamoDB Streams.
 
 moto backs up the whole table (a deep copy, stream records included) once per item of
 every transaction, so a 100-item transaction against a table of a few thousand items
@@ -8,9 +9,22 @@ evaluated first, without writing; if one fails, the transaction is cancelled wit
 moto's own per-item reasons and nothing was written (as in DynamoDB); if all hold, moto's
 own code performs the writes, minus the backups it no longer needs. Requests, answers
 and errors are otherwise moto's.
+
+Streams (read by tools/streams.py, the stand-in for Lambda's event source mapping):
+moto emits stream records for PutItem, UpdateItem, DeleteItem and for every item of a
+TransactWriteItems, but
+- the server is threaded, and a record's sequence number is `len(records)` read before
+  the record is appended: two writes at once can get the same number, and then a
+  reader receives one record twice and a `batchItemFailures` entry names two records.
+  Numbering and appending happen under one lock here;
+- every GetRecords call stores a new iterator (about 1 KB) forever, so a reader polling
+  an idle stream five times a second grows moto by tens of MB an hour. Here iterators
+  expire 15 minutes after they were issued, as DynamoDB's do, and then GetRecords
+  answers ExpiredIteratorException, as DynamoDB does.
 """
 
 import threading
+import time
 import types
 
 import copy as _copy
@@ -19,7 +33,9 @@ import moto.dynamodb.models as ddb_models
 from moto.dynamodb.comparisons import get_filter_expression
 from moto.dynamodb.exceptions import TransactionCanceledException
 from moto.dynamodb.models import DynamoDBBackend
-from moto.dynamodb.models.table import Table
+from moto.core.exceptions import JsonRESTError
+from moto.dynamodb.models.table import StreamShard, Table
+from moto.dynamodbstreams.models import DynamoDBStreamsBackend, ShardIterator
 from moto.server import main
 
 _skip_table_backup = threading.local()
@@ -72,6 +88,44 @@ def transact_write_items(self, transact_items):
 
 
 DynamoDBBackend.transact_write_items = transact_write_items
+
+_stream_lock = threading.Lock()
+_original_shard_add = StreamShard.add
+
+
+def _shard_add(self, old, new):
+    with _stream_lock:
+        return _original_shard_add(self, old, new)
+
+
+StreamShard.add = _shard_add
+
+ITERATOR_LIFETIME_SECONDS = 15 * 60
+_original_iterator_init = ShardIterator.__init__
+
+
+def _iterator_init(self, *args, **kwargs):
+    _original_iterator_init(self, *args, **kwargs)
+    self.issued_at = time.monotonic()
+
+
+ShardIterator.__init__ = _iterator_init
+
+
+def get_records(self, iterator_arn, limit):
+    now = time.monotonic()
+    # list() copies the dict in one step while other threads add iterators.
+    for arn, it in list(self.shard_iterators.items()):
+        if now - getattr(it, "issued_at", now) > ITERATOR_LIFETIME_SECONDS:
+            self.shard_iterators.pop(arn, None)
+    iterator = self.shard_iterators.get(iterator_arn)
+    if iterator is None:
+        raise JsonRESTError("ExpiredIteratorException",
+                            "Iterator expired. The iterator was created more than 15 minutes ago.")
+    return iterator.get(limit)
+
+
+DynamoDBStreamsBackend.get_records = get_records
 
 if __name__ == "__main__":
     main()

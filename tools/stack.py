@@ -1,7 +1,10 @@
 #!/usr/bin/env python3
-"""The local stack: moto (DynamoDB + Secrets Manager), the functions under
-`cargo lambda watch`, a gateway that maps the template's HTTP API routes to them, and the
-Okta org simulator with the demo org and an event hook registered, verified and active.
+"""The local stack: moto (DynamoDB, its stream, Secrets Manager, SQS), the functions
+under `cargo lambda watch`, a gateway that maps the template's HTTP API routes to them,
+the Okta org simulator with the demo org and an event hook registered, verified and
+active, the targets deprovisioning reaches (a SCIM 2.0 application seeded with the demo
+users, and a receiver for signed webhooks), and a driver that feeds the table's stream to
+the deprovision function as Lambda's event source mapping would.
 
     stack.py up       start everything in the background, write .local/stack.env
     stack.py down     stop exactly what `up` started, by process id
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import shlex
 import signal
 import socket
@@ -40,6 +44,8 @@ MOTO_PORT = int(os.environ.get("MOTO_PORT", "5055"))
 LAMBDA_PORT = int(os.environ.get("LAMBDA_PORT", "9100"))
 GATEWAY_PORT = int(os.environ.get("GATEWAY_PORT", "8787"))
 OKTA_PORT = int(os.environ.get("OKTA_PORT", "8790"))
+SCIM_PORT = int(os.environ.get("SCIM_PORT", "8792"))
+WEBHOOK_PORT = int(os.environ.get("WEBHOOK_PORT", "8793"))
 POLL_INTERVAL = int(os.environ.get("POLL_INTERVAL_SECONDS", "60"))
 OKTA_CREDENTIALS_NAME = "okta-lifecycle/local/okta-credentials"
 OKTA_SIM = ROOT / "target" / "debug" / "okta-sim"
@@ -48,6 +54,12 @@ DEMO_KEY = ROOT / "tests" / "okta-sim" / "demo-service-app.key.pem"
 REGION = os.environ.get("AWS_REGION", "us-east-1")
 TABLE_NAME = "okta-lifecycle-local"
 SECRET_NAME = "okta-lifecycle/local/hook-secret"
+TARGETS_NAME = "okta-lifecycle/local/targets"
+DLQ_NAME = "okta-lifecycle-local-deprovision-dlq"
+# The test suite deprovisions hundreds of users on one stack; the fuse is tested in-process.
+LOCAL_FUSE_LIMIT = "100000"
+# Locally a reactivation restores access too (in a deployment that is opt-in).
+LOCAL_EVENT_TYPES = "user.lifecycle.deactivate,user.lifecycle.delete.initiated,user.lifecycle.activate"
 AWS_ENV = {
     "AWS_ENDPOINT_URL": f"http://{HOST}:{MOTO_PORT}",
     "AWS_REGION": REGION,
@@ -190,10 +202,11 @@ def write_env(path: Path, values: dict[str, str], shell: bool = True) -> None:
 def up() -> None:
     if PIDS.exists() and any(PIDS.iterdir()):
         raise SystemExit("the stack is already up (or was not stopped): run `make down` first")
-    busy = [p for p in (MOTO_PORT, LAMBDA_PORT, GATEWAY_PORT, OKTA_PORT) if not port_free(p)]
+    busy = [p for p in (MOTO_PORT, LAMBDA_PORT, GATEWAY_PORT, OKTA_PORT, SCIM_PORT, WEBHOOK_PORT)
+            if not port_free(p)]
     if busy:
         raise SystemExit(f"ports in use on {HOST}: {busy}; "
-                         "set MOTO_PORT/LAMBDA_PORT/GATEWAY_PORT/OKTA_PORT")
+                         "set MOTO_PORT/LAMBDA_PORT/GATEWAY_PORT/OKTA_PORT/SCIM_PORT/WEBHOOK_PORT")
     if not OKTA_SIM.exists():
         raise SystemExit(f"{OKTA_SIM} not built: run `make build`")
     LOCAL.mkdir(exist_ok=True)
@@ -204,11 +217,19 @@ def up() -> None:
         wait_port(MOTO_PORT, "moto", 30, moto)
         os.environ.update(AWS_ENV)
         made = provision(template)
+        demo = json.loads(DEMO_ORG.read_text())
+        targets = start_targets(demo["users"])
+        mapping = template.stream_mapping()
+        dlq_url = boto("sqs").create_queue(
+            QueueName=DLQ_NAME, Attributes=template.queue_attributes(mapping["on_failure"]))["QueueUrl"]
+        targets_arn = boto("secretsmanager").create_secret(Name=TARGETS_NAME, SecretString=json.dumps({
+            "scim": [{"name": "demo-app", "base_url": targets["scim_url"], "token": targets["scim_token"] or None}],
+            "webhooks": [{"name": "internal", "url": f"{targets['webhook_url']}/hook",
+                          "secret": targets["webhook_secret"]}]}))["ARN"]
 
         okta = start("okta-sim", [str(OKTA_SIM), "--listen", f"{HOST}:{OKTA_PORT}",
                                   "--seed-file", str(DEMO_ORG), "--seed", "1"])
         wait_port(OKTA_PORT, "okta-sim", 30, okta)
-        demo = json.loads(DEMO_ORG.read_text())
         okta_url = f"http://{HOST}:{OKTA_PORT}"
         api_token = demo["apiTokens"][0]["token"]
         service_app = demo["oauthClients"][0]
@@ -216,11 +237,13 @@ def up() -> None:
             Name=OKTA_CREDENTIALS_NAME,
             SecretString=json.dumps({"client_id": service_app["clientId"],
                                      "private_key": DEMO_KEY.read_text(),
-                                     "scopes": "okta.logs.read okta.users.read"}))["ARN"]
+                                     "scopes": "okta.logs.read okta.users.read "
+                                               "okta.users.manage okta.groups.manage"}))["ARN"]
 
         fn_env = template.function_environment({
             made["table_logical"]: TABLE_NAME, made["secret_logical"]: made["secret_arn"],
-            "OktaOrgUrl": okta_url, "OktaCredentials": okta_credentials})
+            "OktaOrgUrl": okta_url, "OktaCredentials": okta_credentials, "Targets": targets_arn,
+            "FuseLimit": LOCAL_FUSE_LIMIT, "EnabledEventTypes": LOCAL_EVENT_TYPES})
         fn_env.update(AWS_ENV)
         fn_env.update({"AWS_LAMBDA_LOG_FORMAT": "JSON", "AWS_LAMBDA_LOG_LEVEL": "INFO"})
         write_env(LOCAL / "functions.env", fn_env, shell=False)
@@ -240,13 +263,18 @@ def up() -> None:
         for function in sorted({r["function"] for r in routes}):
             warm(function)
         warm_scheduled("log-poller")
+        warm_stream(mapping["function"])
 
         hook_id = register_hook(okta_url, api_token, f"http://{HOST}:{GATEWAY_PORT}/okta",
                                 fn_env.get("HOOK_AUTH_HEADER", "Authorization"), made["token"],
                                 fn_env["ENABLED_EVENT_TYPES"].split(","))
-        ticker = start("ticker", [str(VENV_BIN / "python"), str(ROOT / "tools" / "ticker.py"),
+        start("ticker", [str(VENV_BIN / "python"), str(ROOT / "tools" / "ticker.py"),
                                   "--lambda-url", f"http://{HOST}:{LAMBDA_PORT}",
                                   "--function", "log-poller", "--interval", str(POLL_INTERVAL)])
+        # Last, once the function is warm: Lambda's event source mapping for the stream.
+        start("streams", [str(VENV_BIN / "python"), str(ROOT / "tools" / "streams.py"),
+                          "--lambda-url", f"http://{HOST}:{LAMBDA_PORT}",
+                          "--stream-arn", made["stream_arn"], "--dlq-url", dlq_url])
 
         stack_env = {
             "API_URL": f"http://{HOST}:{GATEWAY_PORT}",
@@ -266,6 +294,12 @@ def up() -> None:
             "OKTA_EVENT_HOOK_ID": hook_id,
             "OKTA_CREDENTIALS_SECRET_ID": okta_credentials,
             "POLL_INTERVAL_SECONDS": str(POLL_INTERVAL),
+            "SCIM_URL": targets["scim_url"],
+            "SCIM_TOKEN": targets["scim_token"],
+            "WEBHOOK_RECEIVER_URL": targets["webhook_url"],
+            "WEBHOOK_SECRET": targets["webhook_secret"],
+            "TARGETS_SECRET_ID": targets_arn,
+            "DLQ_URL": dlq_url,
         }
         (LOCAL / "table.json").write_text(json.dumps(template.create_table_args(TABLE_NAME), indent=2))
         write_env(LOCAL / "stack.env", stack_env)
@@ -274,6 +308,55 @@ def up() -> None:
         log("start failed; stopping what was started")
         down()
         raise
+
+
+def start_targets(users: list[dict]) -> dict[str, str]:
+    """Starts the systems deprovisioning reaches besides Okta: scim2-server, seeded with
+    one account per demo user, and the webhook receiver. Their credentials are generated
+    here and handed over in the environment, never on a command line."""
+    scim_token = secrets.token_urlsafe(32)
+    scim = start("scim", [str(VENV_BIN / "python"), str(ROOT / "tools" / "scim_server.py"),
+                          "--hostname", HOST, "--port", str(SCIM_PORT)],
+                 env={"SCIM_TOKEN": scim_token})
+    wait_port(SCIM_PORT, "scim", 30, scim)
+    scim_url = f"http://{HOST}:{SCIM_PORT}/v2"
+    for user in users:
+        profile = {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+                   "userName": user["profile"]["login"],
+                   "name": {"givenName": user["profile"]["firstName"],
+                            "familyName": user["profile"]["lastName"]},
+                   "emails": [{"value": user["profile"]["email"], "primary": True}],
+                   "active": True}
+        if user.get("id"):
+            profile["externalId"] = user["id"]
+        req = urllib.request.Request(f"{scim_url}/Users", data=json.dumps(profile).encode(), method="POST",
+                                     headers={"Content-Type": "application/scim+json",
+                                              "Authorization": f"Bearer {scim_token}"})
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            if resp.status != 201:
+                raise SystemExit(f"scim: seeding {profile['userName']} answered {resp.status}")
+    log(f"scim: {len(users)} demo users seeded")
+
+    webhook_secret = secrets.token_urlsafe(32)
+    receiver = start("webhook", [str(VENV_BIN / "python"), str(ROOT / "tools" / "webhook_receiver.py"),
+                                 "--port", str(WEBHOOK_PORT)], env={"WEBHOOK_SECRET": webhook_secret})
+    wait_port(WEBHOOK_PORT, "webhook", 30, receiver)
+    return {"scim_url": scim_url, "scim_token": scim_token,
+            "webhook_url": f"http://{HOST}:{WEBHOOK_PORT}", "webhook_secret": webhook_secret}
+
+
+def warm_stream(function: str) -> None:
+    """Invokes the stream function once with an empty batch, for the same reason as
+    `warm`: the first job should not wait for a compilation."""
+    req = urllib.request.Request(
+        f"http://{HOST}:{LAMBDA_PORT}/2015-03-31/functions/{function}/invocations",
+        data=b'{"Records":[]}', method="POST", headers={"content-type": "application/json"})
+    started = time.monotonic()
+    with urllib.request.urlopen(req, timeout=900) as resp:
+        answer = json.loads(resp.read() or b"null")
+    if answer != {"batchItemFailures": []}:
+        raise SystemExit(f"{function}: unexpected warm-up answer {answer!r}")
+    log(f"{function} ready ({time.monotonic() - started:.1f}s)")
 
 
 def warm(function: str) -> None:
@@ -338,7 +421,7 @@ def warm_scheduled(function: str) -> None:
 
 
 def down() -> None:
-    for name in ("ticker", "okta-sim", "gateway", "lambda", "moto"):
+    for name in ("streams", "ticker", "okta-sim", "gateway", "lambda", "webhook", "scim", "moto"):
         stop(name)
     if PIDS.exists() and not any(PIDS.iterdir()):
         PIDS.rmdir()

@@ -1,5 +1,6 @@
 """Reads infra/template.yaml, the one source of truth for the table, the secret, the
-routes and the functions' environment, so the local stack and AWS agree."""
+routes, the functions' environment and the stream's event source mapping, so the local
+stack and AWS agree."""
 
 from __future__ import annotations
 
@@ -75,6 +76,11 @@ class Template:
             return json.dumps(doc)
         return value
 
+    def hash_key(self) -> str:
+        """The table's partition key attribute."""
+        (name,) = [k["AttributeName"] for k in self.table()[1]["KeySchema"] if k["KeyType"] == "HASH"]
+        return name
+
     def functions(self) -> dict[str, dict]:
         return self.of_type("AWS::Serverless::Function")
 
@@ -121,3 +127,51 @@ class Template:
         if missing:
             raise SystemExit(f"cannot resolve template variables locally: {missing}")
         return env
+
+    def stream_mapping(self) -> dict:
+        """The settings of the one DynamoDB event source mapping: which function reads the
+        table's stream and how Lambda batches, filters and retries for it. Unset settings
+        get Lambda's defaults for a DynamoDB stream (batch 100, no window, 1 lane, retry
+        and keep records forever, no bisection, whole-batch results)."""
+        found = [(logical_id, event["Properties"])
+                 for logical_id, res in self.functions().items()
+                 for event in res["Properties"].get("Events", {}).values()
+                 if event["Type"] == "DynamoDB"]
+        if len(found) != 1:
+            raise SystemExit(f"expected one function with a DynamoDB event, found {len(found)}")
+        logical_id, p = found[0]
+        timeout = self.resources[logical_id]["Properties"].get(
+            "Timeout", self.doc.get("Globals", {}).get("Function", {}).get("Timeout", 3))
+        on_failure = p.get("DestinationConfig", {}).get("OnFailure", {}).get("Destination")
+        return {
+            "function": self.binary(logical_id),
+            "function_logical_id": logical_id,
+            "timeout": int(timeout),
+            "starting_position": p.get("StartingPosition", "TRIM_HORIZON"),
+            "batch_size": int(p.get("BatchSize", 100)),
+            "batching_window": float(p.get("MaximumBatchingWindowInSeconds", 0)),
+            "parallelization": int(p.get("ParallelizationFactor", 1)),
+            "max_retries": int(p.get("MaximumRetryAttempts", -1)),
+            "max_record_age": int(p.get("MaximumRecordAgeInSeconds", -1)),
+            "bisect": bool(p.get("BisectBatchOnFunctionError", False)),
+            "report_item_failures": "ReportBatchItemFailures" in p.get("FunctionResponseTypes", []),
+            "filters": [json.loads(f["Pattern"]) for f in p.get("FilterCriteria", {}).get("Filters", [])],
+            "on_failure": _logical_id(on_failure) if on_failure else None,
+        }
+
+    def queue_attributes(self, logical_id: str) -> dict[str, str]:
+        """An SQS queue's properties as CreateQueue attributes."""
+        props = self.resources[logical_id].get("Properties", {})
+        return {k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in props.items()
+                if k in ("MessageRetentionPeriod", "VisibilityTimeout", "SqsManagedSseEnabled",
+                         "DelaySeconds", "ReceiveMessageWaitTimeSeconds", "MaximumMessageSize")}
+
+
+def _logical_id(ref) -> str:
+    """The resource a !GetAtt (either form) or !Ref points at."""
+    if isinstance(ref, dict) and "GetAtt" in ref:
+        target = ref["GetAtt"]
+        return target[0] if isinstance(target, list) else target.split(".", 1)[0]
+    if isinstance(ref, dict) and "Ref" in ref:
+        return ref["Ref"]
+    raise SystemExit(f"cannot resolve {ref!r} to a resource of the template")
