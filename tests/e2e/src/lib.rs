@@ -141,6 +141,42 @@ impl Stack {
     }
 
     /// Whether the dedupe marker of an event exists.
+    /// The jobs of `user` made by deactivations. The local stack also enables
+    /// `user.lifecycle.activate` (restore), which a newly created user raises too.
+    pub async fn deactivation_jobs(&self, user_id: &str) -> Vec<HashMap<String, AttributeValue>> {
+        let mut jobs = self.jobs(user_id).await;
+        jobs.retain(|j| text(j, "event_type") == "user.lifecycle.deactivate");
+        jobs
+    }
+
+    /// Waits until every deactivation job of `user` has left the statuses in which the
+    /// engine is still working on it, and returns them; panics after `timeout`.
+    pub async fn settled_jobs(
+        &self,
+        user_id: &str,
+        timeout: std::time::Duration,
+    ) -> Vec<HashMap<String, AttributeValue>> {
+        let until = std::time::Instant::now() + timeout;
+        loop {
+            let jobs = self.deactivation_jobs(user_id).await;
+            let busy = |j: &HashMap<String, AttributeValue>| {
+                matches!(
+                    text(j, "status").as_str(),
+                    "pending" | "running" | "retrying"
+                )
+            };
+            if !jobs.is_empty() && !jobs.iter().any(busy) {
+                return jobs;
+            }
+            assert!(
+                std::time::Instant::now() < until,
+                "jobs of {user_id} still in progress after {timeout:?}: {:?}",
+                jobs.iter().map(|j| text(j, "status")).collect::<Vec<_>>()
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+    }
+
     pub async fn marker_exists(&self, uuid: &str) -> bool {
         !self.items(&format!("EVENT#{uuid}")).await.is_empty()
     }

@@ -42,7 +42,11 @@ async fn verification_echoes_the_challenge_and_records_verified_at() {
     assert_eq!(status, 200);
     assert_eq!(body, json!({ "verification": challenge }));
     let config = stack.items("CONFIG").await;
-    assert!(!text(&config[0], "verified_at").is_empty());
+    let integration = config
+        .iter()
+        .find(|i| text(i, "sk") == "INTEGRATION")
+        .expect("the integration item");
+    assert!(!text(integration, "verified_at").is_empty());
 }
 
 #[tokio::test]

@@ -14,10 +14,10 @@ async fn a_deactivation_in_okta_arrives_through_the_hook_as_one_job() {
     deactivate_okta_user(okta, token, &id).await;
 
     let deadline = Instant::now() + Duration::from_secs(15);
-    let mut jobs = stack.jobs(&id).await;
+    let mut jobs = stack.deactivation_jobs(&id).await;
     while jobs.is_empty() && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(200)).await;
-        jobs = stack.jobs(&id).await;
+        jobs = stack.deactivation_jobs(&id).await;
     }
     assert_eq!(jobs.len(), 1, "one job for the deactivation");
     let job = &jobs[0];
