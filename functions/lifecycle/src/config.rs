@@ -119,6 +119,18 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
         }
     }
 
+    /// `OKTA_RATE_RESERVE_PERCENT` as a fraction.
+    fn rate_reserve(&self) -> Result<f64, ConfigError> {
+        let percent = self.number("OKTA_RATE_RESERVE_PERCENT", 20)?;
+        if percent > 90 {
+            return Err(ConfigError::Invalid {
+                name: "OKTA_RATE_RESERVE_PERCENT",
+                reason: "must be at most 90".into(),
+            });
+        }
+        Ok(percent as f64 / 100.0)
+    }
+
     fn flag(&self, name: &'static str, default: bool) -> Result<bool, ConfigError> {
         match self.get(name).map(|v| v.trim().to_ascii_lowercase()) {
             None => Ok(default),
@@ -228,13 +240,6 @@ impl PollerConfig {
                 reason: "must be between 1 and 1000".into(),
             });
         }
-        let reserve_percent = env.number("OKTA_RATE_RESERVE_PERCENT", 20)?;
-        if reserve_percent > 90 {
-            return Err(ConfigError::Invalid {
-                name: "OKTA_RATE_RESERVE_PERCENT",
-                reason: "must be at most 90".into(),
-            });
-        }
         Ok(Self {
             table_name: env.required("TABLE_NAME")?,
             okta_org_url: env
@@ -249,7 +254,7 @@ impl PollerConfig {
             lease: env.seconds("POLL_LEASE_SECONDS", 180)?,
             time_margin: env.seconds("POLL_TIME_MARGIN_SECONDS", 5)?,
             time_budget: env.seconds("POLL_TIME_BUDGET_SECONDS", 50)?,
-            rate_reserve: reserve_percent as f64 / 100.0,
+            rate_reserve: env.rate_reserve()?,
             sweep_interval: env.seconds("SWEEP_INTERVAL_SECONDS", 3600)?,
             event_hook_id: env.get("OKTA_EVENT_HOOK_ID"),
             event_ttl: env.seconds("EVENT_TTL_DAYS", 30)? * DAY_SECONDS,
@@ -305,13 +310,6 @@ impl EngineConfig {
     /// Reads configuration through `lookup`.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let env = Env(lookup);
-        let reserve_percent = env.number("OKTA_RATE_RESERVE_PERCENT", 20)?;
-        if reserve_percent > 90 {
-            return Err(ConfigError::Invalid {
-                name: "OKTA_RATE_RESERVE_PERCENT",
-                reason: "must be at most 90".into(),
-            });
-        }
         let at_least_one = |name: &'static str, v: u64| {
             if v == 0 {
                 Err(ConfigError::Invalid {
@@ -330,7 +328,7 @@ impl EngineConfig {
                 .to_string(),
             okta_credentials_secret_id: env.required("OKTA_CREDENTIALS_SECRET_ID")?,
             targets_secret_id: env.get("TARGETS_SECRET_ID"),
-            rate_reserve: reserve_percent as f64 / 100.0,
+            rate_reserve: env.rate_reserve()?,
             dry_run: env.flag("DRY_RUN", false)?,
             delete_in_targets: env.flag("DELETE_IN_TARGETS", false)?,
             restore_groups: env.flag("RESTORE_GROUPS", true)?,

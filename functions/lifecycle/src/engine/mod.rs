@@ -29,7 +29,7 @@ use serde::Serialize;
 use crate::aws::sdk_config;
 use crate::clock::Timestamp;
 use crate::config::EngineConfig;
-use crate::okta::{ClientOptions, OktaClient, OktaError};
+use crate::okta::{ClientOptions, OktaClient};
 use crate::setup::{self, SetupError};
 use crate::store::{AuditEntry, DynamoStore, Key, Settle, StateUpdate, Store, StoreError};
 use crate::targets::okta::OktaTarget;
@@ -346,7 +346,7 @@ impl Engine {
             .get_user(&job.user)
             .await
             .map_err(|e| Stop::Failed {
-                transient: okta_read_is_transient(&e),
+                transient: e.is_transient(),
                 error: format!("Okta user read failed, nothing was touched: {e}"),
             })?;
         let view = match &user {
@@ -617,19 +617,6 @@ impl Engine {
             .settle_job(&run.job, run.token, &settle, &entry, None)
             .await?;
         Ok((status, Some(error)))
-    }
-}
-
-/// A read that may succeed later (throttled, unreachable, 5xx) versus one that will not
-/// (bad credentials, missing scope): both end the attempt without touching anything.
-fn okta_read_is_transient(e: &OktaError) -> bool {
-    match e {
-        OktaError::Api { status, .. } => *status == 429 || *status >= 500,
-        OktaError::RateLimited { .. }
-        | OktaError::BudgetExhausted { .. }
-        | OktaError::Transport { .. }
-        | OktaError::DeadlineExceeded { .. } => true,
-        _ => false,
     }
 }
 

@@ -142,6 +142,19 @@ impl OktaError {
         }
     }
 
+    /// Whether the same call may succeed later: throttled, unreachable, out of time, or a
+    /// 5xx. Bad credentials, a missing scope or a refused request will not change.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Api { status, .. } => *status == 429 || *status >= 500,
+            Self::RateLimited { .. }
+            | Self::BudgetExhausted { .. }
+            | Self::Transport { .. }
+            | Self::DeadlineExceeded { .. } => true,
+            _ => false,
+        }
+    }
+
     /// For the two rate-limit errors, how long to wait before trying again.
     pub fn retry_after(&self) -> Option<Duration> {
         match self {

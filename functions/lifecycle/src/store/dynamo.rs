@@ -218,17 +218,7 @@ impl DynamoStore {
 
 impl Store for DynamoStore {
     async fn integration(&self) -> Result<Integration, StoreError> {
-        let key = Key::integration();
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(key_item(&key)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| classify("GetItem", &e))?;
-        let Some(item) = out.item() else {
+        let Some(item) = self.read(&Key::integration()).await? else {
             return Ok(Integration::default());
         };
         let text = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned();
@@ -306,6 +296,25 @@ impl Store for DynamoStore {
 
     async fn mark_delivery(&self, at: Timestamp) -> Result<(), StoreError> {
         self.mark_time("last_delivery_at", at).await
+    }
+}
+
+impl DynamoStore {
+    /// Reads one item, strongly consistent: every reader here decides on what it reads.
+    pub(super) async fn read(
+        &self,
+        key: &Key,
+    ) -> Result<Option<HashMap<String, AttributeValue>>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key_item(key)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| classify("GetItem", &e))?;
+        Ok(out.item)
     }
 }
 

@@ -236,16 +236,10 @@ fn claim_lost<R: std::fmt::Debug>(
 impl DynamoStore {
     /// Reads a job (strongly consistent: the stream record may be older than the item).
     pub async fn job(&self, key: &Key) -> Result<Option<Job>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(key_item(key)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| classify("GetItem", &e))?;
-        out.item().map(|item| parse_job(key, item)).transpose()
+        self.read(key)
+            .await?
+            .map(|item| parse_job(key, &item))
+            .transpose()
     }
 
     /// Claims a job for one run: `running` under `token` until `now + lease`. `None` when
@@ -505,18 +499,10 @@ impl DynamoStore {
     /// Reads a user's state; a user never acted on has the default.
     pub async fn user_state(&self, user: &UserId) -> Result<UserState, StoreError> {
         let key = Key::user_state(user);
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(key_item(&key)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| classify("GetItem", &e))?;
-        let Some(item) = out.item() else {
+        let Some(item) = self.read(&key).await? else {
             return Ok(UserState::default());
         };
+        let item = &item;
         let snapshot = match text(item, "snapshot") {
             Some(json) => Some(
                 serde_json::from_str::<Snapshot>(&json).map_err(|_| corrupt("snapshot", &key))?,
@@ -596,16 +582,7 @@ impl DynamoStore {
     ) -> Result<FuseDecision, StoreError> {
         let key = Key::fuse();
         for _ in 0..FUSE_CONFLICT_RETRIES {
-            let out = self
-                .client
-                .get_item()
-                .table_name(&self.table)
-                .set_key(Some(key_item(&key)))
-                .consistent_read(true)
-                .send()
-                .await
-                .map_err(|e| classify("GetItem", &e))?;
-            let item = out.item().cloned().unwrap_or_default();
+            let item = self.read(&key).await?.unwrap_or_default();
             let version = number(&item, "version").unwrap_or(0);
             let starts: Vec<i64> = item
                 .get("starts_ms")

@@ -35,6 +35,14 @@ pub struct Key {
 }
 
 impl Key {
+    /// A key from its two parts.
+    pub fn new(pk: impl Into<String>, sk: impl Into<String>) -> Self {
+        Self {
+            pk: pk.into(),
+            sk: sk.into(),
+        }
+    }
+
     /// The dedupe marker of an event.
     pub fn event_marker(uuid: &EventUuid) -> Self {
         Self {

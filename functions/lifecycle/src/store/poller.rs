@@ -53,10 +53,7 @@ pub struct PollStatus {
 }
 
 fn key(sk: &str) -> HashMap<String, AttributeValue> {
-    key_item(&Key {
-        pk: PK.into(),
-        sk: sk.into(),
-    })
+    key_item(&Key::new(PK, sk))
 }
 
 fn lease_check(table: &str, owner: &str, now: Timestamp) -> Result<TransactWriteItem, StoreError> {
@@ -147,17 +144,9 @@ impl DynamoStore {
 
     /// The stored `after` cursor, if a run has saved one.
     pub async fn cursor(&self) -> Result<Option<String>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(key("CURSOR")))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| classify("GetItem", &e))?;
-        Ok(out
-            .item()
+        let item = self.read(&Key::new(PK, "CURSOR")).await?;
+        Ok(item
+            .as_ref()
             .and_then(|i| i.get("after"))
             .and_then(|v| v.as_s().ok())
             .cloned())
@@ -210,41 +199,63 @@ impl DynamoStore {
         Ok(())
     }
 
-    /// Whether the user has any job for an event published at or after `since`.
-    pub async fn has_job_since(
+    /// Whether a job for `user` published since `since` is finished or still in hand: done,
+    /// skipped or planned; pending, retrying, held or asked to run again; or running under
+    /// a live claim. A `failed` job, or one whose claim expired with nobody to take it
+    /// over, does not count: the sweep then writes a job of its own, which runs again.
+    pub async fn has_job_in_hand_since(
         &self,
         user: &crate::okta::UserId,
         since: Timestamp,
+        now: Timestamp,
     ) -> Result<bool, StoreError> {
-        let out = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("pk = :pk AND sk BETWEEN :from AND :to")
-            .expression_attribute_values(":pk", s(&format!("USER#{user}")))
-            .expression_attribute_values(":from", s(&format!("JOB#{since}")))
-            // '~' sorts after every character of a timestamp and a uuid.
-            .expression_attribute_values(":to", s("JOB#~"))
-            .limit(1)
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| classify("Query", &e))?;
-        Ok(out.count() > 0)
+        let mut start = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk AND sk BETWEEN :from AND :to")
+                .expression_attribute_values(":pk", s(&format!("USER#{user}")))
+                .expression_attribute_values(":from", s(&format!("JOB#{since}")))
+                // '~' sorts after every character of a timestamp and a uuid.
+                .expression_attribute_values(":to", s("JOB#~"))
+                .projection_expression("#s, claim_expires_ms")
+                .expression_attribute_names("#s", "status")
+                .set_exclusive_start_key(start)
+                .consistent_read(true)
+                .send()
+                .await
+                .map_err(|e| classify("Query", &e))?;
+            let in_hand = out.items().iter().any(|job| {
+                let status = job
+                    .get("status")
+                    .and_then(|v| v.as_s().ok())
+                    .map(String::as_str);
+                let claim_live = job
+                    .get("claim_expires_ms")
+                    .and_then(|v| v.as_n().ok())
+                    .and_then(|v| v.parse::<i64>().ok())
+                    .is_some_and(|exp| exp > now.unix_millis());
+                match status {
+                    Some("failed" | "stale") => false,
+                    Some("running") => claim_live,
+                    _ => true,
+                }
+            });
+            if in_hand {
+                return Ok(true);
+            }
+            start = out.last_evaluated_key().cloned();
+            if start.is_none() {
+                return Ok(false);
+            }
+        }
     }
 
     /// The last run's figures.
     pub async fn poll_status(&self) -> Result<PollStatus, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(key("STATUS")))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| classify("GetItem", &e))?;
-        let Some(item) = out.item() else {
+        let Some(item) = self.read(&Key::new(PK, "STATUS")).await? else {
             return Ok(PollStatus::default());
         };
         let text = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).cloned();

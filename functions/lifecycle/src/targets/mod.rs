@@ -244,9 +244,16 @@ impl TargetError {
         }
     }
 
-    /// A transport failure (refused, reset, timed out) is transient.
+    /// A transport failure (refused, reset, timed out) is transient. The detail never
+    /// holds the URL, which may carry a credential (some webhooks put a token in it).
     pub fn transport(target: &str, e: &reqwest::Error) -> Self {
-        let mut detail = e.to_string();
+        let mut detail = String::from(if e.is_timeout() {
+            "timed out"
+        } else if e.is_connect() {
+            "could not connect"
+        } else {
+            "request failed"
+        });
         let mut source = std::error::Error::source(e);
         while let Some(s) = source {
             let text = s.to_string();
@@ -329,6 +336,22 @@ mod tests {
         for status in [400, 401, 403, 404, 409] {
             assert!(!TargetError::from_status("t", status, String::new()).is_transient());
         }
+    }
+
+    #[tokio::test]
+    async fn a_transport_error_never_repeats_the_url() {
+        let http = http_client(std::time::Duration::from_millis(500)).unwrap();
+        // Port 9 on loopback: nothing listens, the connection is refused at once.
+        let err = http
+            .post("http://127.0.0.1:9/hook?token=s3cr3t-in-url")
+            .send()
+            .await
+            .unwrap_err();
+        let e = TargetError::transport("webhook:x", &err);
+        assert!(e.is_transient());
+        let text = e.to_string();
+        assert!(text.starts_with("webhook:x: could not connect"), "{text}");
+        assert!(!text.contains("s3cr3t"), "{text}");
     }
 
     #[test]

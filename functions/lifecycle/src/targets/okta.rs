@@ -41,17 +41,8 @@ impl OktaTarget {
 }
 
 fn error(e: OktaError) -> TargetError {
-    let detail = e.to_string();
-    let transient = match &e {
-        OktaError::Api { status, .. } => *status == 429 || *status >= 500,
-        OktaError::RateLimited { .. }
-        | OktaError::BudgetExhausted { .. }
-        | OktaError::Transport { .. }
-        | OktaError::DeadlineExceeded { .. } => true,
-        _ => false,
-    };
-    let target = NAME.to_owned();
-    if transient {
+    let (target, detail) = (NAME.to_owned(), e.to_string());
+    if e.is_transient() {
         TargetError::Transient { target, detail }
     } else {
         TargetError::Permanent { target, detail }
@@ -162,5 +153,72 @@ impl Target for OktaTarget {
                 (_, Change::NotFound) => Outcome::AlreadySo("the user no longer exists".into()),
             })
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::okta::{ClientOptions, OktaCredentials, UserId};
+    use crate::secrets::Secret;
+
+    fn target(restore_groups: bool) -> OktaTarget {
+        let client = OktaClient::new(
+            "http://127.0.0.1:1",
+            OktaCredentials::Ssws(Secret::new("t")),
+            ClientOptions::default(),
+        )
+        .unwrap();
+        OktaTarget::new(client, true, restore_groups)
+    }
+
+    fn holdings(ids: &[&str]) -> Holdings {
+        Holdings {
+            groups: ids
+                .iter()
+                .map(|id| GroupRef {
+                    id: (*id).into(),
+                    name: format!("group {id}"),
+                })
+                .collect(),
+            account: None,
+        }
+    }
+
+    fn ops(steps: &[Step]) -> Vec<String> {
+        steps.iter().map(Step::id).collect()
+    }
+
+    #[test]
+    fn each_action_plans_what_it_should() {
+        let person = Person {
+            id: UserId::parse("00u1").unwrap(),
+            login: Some("a@example.com".into()),
+        };
+        let now = holdings(&["g1", "g3"]);
+        let before = holdings(&["g1", "g2"]);
+        let t = target(true);
+        assert_eq!(
+            ops(&t.plan(Action::Deprovision, &person, &now, &before)),
+            [
+                "okta/remove_membership/g1",
+                "okta/remove_membership/g3",
+                "okta/end_sessions/00u1"
+            ],
+            "removes what the person has now, then ends sessions"
+        );
+        assert_eq!(
+            ops(&t.plan(Action::Disable, &person, &now, &before)),
+            ["okta/end_sessions/00u1"],
+            "a suspension keeps the groups"
+        );
+        assert_eq!(
+            ops(&t.plan(Action::Restore, &person, &now, &before)),
+            ["okta/add_membership/g2"],
+            "restores what the snapshot had and the person lacks"
+        );
+        assert!(target(false)
+            .plan(Action::Restore, &person, &now, &before)
+            .is_empty());
     }
 }

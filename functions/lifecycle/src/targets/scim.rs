@@ -275,3 +275,71 @@ impl Target for ScimTarget {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::okta::UserId;
+
+    fn target(restore: bool) -> ScimTarget {
+        let config = ScimConfig {
+            name: "app".into(),
+            base_url: "http://127.0.0.1:1/scim".into(),
+            token: None,
+        };
+        ScimTarget::new(config, reqwest::Client::new(), restore)
+    }
+
+    fn account(active: bool) -> Holdings {
+        Holdings {
+            groups: Vec::new(),
+            account: Some(Account {
+                id: "a1".into(),
+                active,
+            }),
+        }
+    }
+
+    #[test]
+    fn each_action_plans_what_it_should() {
+        let person = Person {
+            id: UserId::parse("00u1").unwrap(),
+            login: Some("a@example.com".into()),
+        };
+        let none = Holdings::default();
+        let ids = |steps: Vec<Step>| steps.iter().map(Step::id).collect::<Vec<_>>();
+        let t = target(true);
+        assert_eq!(
+            ids(t.plan(Action::Deprovision, &person, &account(true), &none)),
+            ["scim:app/deactivate_account/a1"]
+        );
+        assert_eq!(
+            ids(t.plan(Action::Delete, &person, &account(false), &none)),
+            ["scim:app/delete_account/a1"]
+        );
+        assert!(
+            t.plan(Action::Deprovision, &person, &none, &none)
+                .is_empty(),
+            "no account, no step"
+        );
+        assert_eq!(
+            ids(t.plan(Action::Restore, &person, &account(false), &account(true))),
+            ["scim:app/activate_account/a1"]
+        );
+        assert!(
+            t.plan(Action::Restore, &person, &account(false), &account(false))
+                .is_empty(),
+            "an account that was inactive before stays inactive"
+        );
+        assert!(target(false)
+            .plan(Action::Restore, &person, &none, &account(true))
+            .is_empty());
+    }
+
+    #[test]
+    fn an_account_without_active_counts_as_active() {
+        let a = account_of("t", &serde_json::json!({"id": "x"})).unwrap();
+        assert!(a.active);
+        assert!(account_of("t", &serde_json::json!({"active": false})).is_err());
+    }
+}
