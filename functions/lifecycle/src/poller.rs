@@ -408,12 +408,13 @@ impl<O: OktaReader> Poller<O> {
             let from = user.status_changed.minus(STATUS_SKEW);
             if !self
                 .store
-                .has_job_since(&user.id, from)
+                .has_job_in_hand_since(&user.id, from, now)
                 .await
                 .map_err(SweepError::Store)?
             {
                 tracing::warn!(user_id = %user.id, status_changed = %user.status_changed,
-                    "deprovisioned user without a job: hook and System Log both missed it");
+                    "deprovisioned user without a finished job: missed by hook and System Log, \
+                     or failed; writing a sweep job");
                 missing.push(sweep_event(&user));
             }
         }

@@ -307,3 +307,47 @@ async fn the_sweep_finds_a_deprovisioned_user_that_hook_and_log_both_missed() {
     assert!(!again.swept);
     assert_eq!(w.jobs(&user).await.len(), 1);
 }
+
+#[tokio::test]
+async fn the_sweep_runs_a_failed_deprovisioning_again_once() {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let w = world().await;
+    let user = w.deactivate_new_user().await;
+    let poller = w.poller(&[("SWEEP_INTERVAL_SECONDS", "0")]).await;
+    let first = poller.run("run-1", plenty()).await.unwrap();
+    assert_eq!(first.jobs_created, 1);
+    assert_eq!(
+        first.sweep_jobs_created, 0,
+        "the log's job is in hand: {first:?}"
+    );
+    let jobs = w.jobs(&user).await;
+    assert_eq!(text(&jobs[0], "source"), "poll");
+
+    // The deprovision function gave up on it (a target stayed down).
+    w.stack
+        .dynamodb()
+        .await
+        .update_item()
+        .table_name(&w.table)
+        .key("pk", jobs[0]["pk"].clone())
+        .key("sk", jobs[0]["sk"].clone())
+        .update_expression("SET #s = :failed")
+        .expression_attribute_names("#s", "status")
+        .expression_attribute_values(":failed", AttributeValue::S("failed".into()))
+        .send()
+        .await
+        .unwrap();
+    let second = poller.run("run-2", plenty()).await.unwrap();
+    assert!(second.swept);
+    assert_eq!(second.sweep_jobs_created, 1, "{second:?}");
+    let jobs = w.jobs(&user).await;
+    assert_eq!(jobs.len(), 2);
+    assert!(jobs
+        .iter()
+        .any(|j| text(j, "source") == "sweep" && text(j, "status") == "pending"));
+
+    // Once: the sweep's job is in hand now, and its id is the same on every sweep.
+    let third = poller.run("run-3", plenty()).await.unwrap();
+    assert_eq!(third.sweep_jobs_created, 0, "{third:?}");
+    assert_eq!(w.jobs(&user).await.len(), 2);
+}
