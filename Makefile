@@ -26,7 +26,7 @@ $(VENV)/.installed: tools/requirements.txt
 build: ## compile the workspace (debug), the binaries the local stack runs
 	cargo build --workspace --all-targets
 
-up: venv build ## start moto, the functions and the gateway in the background
+up: venv build ## start the local stack in the background (moto, functions, gateway, Okta sim, SCIM, receiver, stream driver)
 	$(PY) tools/stack.py up
 
 down: ## stop everything `make up` started

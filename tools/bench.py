@@ -58,7 +58,7 @@ REGION = "us-east-1"
 
 HOOK_FUNCTIONS = ("hook-intake", "hook-verify")
 # Functions that are only weighed (size), not run: they need Okta.
-SIZED_ONLY = ("log-poller",)
+SIZED_ONLY = ("log-poller", "deprovision")
 BASELINE = "bench-hello"
 
 # Targets the project aims for.
