@@ -83,6 +83,21 @@ impl fmt::Display for Timestamp {
     }
 }
 
+/// When an invocation must be done: the runtime's deadline, but never later than
+/// `budget` from now. A deadline already past when the invocation starts cannot be real
+/// (Lambda never hands out such an invocation; some local emulators send the timeout
+/// instead of a point in time), so the budget alone counts then.
+pub fn invocation_deadline(deadline: SystemTime, budget: Duration) -> std::time::Instant {
+    let now = std::time::Instant::now();
+    match deadline.duration_since(SystemTime::now()) {
+        Ok(left) => now + left.min(budget),
+        Err(_) => {
+            tracing::warn!("invocation deadline is already past; using the time budget");
+            now + budget
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -437,19 +437,13 @@ impl<O: OktaReader> Poller<O> {
 }
 
 impl<O> Poller<O> {
-    /// When this invocation must be done: the invocation's deadline, but never later than
-    /// the configured time budget. A deadline already past when the invocation starts
-    /// cannot be real (Lambda never hands out such an invocation; some local emulators
-    /// send the timeout instead of a point in time), so the budget alone counts then.
+    /// When this invocation must be done: see [`crate::clock::invocation_deadline`], with
+    /// the configured time budget.
     pub fn deadline(&self, invocation_deadline: std::time::SystemTime) -> Instant {
-        let budget = Instant::now() + self.config.time_budget;
-        match invocation_deadline.duration_since(std::time::SystemTime::now()) {
-            Ok(left) => budget.min(Instant::now() + left),
-            Err(_) => {
-                tracing::warn!("invocation deadline is already past; using the time budget");
-                budget
-            }
-        }
+        Instant::from_std(crate::clock::invocation_deadline(
+            invocation_deadline,
+            self.config.time_budget,
+        ))
     }
 }
 
