@@ -26,6 +26,14 @@ use crate::targets::{Action, Snapshot};
 
 /// Attempts at the fuse's optimistic update before giving up for this invocation.
 const FUSE_CONFLICT_RETRIES: u32 = 5;
+/// Held jobs listed by name in the fuse's item; past this (a mass event), only counted,
+/// so the item stays far below DynamoDB's 400 KB.
+const FUSE_LISTED_HELD: usize = 500;
+
+/// How the fuse's item names a job: `USER#<id>/JOB#<published>#<uuid>`.
+pub fn held_ref(job: &Key) -> String {
+    format!("{}/{}", job.pk, job.sk)
+}
 
 impl Key {
     /// A user's state item.
@@ -575,7 +583,7 @@ impl DynamoStore {
     /// full. Optimistic: the window is rewritten only if nobody changed it meanwhile.
     pub async fn fuse_admit(
         &self,
-        job_id: &str,
+        job: &Key,
         now: Timestamp,
         limit: u32,
         window: Duration,
@@ -593,6 +601,10 @@ impl DynamoStore {
                         .collect()
                 })
                 .unwrap_or_default();
+            let listed = item
+                .get("held_jobs")
+                .and_then(|v| v.as_ss().ok())
+                .map_or(0, Vec::len);
             let (mut kept, fits) = fuse::admit(&starts, now.unix_millis(), limit, window);
             let in_window = kept.len();
             let request = self
@@ -618,16 +630,29 @@ impl DynamoStore {
                         AttributeValue::L(kept.iter().map(|t| n(*t)).collect()),
                     )
             } else {
-                request
-                    .update_expression(
+                let add = if listed < FUSE_LISTED_HELD {
+                    "held_count :one, held_jobs :job"
+                } else {
+                    "held_count :one"
+                };
+                let request = request
+                    .update_expression(format!(
                         "SET starts_ms = :starts, version = :next, #l = :limit, \
-                         window_seconds = :window, last_held_at = :now ADD held_jobs :job",
-                    )
+                         window_seconds = :window, last_held_at = :now ADD {add}"
+                    ))
                     .expression_attribute_values(
                         ":starts",
                         AttributeValue::L(kept.iter().map(|t| n(*t)).collect()),
                     )
-                    .expression_attribute_values(":job", AttributeValue::Ss(vec![job_id.into()]))
+                    .expression_attribute_values(":one", n(1));
+                if listed < FUSE_LISTED_HELD {
+                    request.expression_attribute_values(
+                        ":job",
+                        AttributeValue::Ss(vec![held_ref(job)]),
+                    )
+                } else {
+                    request
+                }
             };
             match request
                 .expression_attribute_names("#l", "limit")
@@ -651,15 +676,16 @@ impl DynamoStore {
         })
     }
 
-    /// Takes a released job off the fuse's list of held jobs.
-    pub async fn fuse_release(&self, job_id: &str) -> Result<(), StoreError> {
+    /// Takes a released job off the fuse's list and count of held jobs.
+    pub async fn fuse_release(&self, job: &Key) -> Result<(), StoreError> {
         self.client
             .update_item()
             .table_name(&self.table)
             .set_key(Some(key_item(&Key::fuse())))
-            .update_expression("DELETE held_jobs :job")
+            .update_expression("DELETE held_jobs :job ADD held_count :minus_one")
             .condition_expression("attribute_exists(pk)")
-            .expression_attribute_values(":job", AttributeValue::Ss(vec![job_id.into()]))
+            .expression_attribute_values(":job", AttributeValue::Ss(vec![held_ref(job)]))
+            .expression_attribute_values(":minus_one", n(-1))
             .send()
             .await
             .map(|_| ())
@@ -674,10 +700,97 @@ impl DynamoStore {
             })
     }
 
-    /// A user's audit trail, oldest first.
-    pub async fn audit_trail(
+    /// An operator's request on a job: move it from the status it has now (`job.status`,
+    /// just read) to `to` (`retry_requested` or `released`), with an audit line naming
+    /// the operator, in one transaction. `false` when the job changed meanwhile.
+    pub async fn request_job(
+        &self,
+        job: &Job,
+        to: JobStatus,
+        actor: &str,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let update = build(
+            Update::builder()
+                .table_name(&self.table)
+                .set_key(Some(key_item(&job.key)))
+                .update_expression("SET #s = :to, requested_at = :now, requested_by = :actor")
+                .condition_expression("#s = :from")
+                .expression_attribute_names("#s", "status")
+                .expression_attribute_values(":to", s(to.as_str()))
+                .expression_attribute_values(":from", s(job.status.as_str()))
+                .expression_attribute_values(":now", s(&now.to_string()))
+                .expression_attribute_values(":actor", s(actor))
+                .build(),
+        )?;
+        let audit = AuditEntry {
+            user: job.user.clone(),
+            at: now,
+            seq: 0,
+            event_uuid: job.event_uuid.to_string(),
+            event_type: job.event_type.to_string(),
+            job_id: job.key.sk.clone(),
+            action: format!("operator.{}", to.as_str()),
+            target: None,
+            object: None,
+            label: None,
+            outcome: "requested".into(),
+            detail: Some(format!("was {}", job.status.as_str())),
+            actor: actor.into(),
+            dry_run: false,
+        };
+        match self
+            .transact(
+                "operator request",
+                vec![
+                    TransactWriteItem::builder().update(update).build(),
+                    self.audit_put(&audit)?,
+                ],
+            )
+            .await
+        {
+            Ok(()) => Ok(true),
+            Err(StoreError::Conflict { .. }) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Sets the operator's dry-run switch on `CONFIG`/`INTEGRATION`.
+    pub async fn set_dry_run(&self, on: bool) -> Result<(), StoreError> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key_item(&Key::integration())))
+            .update_expression("SET dry_run = :on")
+            .expression_attribute_values(":on", AttributeValue::Bool(on))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| classify("UpdateItem", &e))
+    }
+
+    /// The fuse's item as stored, if the fuse ever counted anything.
+    pub async fn fuse_item(&self) -> Result<Option<HashMap<String, AttributeValue>>, StoreError> {
+        self.read(&Key::fuse()).await
+    }
+
+    /// A user's jobs, oldest first.
+    pub async fn jobs_of(&self, user: &UserId) -> Result<Vec<Job>, StoreError> {
+        let mut jobs = Vec::new();
+        for item in self.query_prefix(user, "JOB#").await? {
+            let key = Key::new(
+                text(&item, "pk").unwrap_or_default(),
+                text(&item, "sk").unwrap_or_default(),
+            );
+            jobs.push(parse_job(&key, &item)?);
+        }
+        Ok(jobs)
+    }
+
+    async fn query_prefix(
         &self,
         user: &UserId,
+        prefix: &str,
     ) -> Result<Vec<HashMap<String, AttributeValue>>, StoreError> {
         let mut items = Vec::new();
         let mut start = None;
@@ -686,9 +799,9 @@ impl DynamoStore {
                 .client
                 .query()
                 .table_name(&self.table)
-                .key_condition_expression("pk = :pk AND begins_with(sk, :audit)")
+                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
                 .expression_attribute_values(":pk", s(&format!("USER#{user}")))
-                .expression_attribute_values(":audit", s("AUDIT#"))
+                .expression_attribute_values(":prefix", s(prefix))
                 .set_exclusive_start_key(start)
                 .consistent_read(true)
                 .send()
@@ -700,5 +813,13 @@ impl DynamoStore {
                 return Ok(items);
             }
         }
+    }
+
+    /// A user's audit trail, oldest first.
+    pub async fn audit_trail(
+        &self,
+        user: &UserId,
+    ) -> Result<Vec<HashMap<String, AttributeValue>>, StoreError> {
+        self.query_prefix(user, "AUDIT#").await
     }
 }

@@ -17,7 +17,7 @@ mod poller;
 use std::future::Future;
 
 pub use dynamo::DynamoStore;
-pub use jobs::{AuditEntry, Settle, StateUpdate};
+pub use jobs::{held_ref, AuditEntry, Settle, StateUpdate};
 pub use memory::MemoryStore;
 pub use poller::PollStatus;
 

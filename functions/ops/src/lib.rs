@@ -1,0 +1,272 @@
+//! `lifecycle-ops`: what an operator does with the table, from a shell, without writing
+//! DynamoDB expressions by hand. Every change is conditional on the status the operator
+//! saw, and leaves an audit line that names the operator.
+//!
+//! It is not a Lambda function: it runs where the operator's AWS credentials are (or
+//! against the local stack, with `AWS_ENDPOINT_URL` from `.local/stack.env`).
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use clap::{Parser, Subcommand, ValueEnum};
+use lifecycle::clock::Timestamp;
+use lifecycle::engine::job::{Job, JobStatus};
+use lifecycle::okta::UserId;
+use lifecycle::store::{DynamoStore, Key, StoreError};
+
+/// Operate okta-lifecycle's table.
+#[derive(Debug, Parser)]
+#[command(name = "lifecycle-ops", version)]
+pub struct Cli {
+    /// The table (the stack's `TableName` output).
+    #[arg(long, env = "TABLE_NAME")]
+    pub table: String,
+    /// Who is acting, for the audit trail.
+    #[arg(long, env = "USER", default_value = "unknown")]
+    pub operator: String,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The operator's commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// A user's jobs, oldest first.
+    Jobs {
+        /// Okta user id.
+        user: String,
+    },
+    /// A user's audit trail, oldest first.
+    Audit {
+        /// Okta user id.
+        user: String,
+    },
+    /// The safety fuse: deprovisionings in the window, held jobs.
+    Fuse,
+    /// Run a failed job again (or a pending one stuck after an init failure, or a
+    /// planned one for real).
+    Retry {
+        /// Okta user id.
+        user: String,
+        /// The job's sort key, `JOB#<published>#<uuid>`.
+        job: String,
+    },
+    /// Run a job the fuse held; it does not count against the fuse.
+    Release {
+        /// Okta user id.
+        user: String,
+        /// The job's sort key.
+        job: String,
+    },
+    /// Release every job the fuse lists.
+    ReleaseHeld,
+    /// The operator's dry-run switch: plan and record, touch nothing.
+    DryRun {
+        /// On or off.
+        state: Switch,
+    },
+}
+
+/// On or off.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Switch {
+    /// Every job is planned only.
+    On,
+    /// Jobs act.
+    Off,
+}
+
+/// Something the operator asked for cannot be done.
+#[derive(Debug, thiserror::Error)]
+pub enum OpsError {
+    /// The table failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Not a valid Okta user id.
+    #[error("{0:?} is not an Okta user id")]
+    User(String),
+    /// No such job.
+    #[error("no job {1} for user {0}")]
+    NoJob(String, String),
+    /// The job is in a status the request does not apply to.
+    #[error("job {job} is {status}; {request} applies to {allowed}")]
+    Status {
+        /// The job.
+        job: String,
+        /// Its status.
+        status: String,
+        /// What was asked.
+        request: &'static str,
+        /// The statuses it applies to.
+        allowed: &'static str,
+    },
+    /// The job changed between reading and writing.
+    #[error("job {0} changed meanwhile; look again")]
+    Changed(String),
+}
+
+fn user_id(user: &str) -> Result<UserId, OpsError> {
+    UserId::parse(user).map_err(|_| OpsError::User(user.to_owned()))
+}
+
+fn text(item: &HashMap<String, AttributeValue>, name: &str) -> String {
+    match item.get(name) {
+        Some(AttributeValue::S(s)) => s.clone(),
+        Some(AttributeValue::N(n)) => n.clone(),
+        Some(AttributeValue::Bool(b)) => b.to_string(),
+        Some(AttributeValue::Ss(set)) => set.join(" "),
+        Some(AttributeValue::L(list)) => format!("{} entries", list.len()),
+        _ => String::new(),
+    }
+}
+
+async fn job(store: &DynamoStore, user: &str, sk: &str) -> Result<Job, OpsError> {
+    let key = Key::new(format!("USER#{}", user_id(user)?), sk);
+    store
+        .job(&key)
+        .await?
+        .ok_or_else(|| OpsError::NoJob(user.to_owned(), sk.to_owned()))
+}
+
+async fn request(
+    store: &DynamoStore,
+    job: &Job,
+    to: JobStatus,
+    allowed: &[JobStatus],
+    operator: &str,
+) -> Result<String, OpsError> {
+    let (request, allowed_text) = match to {
+        JobStatus::Released => ("release", "held jobs"),
+        _ => ("retry", "failed, pending or planned jobs"),
+    };
+    if !allowed.contains(&job.status) {
+        return Err(OpsError::Status {
+            job: job.key.sk.clone(),
+            status: job.status.as_str().to_owned(),
+            request,
+            allowed: allowed_text,
+        });
+    }
+    let actor = format!("operator:{operator}");
+    if !store
+        .request_job(job, to.clone(), &actor, Timestamp::now())
+        .await?
+    {
+        return Err(OpsError::Changed(job.key.sk.clone()));
+    }
+    Ok(format!(
+        "{} {}: {} -> {}\n",
+        job.key.pk,
+        job.key.sk,
+        job.status.as_str(),
+        to.as_str()
+    ))
+}
+
+/// Runs one command and returns what to print.
+pub async fn run(
+    store: &DynamoStore,
+    operator: &str,
+    command: Command,
+) -> Result<String, OpsError> {
+    let mut out = String::new();
+    match command {
+        Command::Jobs { user } => {
+            for job in store.jobs_of(&user_id(&user)?).await? {
+                let _ = writeln!(
+                    out,
+                    "{}  {:<16} {:<34} attempts={}",
+                    job.key.sk,
+                    job.status.as_str(),
+                    job.event_type.as_str(),
+                    job.attempts,
+                );
+            }
+        }
+        Command::Audit { user } => {
+            for item in store.audit_trail(&user_id(&user)?).await? {
+                let _ = writeln!(
+                    out,
+                    "{}  {:<42} {:<28} {:<10} {}",
+                    text(&item, "at"),
+                    text(&item, "action"),
+                    text(&item, "label"),
+                    text(&item, "outcome"),
+                    text(&item, "detail"),
+                );
+            }
+        }
+        Command::Fuse => match store.fuse_item().await? {
+            None => out.push_str("the fuse has counted nothing yet\n"),
+            Some(item) => {
+                for name in [
+                    "limit",
+                    "window_seconds",
+                    "starts_ms",
+                    "last_admitted_at",
+                    "last_held_at",
+                    "held_count",
+                    "held_jobs",
+                ] {
+                    let _ = writeln!(out, "{name:<17} {}", text(&item, name));
+                }
+            }
+        },
+        Command::Retry { user, job: sk } => {
+            let job = job(store, &user, &sk).await?;
+            let allowed = [JobStatus::Failed, JobStatus::Pending, JobStatus::Planned];
+            out = request(store, &job, JobStatus::RetryRequested, &allowed, operator).await?;
+        }
+        Command::Release { user, job: sk } => {
+            let job = job(store, &user, &sk).await?;
+            out = request(
+                store,
+                &job,
+                JobStatus::Released,
+                &[JobStatus::Held],
+                operator,
+            )
+            .await?;
+        }
+        Command::ReleaseHeld => {
+            let listed = store
+                .fuse_item()
+                .await?
+                .and_then(|item| item.get("held_jobs").and_then(|v| v.as_ss().ok()).cloned())
+                .unwrap_or_default();
+            for reference in listed {
+                let Some((pk, sk)) = reference.split_once('/') else {
+                    continue;
+                };
+                let Some(job) = store.job(&Key::new(pk, sk)).await? else {
+                    continue;
+                };
+                match request(
+                    store,
+                    &job,
+                    JobStatus::Released,
+                    &[JobStatus::Held],
+                    operator,
+                )
+                .await
+                {
+                    Ok(line) => out.push_str(&line),
+                    Err(e) => {
+                        let _ = writeln!(out, "{reference}: {e}");
+                    }
+                }
+            }
+            if out.is_empty() {
+                out.push_str("no held jobs listed\n");
+            }
+        }
+        Command::DryRun { state } => {
+            let on = matches!(state, Switch::On);
+            store.set_dry_run(on).await?;
+            let _ = writeln!(out, "dry run {}", if on { "on" } else { "off" });
+        }
+    }
+    Ok(out)
+}
