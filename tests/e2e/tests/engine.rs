@@ -16,8 +16,9 @@ use lifecycle::intake::{AcceptedEvent, IntakeContext, Source};
 use lifecycle::okta::hook::UserRef;
 use lifecycle::okta::{ClientOptions, EventType, EventUuid, OktaClient, OktaCredentials, UserId};
 use lifecycle::secrets::Secret;
-use lifecycle::store::{DynamoStore, Key, Store};
+use lifecycle::store::{held_ref, DynamoStore, Key, Store};
 use lifecycle::targets::TargetsConfig;
+use lifecycle_ops::{Command, OpsError, Switch};
 use okta_sim::{Sim, SimOptions};
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -314,6 +315,11 @@ impl World {
         Key::job(&user, &published, &uuid)
     }
 
+    /// What an operator runs: `lifecycle-ops <command>`.
+    async fn ops(&self, engine: &Engine, command: Command) -> Result<String, OpsError> {
+        lifecycle_ops::run(engine.store(), "tester", command).await
+    }
+
     async fn run(&self, engine: &Engine, key: &Key) -> JobReport {
         engine
             .run_job(
@@ -567,11 +573,20 @@ async fn a_target_that_stays_down_ends_failed_and_an_operator_can_retry_it() {
     assert_eq!(w.run(&engine, &key).await.status, "failed");
 
     w.clear_receiver_fault(&p.id).await;
-    w.set(&key, "status", AttributeValue::S("retry_requested".into()))
-        .await;
+    let retry = || Command::Retry {
+        user: p.id.clone(),
+        job: key.sk.clone(),
+    };
+    let said = w.ops(&engine, retry()).await.unwrap();
+    assert!(said.contains("failed -> retry_requested"), "{said}");
     let report = w.run(&engine, &key).await;
     assert_eq!(report.status, "done", "{report:?}");
     assert_eq!(w.accepted(&p.id).await.len(), 1);
+    let audit = w.audit(&engine, &p.id).await;
+    assert!(audit.contains(&"operator.retry_requested requested".to_string()));
+    // A done job is not run again by mistake.
+    let refused = w.ops(&engine, retry()).await.unwrap_err().to_string();
+    assert!(refused.contains("is done"), "{refused}");
 }
 
 #[tokio::test]
@@ -609,10 +624,36 @@ async fn a_dry_run_records_the_plan_and_touches_nothing() {
     assert_eq!(count(&audit, "webhook:internal/notify planned"), 1);
     assert_eq!(count(&audit, "snapshot"), 0, "a dry run stores no snapshot");
 
+    // The operator's switch for everything: CONFIG/INTEGRATION dry_run.
+    w.ops(&engine, Command::DryRun { state: Switch::On })
+        .await
+        .unwrap();
+    let other = w.person("dry-global").await;
+    deactivate_okta_user(&w.okta, TOKEN, &other.id).await;
+    let other_job = w
+        .job(&engine, &other, EventType::Deactivate, Timestamp::now())
+        .await;
+    assert_eq!(w.run(&engine, &other_job).await.status, "planned");
+    assert_eq!(
+        w.groups(&other.id).await,
+        ["Engineering", "Everyone", "VPN Users"]
+    );
+    assert!(w.deliveries(&other.id).await.is_empty());
+    w.ops(&engine, Command::DryRun { state: Switch::Off })
+        .await
+        .unwrap();
+
     // The same job for real, afterwards, does everything.
     w.set(&key, "dry_run", AttributeValue::Bool(false)).await;
-    w.set(&key, "status", AttributeValue::S("retry_requested".into()))
-        .await;
+    w.ops(
+        &engine,
+        Command::Retry {
+            user: p.id.clone(),
+            job: key.sk.clone(),
+        },
+    )
+    .await
+    .unwrap();
     assert_eq!(w.run(&engine, &key).await.status, "done");
     assert_eq!(w.groups(&p.id).await, ["Everyone"]);
 }
@@ -659,16 +700,19 @@ async fn the_fuse_holds_the_26th_deprovisioning_until_it_is_released() {
     let held_jobs = fuse["held_jobs"].as_ss().unwrap();
     assert_eq!(
         held_jobs,
-        &vec![held.sk.clone()],
+        &vec![held_ref(held)],
         "the fuse shows what it holds"
     );
+    assert_eq!(fuse["held_count"].as_n().unwrap(), "1");
     assert!(text(&w.item(held).await, "reason").contains("safety fuse"));
     // Held stays held.
     assert_eq!(w.run(&engine, held).await.status, "held");
 
-    w.set(held, "status", AttributeValue::S("released".into()))
-        .await;
+    let said = w.ops(&engine, Command::ReleaseHeld).await.unwrap();
+    assert!(said.contains("held -> released"), "{said}");
     assert_eq!(w.run(&engine, held).await.status, "done");
+    let fuse_said = w.ops(&engine, Command::Fuse).await.unwrap();
+    assert!(fuse_said.contains("held_count        0"), "{fuse_said}");
     let fuse = w
         .item(&Key {
             pk: "CONFIG".into(),
@@ -679,6 +723,7 @@ async fn the_fuse_holds_the_26th_deprovisioning_until_it_is_released() {
         !fuse.contains_key("held_jobs"),
         "released jobs leave the list: {fuse:?}"
     );
+    assert_eq!(fuse["held_count"].as_n().unwrap(), "0");
 }
 
 #[tokio::test]

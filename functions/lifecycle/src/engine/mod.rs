@@ -375,12 +375,12 @@ impl Engine {
         };
 
         if job.claimed_from == Some(JobStatus::Released) {
-            self.store.fuse_release(&job.key.sk).await?;
+            self.store.fuse_release(&job.key).await?;
         } else if action.removes_access() && !run.dry_run && !job.fuse_admitted {
             let decision = self
                 .store
                 .fuse_admit(
-                    &job.key.sk,
+                    &job.key,
                     Timestamp::now(),
                     self.config.fuse_limit,
                     self.config.fuse_window,
