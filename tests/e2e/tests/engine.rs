@@ -765,3 +765,67 @@ async fn an_okta_read_failure_never_leads_to_an_action() {
         "nothing but the failures"
     );
 }
+
+#[tokio::test]
+async fn a_suspension_disables_and_keeps_groups_and_an_unsuspension_restores() {
+    let w = world().await;
+    let engine = w.engine(&[]).await;
+    let p = w.person("suspend").await;
+    let lifecycle = |op: &str| format!("/api/v1/users/{}/lifecycle/{op}", p.id);
+    w.api(Method::POST, &lifecycle("suspend"), None).await;
+    let key = w
+        .job(&engine, &p, EventType::Suspend, Timestamp::now())
+        .await;
+    assert_eq!(w.run(&engine, &key).await.status, "done");
+    assert_eq!(
+        w.groups(&p.id).await,
+        ["Engineering", "Everyone", "VPN Users"],
+        "a suspension is temporary: groups stay"
+    );
+    assert_eq!(w.sessions(&p.id).await, (0, 0));
+    assert_eq!(w.scim_active(&p.scim_id).await, Some(false));
+    assert_eq!(w.accepted(&p.id).await[0]["action"], "disable");
+
+    w.api(Method::POST, &lifecycle("unsuspend"), None).await;
+    let key = w
+        .job(&engine, &p, EventType::Unsuspend, Timestamp::now())
+        .await;
+    assert_eq!(w.run(&engine, &key).await.status, "done");
+    assert_eq!(w.scim_active(&p.scim_id).await, Some(true));
+    assert_eq!(w.accepted(&p.id).await[1]["action"], "restore");
+}
+
+#[tokio::test]
+async fn with_delete_in_targets_an_okta_delete_deletes_the_scim_account() {
+    let w = world().await;
+    let engine = w.engine(&[("DELETE_IN_TARGETS", "true")]).await;
+    let p = w.person("delete").await;
+    // Okta's two-step delete: the first DELETE deactivates, the second deletes.
+    for _ in 0..2 {
+        let resp = w
+            .http
+            .delete(format!("{}/api/v1/users/{}", w.okta, p.id))
+            .header("Authorization", format!("SSWS {TOKEN}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), 204);
+    }
+    let key = w
+        .job(&engine, &p, EventType::DeleteInitiated, Timestamp::now())
+        .await;
+    let report = w.run(&engine, &key).await;
+    assert_eq!(report.status, "done", "{report:?}");
+    assert_eq!(w.scim_active(&p.scim_id).await, None, "the account is gone");
+    assert_eq!(w.accepted(&p.id).await[0]["action"], "delete");
+    let audit = w.audit(&engine, &p.id).await;
+    assert!(
+        audit.contains(&"scim:demo-app/delete_account done".to_string()),
+        "{audit:?}"
+    );
+    // Okta deleted the user and their memberships with them; ending sessions is "already".
+    assert!(
+        audit.contains(&"okta/end_sessions already".to_string()),
+        "{audit:?}"
+    );
+}
