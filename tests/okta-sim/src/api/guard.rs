@@ -59,6 +59,7 @@ pub async fn guard(State(sim): State<Arc<Sim>>, mut req: Request, next: Next) ->
     let resp = match forced {
         Some(f) => {
             sim.lock().counters.faults_injected += 1;
+            let rate_limited = matches!(f, Forced::Status(429));
             let err = match f {
                 Forced::Status(429) => ApiError::rate_limited(false),
                 Forced::Status(500) => ApiError::internal(),
@@ -76,14 +77,20 @@ pub async fn guard(State(sim): State<Arc<Sim>>, mut req: Request, next: Next) ->
                     e
                 }
             };
-            let limit = family.limit(&sim.lock().rate_config);
-            let d = RateDecision {
-                limit,
-                remaining: 0,
-                reset: now_secs - now_secs.rem_euclid(60) + 60,
-                allowed: false,
+            // An injected 429 looks exactly like a spent window; any other injected
+            // failure carries the window's real figures, as Okta's own 5xx do.
+            let d = if rate_limited {
+                let limit = family.limit(&sim.lock().rate_config);
+                Some(RateDecision {
+                    limit,
+                    remaining: 0,
+                    reset: now_secs - now_secs.rem_euclid(60) + 60,
+                    allowed: false,
+                })
+            } else {
+                decision
             };
-            finish(&sim, err.into_response(), Some(d), &request_id)
+            finish(&sim, err.into_response(), d, &request_id)
         }
         None => match decision {
             Some(d) if !d.allowed => {
