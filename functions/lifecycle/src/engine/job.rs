@@ -127,6 +127,8 @@ pub struct Job {
     pub steps_done: BTreeMap<String, String>,
     /// Whether the fuse already counted this job.
     pub fuse_admitted: bool,
+    /// Attempts put off because a rate limit was spent (they do not count as attempts).
+    pub deferrals: u32,
     /// The status the job had when it was claimed (the claim overwrites `status`).
     pub claimed_from: Option<JobStatus>,
     /// The current claim's token.

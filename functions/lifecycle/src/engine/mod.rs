@@ -32,7 +32,7 @@ use crate::config::EngineConfig;
 use crate::okta::{ClientOptions, OktaClient};
 use crate::setup::{self, SetupError};
 use crate::store::{AuditEntry, DynamoStore, Key, Settle, StateUpdate, Store, StoreError};
-use crate::targets::okta::OktaTarget;
+use crate::targets::okta::{read_failure, OktaTarget};
 use crate::targets::scim::ScimTarget;
 use crate::targets::webhook::WebhookTarget;
 use crate::targets::{
@@ -50,6 +50,10 @@ const ACTOR: &str = "okta-lifecycle/deprovision";
 const MIN_STEP_TIME: Duration = Duration::from_millis(500);
 /// First backoff between tries of one step; doubles.
 const STEP_BACKOFF: Duration = Duration::from_millis(200);
+/// Rate-limit waits a job may take before its attempts count again.
+const MAX_DEFERRALS: u32 = 30;
+/// Longest single rate-limit wait (Okta's windows are one minute).
+const MAX_DEFERRAL: Duration = Duration::from_secs(65);
 /// Time kept back from the invocation deadline to record how a job ended.
 const SETTLE_MARGIN: Duration = Duration::from_secs(3);
 
@@ -70,7 +74,7 @@ enum Stop {
     /// The table failed: nothing more can be recorded; the stream retries the record.
     Store(StoreError),
     /// Okta could not be read, or a target failed.
-    Failed { error: String, transient: bool },
+    Failed(TargetError),
 }
 
 impl From<StoreError> for Stop {
@@ -81,10 +85,7 @@ impl From<StoreError> for Stop {
 
 impl From<TargetError> for Stop {
     fn from(e: TargetError) -> Self {
-        Stop::Failed {
-            transient: e.is_transient(),
-            error: e.to_string(),
-        }
+        Stop::Failed(e)
     }
 }
 
@@ -328,7 +329,7 @@ impl Engine {
         let outcome = match self.execute(&mut run).await {
             Ok(done) => Ok(done),
             Err(Stop::Store(e)) => Err(e),
-            Err(Stop::Failed { error, transient }) => self.fail(&mut run, error, transient).await,
+            Err(Stop::Failed(e)) => self.fail(&mut run, &e).await,
         }?;
         Ok(report(outcome.0.as_str(), outcome.1))
     }
@@ -345,10 +346,7 @@ impl Engine {
             )
             .get_user(&job.user)
             .await
-            .map_err(|e| Stop::Failed {
-                transient: e.is_transient(),
-                error: format!("Okta user read failed, nothing was touched: {e}"),
-            })?;
+            .map_err(|e| read_failure("user", e))?;
         let view = match &user {
             Some(u) => OktaView::Present {
                 status: u.status.clone(),
@@ -402,11 +400,10 @@ impl Engine {
 
         let person = Person {
             id: job.user.clone(),
-            login: user
-                .as_ref()
-                .map(|u| u.login.clone())
-                .filter(|l| !l.is_empty())
-                .or_else(|| job.user_login.clone()),
+            login: match &user {
+                Some(u) => Some(u.login.clone()).filter(|l| !l.is_empty()),
+                None => self.login_of_deleted(run, &job).await?,
+            },
         };
         let mut now = Snapshot::new();
         for target in &self.targets {
@@ -527,6 +524,38 @@ impl Engine {
         .await
     }
 
+    /// The login to find a deleted user's accounts by: the one the event named, unless Okta
+    /// has since given it to someone else (logins are reused), in which case accounts are
+    /// matched only by the ids the snapshot stored.
+    async fn login_of_deleted(&self, run: &mut Run<'_>, job: &Job) -> Result<Option<String>, Stop> {
+        let Some(login) = job.user_login.clone().filter(|l| !l.is_empty()) else {
+            return Ok(None);
+        };
+        let holder = self
+            .okta
+            .with_deadline(
+                run.deadline
+                    .checked_sub(SETTLE_MARGIN)
+                    .unwrap_or(run.deadline),
+            )
+            .get_user_by_login(&login)
+            .await
+            .map_err(|e| read_failure("login", e))?;
+        match holder {
+            Some(other) if other.id != job.user => {
+                let mut entry = run.audit("login.reused", "noted");
+                entry.detail = Some(format!(
+                    "{login} now belongs to Okta user {}; accounts are matched by stored id only",
+                    other.id
+                ));
+                self.store.append_audit(&entry).await?;
+                tracing::warn!(user_id = %job.user, other = %other.id, "login reused by another Okta user");
+                Ok(None)
+            }
+            _ => Ok(Some(login)),
+        }
+    }
+
     /// Calls a target with a timeout per try and bounded retries of temporary failures,
     /// never past the deadline.
     async fn bounded<'a, T>(
@@ -555,7 +584,12 @@ impl Engine {
                 }),
             };
             match result {
-                Err(e) if e.is_transient() && tries < self.config.step_max_attempts => {
+                // A spent rate limit is waited out between attempts, not hammered here.
+                Err(e)
+                    if e.is_transient()
+                        && e.retry_after().is_none()
+                        && tries < self.config.step_max_attempts =>
+                {
                     let wait = STEP_BACKOFF * 2u32.saturating_pow(tries - 1);
                     tracing::warn!(error = %e, tries, wait_ms = wait.as_millis() as u64, "target call failed; retrying");
                     tokio::time::sleep(wait).await;
@@ -580,6 +614,7 @@ impl Engine {
             reason: reason.clone(),
             error: None,
             not_before_ms: None,
+            deferred: false,
         };
         self.store
             .settle_job(&run.job, run.token, &settle, &entry, state)
@@ -587,24 +622,35 @@ impl Engine {
         Ok((status, reason))
     }
 
-    /// Ends a failed attempt: `retrying` after a delay while attempts are left and the
-    /// failure is temporary, `failed` otherwise.
+    /// Ends a failed attempt: after a rate limit, `retrying` once the limit resets (the
+    /// attempt is given back, up to `MAX_DEFERRALS` times); after another temporary
+    /// failure, `retrying` after a growing delay while attempts are left; else `failed`.
     async fn fail(
         &self,
         run: &mut Run<'_>,
-        error: String,
-        transient: bool,
+        failure: &TargetError,
     ) -> Result<(JobStatus, Option<String>), StoreError> {
+        let error = failure.to_string();
         let attempts = run.job.attempts.max(1);
-        let retry = transient && attempts < self.config.job_max_attempts;
-        let (status, not_before_ms, action) = if retry {
+        let now = Timestamp::now();
+        let deferral = failure
+            .retry_after()
+            .filter(|_| run.job.deferrals < MAX_DEFERRALS);
+        let (status, not_before_ms, action) = if let Some(wait) = deferral {
+            let at = now.plus(wait.min(MAX_DEFERRAL)).unix_millis();
+            (JobStatus::Retrying, Some(at), "job.deferred")
+        } else if failure.is_transient() && attempts < self.config.job_max_attempts {
             let delay = self.config.job_retry_delay * 2u32.saturating_pow(attempts - 1);
-            let at = Timestamp::now().plus(delay).unix_millis();
-            (JobStatus::Retrying, Some(at), "job.retrying")
+            (
+                JobStatus::Retrying,
+                Some(now.plus(delay).unix_millis()),
+                "job.retrying",
+            )
         } else {
             (JobStatus::Failed, None, "job.failed")
         };
-        tracing::warn!(user_id = %run.job.user, job = %run.job.key.sk, attempts, status = status.as_str(), error = %error, "job attempt failed");
+        tracing::warn!(user_id = %run.job.user, job = %run.job.key.sk, attempts,
+            deferrals = run.job.deferrals, status = status.as_str(), error = %error, "job attempt failed");
         let mut entry = run.audit(action, status.as_str());
         entry.detail = Some(format!("attempt {attempts}: {error}"));
         let settle = Settle {
@@ -612,6 +658,7 @@ impl Engine {
             reason: None,
             error: Some(error.clone()),
             not_before_ms,
+            deferred: deferral.is_some(),
         };
         self.store
             .settle_job(&run.job, run.token, &settle, &entry, None)

@@ -133,6 +133,8 @@ pub struct Settle {
     pub error: Option<String>,
     /// For a retrying job: not before this (epoch ms).
     pub not_before_ms: Option<i64>,
+    /// A wait for a rate limit: the attempt is given back and counted as a deferral.
+    pub deferred: bool,
 }
 
 /// What a completed job records in the user's state.
@@ -216,6 +218,9 @@ fn parse_job(key: &Key, item: &HashMap<String, AttributeValue>) -> Result<Job, S
         dry_run: flag(item, "dry_run"),
         steps_done,
         fuse_admitted: flag(item, "fuse_admitted"),
+        deferrals: number(item, "deferrals")
+            .unwrap_or(0)
+            .clamp(0, i64::from(u32::MAX)) as u32,
         claimed_from: text(item, "claimed_from").map(|s| JobStatus::from(s.as_str())),
         claim: text(item, "claim"),
         claim_expires_ms: number(item, "claim_expires_ms"),
@@ -456,6 +461,13 @@ impl DynamoStore {
         if let Some(at) = settle.not_before_ms {
             set.push("not_before_ms = :nb");
             update = update.expression_attribute_values(":nb", n(at));
+        }
+        if settle.deferred {
+            set.push("attempts = attempts - :one");
+            set.push("deferrals = if_not_exists(deferrals, :zero) + :one");
+            update = update
+                .expression_attribute_values(":one", n(1))
+                .expression_attribute_values(":zero", n(0));
         }
         let update = build(
             update

@@ -218,6 +218,17 @@ pub enum TargetError {
         /// What happened; never a credential.
         detail: String,
     },
+    /// The target's rate limit (or the share of it this product may use) is spent until
+    /// `retry_after` from now: wait for it rather than spend attempts.
+    #[error("{target}: {detail} (rate limited)")]
+    Throttled {
+        /// The target's name.
+        target: String,
+        /// What happened.
+        detail: String,
+        /// How long until the window resets.
+        retry_after: std::time::Duration,
+    },
     /// Refused for a reason a retry will not change (403, 400, bad configuration).
     #[error("{target}: {detail}")]
     Permanent {
@@ -231,7 +242,18 @@ pub enum TargetError {
 impl TargetError {
     /// Whether another attempt may succeed.
     pub fn is_transient(&self) -> bool {
-        matches!(self, TargetError::Transient { .. })
+        matches!(
+            self,
+            TargetError::Transient { .. } | TargetError::Throttled { .. }
+        )
+    }
+
+    /// For a rate limit, how long until it resets.
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        match self {
+            TargetError::Throttled { retry_after, .. } => Some(*retry_after),
+            _ => None,
+        }
     }
 
     /// Sorts an HTTP answer status: 408, 429 and 5xx are worth retrying.

@@ -41,8 +41,26 @@ impl OktaTarget {
 }
 
 fn error(e: OktaError) -> TargetError {
-    let (target, detail) = (NAME.to_owned(), e.to_string());
-    if e.is_transient() {
+    with_detail(e.to_string(), &e)
+}
+
+/// A failed read of the user (or of a login) before anything was touched.
+pub(crate) fn read_failure(what: &str, e: OktaError) -> TargetError {
+    with_detail(
+        format!("Okta {what} read failed, nothing was touched: {e}"),
+        &e,
+    )
+}
+
+fn with_detail(detail: String, e: &OktaError) -> TargetError {
+    let target = NAME.to_owned();
+    if let Some(retry_after) = e.retry_after() {
+        TargetError::Throttled {
+            target,
+            detail,
+            retry_after,
+        }
+    } else if e.is_transient() {
         TargetError::Transient { target, detail }
     } else {
         TargetError::Permanent { target, detail }
