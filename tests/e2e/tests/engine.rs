@@ -829,3 +829,84 @@ async fn with_delete_in_targets_an_okta_delete_deletes_the_scim_account() {
         "{audit:?}"
     );
 }
+
+#[tokio::test]
+async fn a_deleted_users_login_given_to_someone_else_does_not_lead_to_their_accounts() {
+    let w = world().await;
+    let engine = w.engine(&[]).await;
+    let p = w.person("reused").await;
+    for _ in 0..2 {
+        w.http
+            .delete(format!("{}/api/v1/users/{}", w.okta, p.id))
+            .header("Authorization", format!("SSWS {TOKEN}"))
+            .send()
+            .await
+            .unwrap();
+    }
+    // A new hire gets the same login; the SCIM account (matched by userName) is theirs now.
+    w.api(
+        Method::POST,
+        "/api/v1/users?activate=true",
+        Some(json!({
+            "profile": {"firstName": "New", "lastName": "Hire", "email": p.login, "login": p.login},
+            "credentials": {"password": {"value": "Correct-Horse-9"}}
+        })),
+    )
+    .await;
+    // The old user's deactivation, late.
+    let key = w
+        .job(&engine, &p, EventType::Deactivate, Timestamp::now())
+        .await;
+    let report = w.run(&engine, &key).await;
+    assert_eq!(report.status, "done", "{report:?}");
+    assert_eq!(
+        w.scim_active(&p.scim_id).await,
+        Some(true),
+        "the new hire's account is untouched"
+    );
+    let audit = w.audit(&engine, &p.id).await;
+    assert!(
+        audit.contains(&"login.reused noted".to_string()),
+        "{audit:?}"
+    );
+    assert_eq!(count(&audit, "scim:"), 0, "{audit:?}");
+}
+
+#[tokio::test]
+async fn a_spent_okta_rate_limit_defers_the_job_without_spending_its_attempts() {
+    let w = world().await;
+    // One attempt only: any other temporary failure would fail the job at once.
+    let engine = w.engine(&[("JOB_MAX_ATTEMPTS", "1")]).await;
+    let p = w.person("limited").await;
+    deactivate_okta_user(&w.okta, TOKEN, &p.id).await;
+    let key = w
+        .job(&engine, &p, EventType::Deactivate, Timestamp::now())
+        .await;
+    let resp = w
+        .http
+        .post(format!("{}/_sim/faults", w.okta))
+        .json(&json!({"endpoints": [{"family": "users", "status": 429, "count": 1}]}))
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.status().is_success());
+    let before = Timestamp::now();
+    assert_eq!(w.run(&engine, &key).await.status, "retrying");
+    let item = w.item(&key).await;
+    assert_eq!(
+        item["attempts"].as_n().unwrap(),
+        "0",
+        "the attempt was given back"
+    );
+    assert_eq!(item["deferrals"].as_n().unwrap(), "1");
+    // Not before Okta's window resets (the simulator's windows end on the minute).
+    let not_before: i64 = item["not_before_ms"].as_n().unwrap().parse().unwrap();
+    assert!(not_before > before.unix_millis(), "{item:?}");
+    assert!(not_before <= before.unix_millis() + 66_000, "{item:?}");
+    let audit = w.audit(&engine, &p.id).await;
+    assert_eq!(audit, ["job.deferred retrying"], "nothing was touched");
+    assert_eq!(
+        w.groups(&p.id).await,
+        ["Engineering", "Everyone", "VPN Users"]
+    );
+}

@@ -664,10 +664,16 @@ impl OktaClient {
 
     /// Reads a user by id; `None` when Okta says 404 (deleted or never existed).
     pub async fn get_user(&self, id: &UserId) -> Result<Option<OktaUser>, OktaError> {
-        let mut url = self.url("/api/v1/users")?;
-        url.path_segments_mut()
-            .map_err(|_| OktaError::Config("org URL cannot hold a path".into()))?
-            .push(id.as_str());
+        self.get_user_at(id.as_str()).await
+    }
+
+    /// Reads a user by login (`GET /api/v1/users/{login}`); `None` when nobody has it.
+    pub async fn get_user_by_login(&self, login: &str) -> Result<Option<OktaUser>, OktaError> {
+        self.get_user_at(login).await
+    }
+
+    async fn get_user_at(&self, id_or_login: &str) -> Result<Option<OktaUser>, OktaError> {
+        let url = self.path_url(&["api", "v1", "users", id_or_login])?;
         let endpoint = url.path().to_owned();
         let answer = self.get(url).await?;
         match answer.status {
