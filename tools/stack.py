@@ -248,9 +248,13 @@ def up() -> None:
         fn_env.update({"AWS_LAMBDA_LOG_FORMAT": "JSON", "AWS_LAMBDA_LOG_LEVEL": "INFO"})
         write_env(LOCAL / "functions.env", fn_env, shell=False)
 
+        # Lambda runs one instance of the deprovision function per stream lane at once;
+        # cargo lambda watch runs one instance per function unless told otherwise.
+        lanes = template.stream_mapping()["parallelization"]
         watch = start("lambda", [str(VENV_BIN / "cargo-lambda"), "lambda", "watch",
                                  "--invoke-address", HOST, "--invoke-port", str(LAMBDA_PORT),
                                  "--env-file", str(LOCAL / "functions.env"),
+                                 "--concurrency", str(lanes),
                                  "--ignore-changes", "--quiet"])
         wait_port(LAMBDA_PORT, "lambda", 60, watch)
 

@@ -77,17 +77,16 @@ async fn with_hooks_dropped_or_off_every_deactivated_user_ends_with_one_finished
         .send()
         .await
         .unwrap();
-    for user in &users {
-        assert!(
-            stack.deactivation_jobs(user).await.is_empty(),
-            "no hook got through"
-        );
-    }
     every_user_gets_one_finished_job(&stack, &users).await;
     http.delete(control("/_sim/faults")).send().await.unwrap();
+    // (The local ticker may have run the poller in between: either way, the log.)
     for user in &users {
         let jobs = stack.deactivation_jobs(user).await;
-        assert_eq!(e2e_tests::text(&jobs[0], "source"), "poll");
+        assert_eq!(
+            e2e_tests::text(&jobs[0], "source"),
+            "poll",
+            "no hook got through"
+        );
     }
 }
 
