@@ -260,10 +260,12 @@ impl Engine {
                 Some(seq) => format!("stream:{seq}"),
                 None => format!("request:{request_id}"),
             };
+            let started = Instant::now();
             match self.run_job(&key, &token, request_id, deadline).await {
                 Ok(report) => {
                     tracing::info!(user = %key.pk, job = %report.job, status = %report.status,
-                    detail = report.detail.as_deref().unwrap_or(""), "job handled")
+                        detail = report.detail.as_deref().unwrap_or(""),
+                        elapsed_ms = started.elapsed().as_millis() as u64, "job handled")
                 }
                 Err(e) => {
                     tracing::error!(user = %key.pk, job = %key.sk, error = %e,
