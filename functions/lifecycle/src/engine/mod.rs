@@ -376,6 +376,7 @@ impl Engine {
 
         if job.claimed_from == Some(JobStatus::Released) {
             self.store.fuse_release(&job.key).await?;
+            self.store.mark_fuse_admitted(&job, run.token).await?;
         } else if action.removes_access() && !run.dry_run && !job.fuse_admitted {
             let decision = self
                 .store
@@ -389,7 +390,7 @@ impl Engine {
             if let FuseDecision::Held { in_window } = decision {
                 let reason = format!(
                     "safety fuse: {in_window} deprovisionings in the last {} s (limit {}); \
-                     set status to \"released\" to run it",
+                     run it with `lifecycle-ops release`",
                     self.config.fuse_window.as_secs(),
                     self.config.fuse_limit
                 );
@@ -398,6 +399,7 @@ impl Engine {
                     .settle(run, JobStatus::Held, "job.held", Some(reason), None)
                     .await;
             }
+            self.store.mark_fuse_admitted(&job, run.token).await?;
         }
 
         let person = Person {

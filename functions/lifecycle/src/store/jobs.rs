@@ -351,7 +351,7 @@ impl DynamoStore {
             .map_err(|e| claim_lost(op, e))
     }
 
-    /// Records the action and the plan on the job (and that the fuse counted it), with the
+    /// Records the action and the plan on the job, with the
     /// audit line that lists the plan.
     pub async fn record_plan(
         &self,
@@ -364,9 +364,7 @@ impl DynamoStore {
     ) -> Result<(), StoreError> {
         let update = build(
             self.job_update(job, token)
-                .update_expression(
-                    "SET #a = :action, #p = :plan, dry_run_applied = :dry, fuse_admitted = :fuse",
-                )
+                .update_expression("SET #a = :action, #p = :plan, dry_run_applied = :dry")
                 .expression_attribute_names("#a", "action")
                 .expression_attribute_names("#p", "plan")
                 .expression_attribute_values(":action", s(action.as_str()))
@@ -375,12 +373,6 @@ impl DynamoStore {
                     AttributeValue::L(plan.iter().map(|p| s(p)).collect()),
                 )
                 .expression_attribute_values(":dry", AttributeValue::Bool(dry_run))
-                .expression_attribute_values(
-                    ":fuse",
-                    AttributeValue::Bool(
-                        job.fuse_admitted || (!dry_run && action.removes_access()),
-                    ),
-                )
                 .build(),
         )?;
         self.transact(
@@ -389,6 +381,22 @@ impl DynamoStore {
                 TransactWriteItem::builder().update(update).build(),
                 self.audit_put(audit)?,
             ],
+        )
+        .await
+    }
+
+    /// Notes on the job that the fuse has counted it (or an operator released it), so a
+    /// later attempt is not counted again.
+    pub async fn mark_fuse_admitted(&self, job: &Job, token: &str) -> Result<(), StoreError> {
+        let update = build(
+            self.job_update(job, token)
+                .update_expression("SET fuse_admitted = :yes")
+                .expression_attribute_values(":yes", AttributeValue::Bool(true))
+                .build(),
+        )?;
+        self.transact(
+            "mark fuse admitted",
+            vec![TransactWriteItem::builder().update(update).build()],
         )
         .await
     }
