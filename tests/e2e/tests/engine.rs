@@ -162,6 +162,18 @@ impl World {
         Person { id, login, scim_id }
     }
 
+    /// Replaces the simulator's fault injection.
+    async fn sim_faults(&self, faults: Value) {
+        let resp = self
+            .http
+            .post(format!("{}/_sim/faults", self.okta))
+            .json(&faults)
+            .send()
+            .await
+            .unwrap();
+        assert!(resp.status().is_success());
+    }
+
     async fn groups(&self, id: &str) -> Vec<String> {
         let mut names: Vec<String> = self
             .api(Method::GET, &format!("/api/v1/users/{id}/groups"), None)
@@ -735,14 +747,8 @@ async fn an_okta_read_failure_never_leads_to_an_action() {
     let key = w
         .job(&engine, &p, EventType::Deactivate, Timestamp::now())
         .await;
-    let resp = w
-        .http
-        .post(format!("{}/_sim/faults", w.okta))
-        .json(&json!({"endpoints": [{"family": "users", "status": 503, "count": 100}]}))
-        .send()
-        .await
-        .unwrap();
-    assert!(resp.status().is_success());
+    w.sim_faults(json!({"endpoints": [{"family": "users", "status": 503, "count": 100}]}))
+        .await;
     assert_eq!(w.run(&engine, &key).await.status, "retrying");
     assert_eq!(w.run(&engine, &key).await.status, "failed");
     w.http
@@ -882,14 +888,8 @@ async fn a_spent_okta_rate_limit_defers_the_job_without_spending_its_attempts() 
     let key = w
         .job(&engine, &p, EventType::Deactivate, Timestamp::now())
         .await;
-    let resp = w
-        .http
-        .post(format!("{}/_sim/faults", w.okta))
-        .json(&json!({"endpoints": [{"family": "users", "status": 429, "count": 1}]}))
-        .send()
-        .await
-        .unwrap();
-    assert!(resp.status().is_success());
+    w.sim_faults(json!({"endpoints": [{"family": "users", "status": 429, "count": 1}]}))
+        .await;
     let before = Timestamp::now();
     assert_eq!(w.run(&engine, &key).await.status, "retrying");
     let item = w.item(&key).await;

@@ -340,12 +340,7 @@ impl Engine {
         let job = run.job.clone();
         // The event is a trigger, not the truth.
         let user = self
-            .okta
-            .with_deadline(
-                run.deadline
-                    .checked_sub(SETTLE_MARGIN)
-                    .unwrap_or(run.deadline),
-            )
+            .okta_within(run)
             .get_user(&job.user)
             .await
             .map_err(|e| read_failure("user", e))?;
@@ -528,6 +523,15 @@ impl Engine {
         .await
     }
 
+    /// The Okta client, bounded by the run's deadline less the time to record the outcome.
+    fn okta_within(&self, run: &Run<'_>) -> OktaClient {
+        self.okta.with_deadline(
+            run.deadline
+                .checked_sub(SETTLE_MARGIN)
+                .unwrap_or(run.deadline),
+        )
+    }
+
     /// The login to find a deleted user's accounts by: the one the event named, unless Okta
     /// has since given it to someone else (logins are reused), in which case accounts are
     /// matched only by the ids the snapshot stored.
@@ -536,12 +540,7 @@ impl Engine {
             return Ok(None);
         };
         let holder = self
-            .okta
-            .with_deadline(
-                run.deadline
-                    .checked_sub(SETTLE_MARGIN)
-                    .unwrap_or(run.deadline),
-            )
+            .okta_within(run)
             .get_user_by_login(&login)
             .await
             .map_err(|e| read_failure("login", e))?;
