@@ -910,3 +910,45 @@ async fn a_spent_okta_rate_limit_defers_the_job_without_spending_its_attempts() 
         ["Engineering", "Everyone", "VPN Users"]
     );
 }
+
+#[tokio::test]
+async fn a_second_departure_after_an_unrestored_return_snapshots_what_the_person_had_then() {
+    let w = world().await;
+    let engine = w.engine(&[]).await;
+    let p = w.person("again").await;
+    deactivate_okta_user(&w.okta, TOKEN, &p.id).await;
+    let first = w
+        .job(&engine, &p, EventType::Deactivate, Timestamp::now())
+        .await;
+    assert_eq!(w.run(&engine, &first).await.status, "done");
+
+    // Back without a restore job (restore events off): an admin gives them Sales only.
+    let activate = format!("/api/v1/users/{}/lifecycle/activate?sendEmail=false", p.id);
+    w.api(Method::POST, &activate, None).await;
+    let sales = w.group_id("Sales").await;
+    w.api(
+        Method::PUT,
+        &format!("/api/v1/groups/{sales}/users/{}", p.id),
+        None,
+    )
+    .await;
+    // Okta's statusChanged has a resolution of a millisecond at best: a new episode.
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    deactivate_okta_user(&w.okta, TOKEN, &p.id).await;
+    let second = w
+        .job(&engine, &p, EventType::Deactivate, Timestamp::now())
+        .await;
+    assert_eq!(w.run(&engine, &second).await.status, "done");
+    assert_eq!(w.groups(&p.id).await, ["Everyone"]);
+    let audit = w.audit(&engine, &p.id).await;
+    assert_eq!(count(&audit, "snapshot recorded"), 1);
+    assert_eq!(count(&audit, "snapshot replaced"), 1, "{audit:?}");
+
+    // A restore now gives back what they had when they left the second time.
+    w.api(Method::POST, &activate, None).await;
+    let back = w
+        .job(&engine, &p, EventType::Activate, Timestamp::now())
+        .await;
+    assert_eq!(w.run(&engine, &back).await.status, "done");
+    assert_eq!(w.groups(&p.id).await, ["Everyone", "Sales"]);
+}

@@ -163,11 +163,64 @@ pub struct UserState {
     pub last_event_uuid: Option<String>,
     /// What the person had before access was first removed; cleared by a restore.
     pub snapshot: Option<Snapshot>,
+    /// The job that took the snapshot.
+    pub snapshot_job: Option<String>,
+    /// The job that last completed.
+    pub last_job: Option<String>,
 }
 
 impl UserState {
     /// Whether the last completed action took access away.
     pub fn access_removed(&self) -> bool {
         self.applied.is_some_and(|a| a.removes_access())
+    }
+
+    /// Whether the snapshot belongs to an earlier deprovisioning, completed and never
+    /// restored by us (restore events off): the person came back, got access anew, and is
+    /// leaving again in a new `episode`; what they have now is what a restore should give
+    /// back. A snapshot taken by a job that has not completed (this one, retried) stays,
+    /// and so does a suspension's: it was taken with everything still in place.
+    pub fn snapshot_outdated(&self, episode: &str) -> bool {
+        self.snapshot.is_some()
+            && self.snapshot_job.is_some()
+            && self.snapshot_job == self.last_job
+            && matches!(self.applied, Some(Action::Deprovision | Action::Delete))
+            && self.episode.as_deref() != Some(episode)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_snapshot_is_outdated_only_after_an_unrestored_deprovisioning_of_another_episode() {
+        let state = |applied, episode: &str| UserState {
+            applied: Some(applied),
+            episode: Some(episode.into()),
+            snapshot: Some(Snapshot::new()),
+            snapshot_job: Some("JOB#1".into()),
+            last_job: Some("JOB#1".into()),
+            ..UserState::default()
+        };
+        assert!(state(Action::Deprovision, "t1").snapshot_outdated("t2"));
+        let retried = UserState {
+            snapshot_job: Some("JOB#2".into()),
+            ..state(Action::Deprovision, "t1")
+        };
+        assert!(
+            !retried.snapshot_outdated("t2"),
+            "taken by a job still under way"
+        );
+        assert!(state(Action::Delete, "t1").snapshot_outdated("t2"));
+        assert!(
+            !state(Action::Deprovision, "t1").snapshot_outdated("t1"),
+            "same deactivation"
+        );
+        assert!(
+            !state(Action::Disable, "t1").snapshot_outdated("t2"),
+            "suspended, then deactivated"
+        );
+        assert!(!UserState::default().snapshot_outdated("t2"), "no snapshot");
     }
 }

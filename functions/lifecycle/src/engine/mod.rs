@@ -412,16 +412,28 @@ impl Engine {
                 .await?;
             now.insert(target.name().to_owned(), holdings);
         }
-        let before = match (&state.snapshot, action) {
-            (Some(snapshot), _) => snapshot.clone(),
+        // The snapshot is what a restore gives back: kept from the first removal, unless
+        // it belongs to an earlier departure that was never restored.
+        let kept = state
+            .snapshot
+            .clone()
+            .filter(|_| action == Action::Restore || !state.snapshot_outdated(&view.episode()));
+        let before = match (kept, action) {
+            (Some(snapshot), _) => snapshot,
             (None, Action::Restore) => Snapshot::new(),
             (None, _) if run.dry_run => now.clone(),
             (None, _) => {
+                let replacing = state.snapshot.as_ref().and(state.snapshot_job.as_deref());
                 let stored = self
                     .store
-                    .save_snapshot(&job.user, &now, &job.key.sk, Timestamp::now())
+                    .save_snapshot(&job.user, &now, &job.key.sk, replacing, Timestamp::now())
                     .await?;
-                let mut entry = run.audit("snapshot", "recorded");
+                let outcome = if replacing.is_some() {
+                    "replaced"
+                } else {
+                    "recorded"
+                };
+                let mut entry = run.audit("snapshot", outcome);
                 entry.detail = Some(serde_json::to_string(&stored).unwrap_or_default());
                 self.store.append_audit(&entry).await?;
                 stored

@@ -554,16 +554,20 @@ impl DynamoStore {
                 .and_then(|p| Timestamp::parse(&p).ok()),
             last_event_uuid: text(item, "last_event_uuid"),
             snapshot,
+            snapshot_job: text(item, "snapshot_job"),
+            last_job: text(item, "last_job"),
         })
     }
 
     /// Stores the snapshot unless one is already there (an earlier, partial run took it
-    /// before removing anything). Returns the snapshot that is stored now.
+    /// before removing anything), or in place of the one `replacing` took. Returns the
+    /// snapshot that is stored now.
     pub async fn save_snapshot(
         &self,
         user: &UserId,
         snapshot: &Snapshot,
         job_id: &str,
+        replacing: Option<&str>,
         now: Timestamp,
     ) -> Result<Snapshot, StoreError> {
         let json = serde_json::to_string(snapshot).map_err(|e| StoreError::Rejected {
@@ -578,9 +582,13 @@ impl DynamoStore {
             .update_expression(
                 "SET #snap = :snap, snapshot_at = :now, snapshot_job = :job, kind = :kind",
             )
-            .condition_expression("attribute_not_exists(#snap)")
+            .condition_expression(
+                "attribute_not_exists(#snap) OR (attribute_exists(snapshot_job) AND snapshot_job = :old)",
+            )
             // SNAPSHOT is one of DynamoDB's reserved words.
             .expression_attribute_names("#snap", "snapshot")
+            // No job key starts with "-": without a snapshot to replace, nothing matches.
+            .expression_attribute_values(":old", s(replacing.unwrap_or("-")))
             .expression_attribute_values(":snap", s(&json))
             .expression_attribute_values(":now", s(&now.to_string()))
             .expression_attribute_values(":job", s(job_id))
