@@ -123,23 +123,27 @@ fn text(item: &HashMap<String, AttributeValue>, name: &str) -> String {
 }
 
 async fn job(store: &DynamoStore, user: &str, sk: &str) -> Result<Job, OpsError> {
-    let key = Key::new(format!("USER#{}", user_id(user)?), sk);
+    let key = Key::new(Key::user_pk(&user_id(user)?), sk);
     store
         .job(&key)
         .await?
         .ok_or_else(|| OpsError::NoJob(user.to_owned(), sk.to_owned()))
 }
 
+/// Asks for a retry (`retry_requested`) or a release (`released`) of `job`.
 async fn request(
     store: &DynamoStore,
     job: &Job,
     to: JobStatus,
-    allowed: &[JobStatus],
     operator: &str,
 ) -> Result<String, OpsError> {
-    let (request, allowed_text) = match to {
-        JobStatus::Released => ("release", "held jobs"),
-        _ => ("retry", "failed, pending or planned jobs"),
+    let (request, allowed, allowed_text): (_, &[JobStatus], _) = match to {
+        JobStatus::Released => ("release", &[JobStatus::Held], "held jobs"),
+        _ => (
+            "retry",
+            &[JobStatus::Failed, JobStatus::Pending, JobStatus::Planned],
+            "failed, pending or planned jobs",
+        ),
     };
     if !allowed.contains(&job.status) {
         return Err(OpsError::Status {
@@ -216,19 +220,11 @@ pub async fn run(
         },
         Command::Retry { user, job: sk } => {
             let job = job(store, &user, &sk).await?;
-            let allowed = [JobStatus::Failed, JobStatus::Pending, JobStatus::Planned];
-            out = request(store, &job, JobStatus::RetryRequested, &allowed, operator).await?;
+            out = request(store, &job, JobStatus::RetryRequested, operator).await?;
         }
         Command::Release { user, job: sk } => {
             let job = job(store, &user, &sk).await?;
-            out = request(
-                store,
-                &job,
-                JobStatus::Released,
-                &[JobStatus::Held],
-                operator,
-            )
-            .await?;
+            out = request(store, &job, JobStatus::Released, operator).await?;
         }
         Command::ReleaseHeld => {
             let listed = store
@@ -243,15 +239,7 @@ pub async fn run(
                 let Some(job) = store.job(&Key::new(pk, sk)).await? else {
                     continue;
                 };
-                match request(
-                    store,
-                    &job,
-                    JobStatus::Released,
-                    &[JobStatus::Held],
-                    operator,
-                )
-                .await
-                {
+                match request(store, &job, JobStatus::Released, operator).await {
                     Ok(line) => out.push_str(&line),
                     Err(e) => {
                         let _ = writeln!(out, "{reference}: {e}");

@@ -73,6 +73,17 @@ impl JobStatus {
         )
     }
 
+    /// Whether a job in this status is finished or still in someone's hands (the engine,
+    /// the fuse, an operator): everything but `failed`, `stale`, and `running` under a
+    /// claim that expired with nobody to take it over.
+    pub fn in_hand(&self, claim_live: bool) -> bool {
+        match self {
+            JobStatus::Failed | JobStatus::Stale => false,
+            JobStatus::Running => claim_live,
+            _ => true,
+        }
+    }
+
     /// Whether this status starts a new round of attempts (an operator's request or a
     /// fresh job) rather than continuing one.
     pub fn starts_a_round(&self) -> bool {
@@ -192,6 +203,22 @@ impl UserState {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_failed_stale_and_abandoned_jobs_are_out_of_hand() {
+        assert!(!JobStatus::Failed.in_hand(true));
+        assert!(!JobStatus::Stale.in_hand(true));
+        assert!(JobStatus::Running.in_hand(true));
+        assert!(!JobStatus::Running.in_hand(false), "its claim expired");
+        for held in [
+            JobStatus::Done,
+            JobStatus::Pending,
+            JobStatus::Held,
+            JobStatus::Retrying,
+        ] {
+            assert!(held.in_hand(false));
+        }
+    }
 
     #[test]
     fn a_snapshot_is_outdated_only_after_an_unrestored_deprovisioning_of_another_episode() {

@@ -210,7 +210,7 @@ impl DynamoStore {
         match result {
             Ok(_) => Ok(()),
             // A newer time is already recorded: nothing to do.
-            Err(err) if err.code() == Some("ConditionalCheckFailedException") => Ok(()),
+            Err(err) if condition_failed(&err) => Ok(()),
             Err(err) => Err(classify("UpdateItem", &err)),
         }
     }
@@ -221,20 +221,11 @@ impl Store for DynamoStore {
         let Some(item) = self.read(&Key::integration()).await? else {
             return Ok(Integration::default());
         };
-        let text = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned();
         Ok(Integration {
-            enabled: item
-                .get("enabled")
-                .and_then(|v| v.as_bool().ok())
-                .copied()
-                .unwrap_or(true),
-            verified_at: text("verified_at"),
-            last_delivery_at: text("last_delivery_at"),
-            dry_run: item
-                .get("dry_run")
-                .and_then(|v| v.as_bool().ok())
-                .copied()
-                .unwrap_or(false),
+            enabled: flag(&item, "enabled").unwrap_or(true),
+            verified_at: text(&item, "verified_at"),
+            last_delivery_at: text(&item, "last_delivery_at"),
+            dry_run: flag(&item, "dry_run").unwrap_or(false),
         })
     }
 
@@ -332,6 +323,48 @@ pub(super) fn s(v: &str) -> AttributeValue {
 
 pub(super) fn n(v: i64) -> AttributeValue {
     AttributeValue::N(v.to_string())
+}
+
+/// Whether a request failed only because its condition expression did not hold.
+pub(super) fn condition_failed<E, R>(err: &SdkError<E, R>) -> bool
+where
+    E: ProvideErrorMetadata,
+{
+    err.code() == Some("ConditionalCheckFailedException")
+}
+
+/// The per-item reasons of a cancelled transaction (`"None"` for an item that was fine),
+/// or `None` when the transaction failed some other way.
+pub(super) fn cancellation_codes<R>(
+    err: &SdkError<TransactWriteItemsError, R>,
+) -> Option<Vec<&str>> {
+    match err.as_service_error() {
+        Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) => Some(
+            cancelled
+                .cancellation_reasons()
+                .iter()
+                .map(|r| r.code().unwrap_or("None"))
+                .collect(),
+        ),
+        _ => None,
+    }
+}
+
+/// Reads a string attribute.
+pub(super) fn text(item: &HashMap<String, AttributeValue>, name: &str) -> Option<String> {
+    item.get(name).and_then(|v| v.as_s().ok()).cloned()
+}
+
+/// Reads a number attribute as an integer.
+pub(super) fn number(item: &HashMap<String, AttributeValue>, name: &str) -> Option<i64> {
+    item.get(name)
+        .and_then(|v| v.as_n().ok())
+        .and_then(|v| v.parse().ok())
+}
+
+/// Reads a boolean attribute.
+pub(super) fn flag(item: &HashMap<String, AttributeValue>, name: &str) -> Option<bool> {
+    item.get(name).and_then(|v| v.as_bool().ok()).copied()
 }
 
 /// Exponential backoff with jitter; the jitter spreads writers that collided.

@@ -16,7 +16,9 @@ use std::time::Duration;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValue, TransactWriteItem, Update};
 
-use super::dynamo::{classify, key_item, n, s};
+use super::dynamo::{
+    cancellation_codes, classify, condition_failed, flag, key_item, n, number, s, text,
+};
 use super::{DynamoStore, Key, StoreError};
 use crate::clock::Timestamp;
 use crate::engine::fuse::{self, FuseDecision};
@@ -38,18 +40,12 @@ pub fn held_ref(job: &Key) -> String {
 impl Key {
     /// A user's state item.
     pub fn user_state(user: &UserId) -> Self {
-        Self {
-            pk: format!("USER#{user}"),
-            sk: "STATE".into(),
-        }
+        Self::new(Self::user_pk(user), "STATE")
     }
 
     /// The safety fuse's item.
     pub fn fuse() -> Self {
-        Self {
-            pk: "CONFIG".into(),
-            sk: "FUSE".into(),
-        }
+        Self::new("CONFIG", "FUSE")
     }
 }
 
@@ -87,9 +83,29 @@ pub struct AuditEntry {
 }
 
 impl AuditEntry {
+    /// A line about `job`, with nothing but who did what with which outcome filled in.
+    pub fn for_job(job: &Job, action: &str, outcome: &str, actor: &str, at: Timestamp) -> Self {
+        Self {
+            user: job.user.clone(),
+            at,
+            seq: 0,
+            event_uuid: job.event_uuid.to_string(),
+            event_type: job.event_type.to_string(),
+            job_id: job.key.sk.clone(),
+            action: action.into(),
+            target: None,
+            object: None,
+            label: None,
+            outcome: outcome.into(),
+            detail: None,
+            actor: actor.into(),
+            dry_run: false,
+        }
+    }
+
     fn key(&self) -> Key {
         Key {
-            pk: format!("USER#{}", self.user),
+            pk: Key::user_pk(&self.user),
             sk: format!("AUDIT#{}#{}#{:03}", self.at, self.event_uuid, self.seq),
         }
     }
@@ -161,23 +177,6 @@ fn build<T, E: std::fmt::Display>(r: Result<T, E>) -> Result<T, StoreError> {
     })
 }
 
-fn text(item: &HashMap<String, AttributeValue>, name: &str) -> Option<String> {
-    item.get(name).and_then(|v| v.as_s().ok()).cloned()
-}
-
-fn number(item: &HashMap<String, AttributeValue>, name: &str) -> Option<i64> {
-    item.get(name)
-        .and_then(|v| v.as_n().ok())
-        .and_then(|v| v.parse().ok())
-}
-
-fn flag(item: &HashMap<String, AttributeValue>, name: &str) -> bool {
-    item.get(name)
-        .and_then(|v| v.as_bool().ok())
-        .copied()
-        .unwrap_or(false)
-}
-
 fn corrupt(what: &str, key: &Key) -> StoreError {
     StoreError::Rejected {
         op: "read item",
@@ -215,9 +214,9 @@ fn parse_job(key: &Key, item: &HashMap<String, AttributeValue>) -> Result<Job, S
         attempts: number(item, "attempts")
             .unwrap_or(0)
             .clamp(0, i64::from(u32::MAX)) as u32,
-        dry_run: flag(item, "dry_run"),
+        dry_run: flag(item, "dry_run").unwrap_or(false),
         steps_done,
-        fuse_admitted: flag(item, "fuse_admitted"),
+        fuse_admitted: flag(item, "fuse_admitted").unwrap_or(false),
         deferrals: number(item, "deferrals")
             .unwrap_or(0)
             .clamp(0, i64::from(u32::MAX)) as u32,
@@ -232,16 +231,11 @@ fn claim_lost<R: std::fmt::Debug>(
     op: &'static str,
     err: aws_sdk_dynamodb::error::SdkError<TransactWriteItemsError, R>,
 ) -> StoreError {
-    if let Some(TransactWriteItemsError::TransactionCanceledException(c)) = err.as_service_error() {
-        if c.cancellation_reasons()
-            .iter()
-            .any(|r| r.code() == Some("ConditionalCheckFailed"))
-        {
-            return StoreError::Conflict {
-                op,
-                detail: "the job's claim was lost or the user's state moved on".into(),
-            };
-        }
+    if cancellation_codes(&err).is_some_and(|codes| codes.contains(&"ConditionalCheckFailed")) {
+        return StoreError::Conflict {
+            op,
+            detail: "the job's claim was lost or the user's state moved on".into(),
+        };
     }
     classify(op, &err)
 }
@@ -304,12 +298,7 @@ impl DynamoStore {
                 Some(item) => parse_job(&job.key, item).map(Some),
                 None => Err(corrupt("attributes after claim", &job.key)),
             },
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
-            {
-                Ok(None)
-            }
+            Err(e) if condition_failed(&e) => Ok(None),
             Err(e) => Err(classify("UpdateItem", &e)),
         }
     }
@@ -597,10 +586,7 @@ impl DynamoStore {
             .await;
         match result {
             Ok(_) => Ok(snapshot.clone()),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
-            {
+            Err(e) if condition_failed(&e) => {
                 Ok(self.user_state(user).await?.snapshot.unwrap_or_default())
             }
             Err(e) => Err(classify("UpdateItem", &e)),
@@ -635,53 +621,43 @@ impl DynamoStore {
                 .map_or(0, Vec::len);
             let (mut kept, fits) = fuse::admit(&starts, now.unix_millis(), limit, window);
             let in_window = kept.len();
-            let request = self
+            if fits {
+                kept.push(now.unix_millis());
+            }
+            // One update either way: the window pruned (and this job counted, if it fits),
+            // or the hold recorded; the job is listed while the list is short.
+            let list_it = !fits && listed < FUSE_LISTED_HELD;
+            let tail = match (fits, list_it) {
+                (true, _) => "last_admitted_at = :now",
+                (false, true) => "last_held_at = :now ADD held_count :one, held_jobs :job",
+                (false, false) => "last_held_at = :now ADD held_count :one",
+            };
+            let mut request = self
                 .client
                 .update_item()
                 .table_name(&self.table)
                 .set_key(Some(key_item(&key)))
+                .update_expression(format!(
+                    "SET starts_ms = :starts, version = :next, #l = :limit, \
+                     window_seconds = :window, {tail}"
+                ))
                 .condition_expression("attribute_not_exists(version) OR version = :v")
                 .expression_attribute_values(":v", n(version))
                 .expression_attribute_values(":next", n(version + 1))
                 .expression_attribute_values(":limit", n(i64::from(limit)))
                 .expression_attribute_values(":window", n(window.as_secs() as i64))
-                .expression_attribute_values(":now", s(&now.to_string()));
-            let request = if fits {
-                kept.push(now.unix_millis());
-                request
-                    .update_expression(
-                        "SET starts_ms = :starts, version = :next, #l = :limit, \
-                         window_seconds = :window, last_admitted_at = :now",
-                    )
-                    .expression_attribute_values(
-                        ":starts",
-                        AttributeValue::L(kept.iter().map(|t| n(*t)).collect()),
-                    )
-            } else {
-                let add = if listed < FUSE_LISTED_HELD {
-                    "held_count :one, held_jobs :job"
-                } else {
-                    "held_count :one"
-                };
-                let request = request
-                    .update_expression(format!(
-                        "SET starts_ms = :starts, version = :next, #l = :limit, \
-                         window_seconds = :window, last_held_at = :now ADD {add}"
-                    ))
-                    .expression_attribute_values(
-                        ":starts",
-                        AttributeValue::L(kept.iter().map(|t| n(*t)).collect()),
-                    )
-                    .expression_attribute_values(":one", n(1));
-                if listed < FUSE_LISTED_HELD {
-                    request.expression_attribute_values(
-                        ":job",
-                        AttributeValue::Ss(vec![held_ref(job)]),
-                    )
-                } else {
-                    request
-                }
-            };
+                .expression_attribute_values(":now", s(&now.to_string()))
+                .expression_attribute_values(
+                    ":starts",
+                    AttributeValue::L(kept.iter().map(|t| n(*t)).collect()),
+                );
+            if !fits {
+                request = request.expression_attribute_values(":one", n(1));
+            }
+            if list_it {
+                request = request
+                    .expression_attribute_values(":job", AttributeValue::Ss(vec![held_ref(job)]));
+            }
             match request
                 .expression_attribute_names("#l", "limit")
                 .send()
@@ -689,12 +665,7 @@ impl DynamoStore {
             {
                 Ok(_) if fits => return Ok(FuseDecision::Admitted),
                 Ok(_) => return Ok(FuseDecision::Held { in_window }),
-                Err(e)
-                    if e.as_service_error()
-                        .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
-                {
-                    continue
-                }
+                Err(e) if condition_failed(&e) => continue,
                 Err(e) => return Err(classify("UpdateItem", &e)),
             }
         }
@@ -706,7 +677,8 @@ impl DynamoStore {
 
     /// Takes a released job off the fuse's list and count of held jobs.
     pub async fn fuse_release(&self, job: &Key) -> Result<(), StoreError> {
-        self.client
+        let result = self
+            .client
             .update_item()
             .table_name(&self.table)
             .set_key(Some(key_item(&Key::fuse())))
@@ -715,17 +687,13 @@ impl DynamoStore {
             .expression_attribute_values(":job", AttributeValue::Ss(vec![held_ref(job)]))
             .expression_attribute_values(":minus_one", n(-1))
             .send()
-            .await
-            .map(|_| ())
-            .or_else(|e| {
-                if e.as_service_error()
-                    .is_some_and(|se| se.is_conditional_check_failed_exception())
-                {
-                    Ok(())
-                } else {
-                    Err(classify("UpdateItem", &e))
-                }
-            })
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            // No fuse item: nothing was ever held.
+            Err(e) if condition_failed(&e) => Ok(()),
+            Err(e) => Err(classify("UpdateItem", &e)),
+        }
     }
 
     /// An operator's request on a job: move it from the status it has now (`job.status`,
@@ -752,20 +720,14 @@ impl DynamoStore {
                 .build(),
         )?;
         let audit = AuditEntry {
-            user: job.user.clone(),
-            at: now,
-            seq: 0,
-            event_uuid: job.event_uuid.to_string(),
-            event_type: job.event_type.to_string(),
-            job_id: job.key.sk.clone(),
-            action: format!("operator.{}", to.as_str()),
-            target: None,
-            object: None,
-            label: None,
-            outcome: "requested".into(),
             detail: Some(format!("was {}", job.status.as_str())),
-            actor: actor.into(),
-            dry_run: false,
+            ..AuditEntry::for_job(
+                job,
+                &format!("operator.{}", to.as_str()),
+                "requested",
+                actor,
+                now,
+            )
         };
         match self
             .transact(
@@ -828,7 +790,7 @@ impl DynamoStore {
                 .query()
                 .table_name(&self.table)
                 .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
-                .expression_attribute_values(":pk", s(&format!("USER#{user}")))
+                .expression_attribute_values(":pk", s(&Key::user_pk(user)))
                 .expression_attribute_values(":prefix", s(prefix))
                 .set_exclusive_start_key(start)
                 .consistent_read(true)

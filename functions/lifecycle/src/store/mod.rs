@@ -51,12 +51,14 @@ impl Key {
         }
     }
 
+    /// The partition of everything about one user: jobs, state, audit trail.
+    pub fn user_pk(user: &UserId) -> String {
+        format!("USER#{user}")
+    }
+
     /// The job an event creates for its user.
     pub fn job(user: &UserId, published: &Timestamp, uuid: &EventUuid) -> Self {
-        Self {
-            pk: format!("USER#{user}"),
-            sk: format!("JOB#{published}#{uuid}"),
-        }
+        Self::new(Self::user_pk(user), format!("JOB#{published}#{uuid}"))
     }
 
     /// The integration's configuration item.

@@ -12,14 +12,14 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::builders::PutBuilder;
 use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Put, TransactWriteItem};
 
-use super::dynamo::{classify, key_item, n, s};
+use super::dynamo::{cancellation_codes, classify, condition_failed, key_item, n, number, s, text};
 use super::{DynamoStore, Key, StoreError};
 use crate::clock::Timestamp;
+use crate::engine::job::JobStatus;
 
 const PK: &str = "POLLER";
 
@@ -75,15 +75,12 @@ fn lease_check(table: &str, owner: &str, now: Timestamp) -> Result<TransactWrite
 fn lease_lost_or<R: std::fmt::Debug>(
     err: aws_sdk_dynamodb::error::SdkError<TransactWriteItemsError, R>,
 ) -> StoreError {
-    if let Some(TransactWriteItemsError::TransactionCanceledException(c)) = err.as_service_error() {
-        let reasons = c.cancellation_reasons();
-        if reasons.first().and_then(|r| r.code()) == Some("ConditionalCheckFailed") {
+    if let Some(codes) = cancellation_codes(&err) {
+        // The lease check is the transaction's first item.
+        if codes.first() == Some(&"ConditionalCheckFailed") {
             return StoreError::LeaseLost;
         }
-        if reasons
-            .iter()
-            .any(|r| r.code() == Some("ConditionalCheckFailed"))
-        {
+        if codes.contains(&"ConditionalCheckFailed") {
             return StoreError::Conflict {
                 op: "TransactWriteItems",
                 detail: "the cursor changed under this run".into(),
@@ -118,7 +115,7 @@ impl DynamoStore {
             .await;
         match result {
             Ok(_) => Ok(true),
-            Err(e) if e.code() == Some("ConditionalCheckFailedException") => Ok(false),
+            Err(e) if condition_failed(&e) => Ok(false),
             Err(e) => Err(classify("PutItem", &e)),
         }
     }
@@ -137,7 +134,7 @@ impl DynamoStore {
             .await;
         match result {
             Ok(_) => Ok(()),
-            Err(e) if e.code() == Some("ConditionalCheckFailedException") => Ok(()),
+            Err(e) if condition_failed(&e) => Ok(()),
             Err(e) => Err(classify("DeleteItem", &e)),
         }
     }
@@ -216,7 +213,7 @@ impl DynamoStore {
                 .query()
                 .table_name(&self.table)
                 .key_condition_expression("pk = :pk AND sk BETWEEN :from AND :to")
-                .expression_attribute_values(":pk", s(&format!("USER#{user}")))
+                .expression_attribute_values(":pk", s(&Key::user_pk(user)))
                 .expression_attribute_values(":from", s(&format!("JOB#{since}")))
                 // '~' sorts after every character of a timestamp and a uuid.
                 .expression_attribute_values(":to", s("JOB#~"))
@@ -228,20 +225,10 @@ impl DynamoStore {
                 .await
                 .map_err(|e| classify("Query", &e))?;
             let in_hand = out.items().iter().any(|job| {
-                let status = job
-                    .get("status")
-                    .and_then(|v| v.as_s().ok())
-                    .map(String::as_str);
-                let claim_live = job
-                    .get("claim_expires_ms")
-                    .and_then(|v| v.as_n().ok())
-                    .and_then(|v| v.parse::<i64>().ok())
-                    .is_some_and(|exp| exp > now.unix_millis());
-                match status {
-                    Some("failed" | "stale") => false,
-                    Some("running") => claim_live,
-                    _ => true,
-                }
+                let status = JobStatus::from(text(job, "status").unwrap_or_default().as_str());
+                let claim_live =
+                    number(job, "claim_expires_ms").is_some_and(|exp| exp > now.unix_millis());
+                status.in_hand(claim_live)
             });
             if in_hand {
                 return Ok(true);
