@@ -102,21 +102,11 @@ struct Run<'a> {
 impl Run<'_> {
     fn audit(&mut self, action: &str, outcome: &str) -> AuditEntry {
         self.seq += 1;
+        let actor = format!("{ACTOR} ({})", self.request_id);
         AuditEntry {
-            user: self.job.user.clone(),
-            at: Timestamp::now(),
             seq: self.seq,
-            event_uuid: self.job.event_uuid.to_string(),
-            event_type: self.job.event_type.to_string(),
-            job_id: self.job.key.sk.clone(),
-            action: action.into(),
-            target: None,
-            object: None,
-            label: None,
-            outcome: outcome.into(),
-            detail: None,
-            actor: format!("{ACTOR} ({})", self.request_id),
             dry_run: self.dry_run,
+            ..AuditEntry::for_job(&self.job, action, outcome, &actor, Timestamp::now())
         }
     }
 
@@ -248,6 +238,8 @@ impl Engine {
         deadline: Instant,
     ) -> DynamoDbEventResponse {
         let mut response = DynamoDbEventResponse::default();
+        // The operator's dry-run switch, read once per batch (at the first job).
+        let mut dry_run_switch = None;
         for record in &event.records {
             let sequence = record.change.sequence_number.clone();
             let Some(key) = job_key(record) else {
@@ -261,7 +253,19 @@ impl Engine {
                 None => format!("request:{request_id}"),
             };
             let started = Instant::now();
-            match self.run_job(&key, &token, request_id, deadline).await {
+            let switch = match dry_run_switch {
+                Some(on) => Ok(on),
+                None => self.store.integration().await.map(|i| i.dry_run),
+            };
+            let result = match switch {
+                Ok(on) => {
+                    dry_run_switch = Some(on);
+                    self.run_job_with(&key, &token, request_id, deadline, on)
+                        .await
+                }
+                Err(e) => Err(e),
+            };
+            match result {
                 Ok(report) => {
                     tracing::info!(user = %key.pk, job = %report.job, status = %report.status,
                         detail = report.detail.as_deref().unwrap_or(""),
@@ -287,6 +291,20 @@ impl Engine {
         token: &str,
         request_id: &str,
         deadline: Instant,
+    ) -> Result<JobReport, StoreError> {
+        let switch = self.store.integration().await?.dry_run;
+        self.run_job_with(key, token, request_id, deadline, switch)
+            .await
+    }
+
+    /// [`Engine::run_job`], with the operator's dry-run switch already read.
+    async fn run_job_with(
+        &self,
+        key: &Key,
+        token: &str,
+        request_id: &str,
+        deadline: Instant,
+        dry_run_switch: bool,
     ) -> Result<JobReport, StoreError> {
         let report = |status: &str, detail: Option<String>| JobReport {
             job: key.sk.clone(),
@@ -319,9 +337,8 @@ impl Engine {
         else {
             return Ok(report("claimed elsewhere", None));
         };
-        let integration = self.store.integration().await?;
         let mut run = Run {
-            dry_run: self.config.dry_run || integration.dry_run || job.dry_run,
+            dry_run: self.config.dry_run || dry_run_switch || job.dry_run,
             job,
             token,
             request_id,
