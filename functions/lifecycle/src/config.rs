@@ -119,6 +119,14 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
         }
     }
 
+    /// `OKTA_ORG_URL`, without a trailing slash.
+    fn org_url(&self) -> Result<String, ConfigError> {
+        Ok(self
+            .required("OKTA_ORG_URL")?
+            .trim_end_matches('/')
+            .to_string())
+    }
+
     /// `OKTA_RATE_RESERVE_PERCENT` as a fraction.
     fn rate_reserve(&self) -> Result<f64, ConfigError> {
         let percent = self.number("OKTA_RATE_RESERVE_PERCENT", 20)?;
@@ -242,10 +250,7 @@ impl PollerConfig {
         }
         Ok(Self {
             table_name: env.required("TABLE_NAME")?,
-            okta_org_url: env
-                .required("OKTA_ORG_URL")?
-                .trim_end_matches('/')
-                .to_string(),
+            okta_org_url: env.org_url()?,
             okta_credentials_secret_id: env.required("OKTA_CREDENTIALS_SECRET_ID")?,
             enabled_event_types: env.event_types()?,
             first_lookback: env.seconds("POLL_FIRST_LOOKBACK_MINUTES", 60)? * 60,
@@ -322,10 +327,7 @@ impl EngineConfig {
         };
         Ok(Self {
             table_name: env.required("TABLE_NAME")?,
-            okta_org_url: env
-                .required("OKTA_ORG_URL")?
-                .trim_end_matches('/')
-                .to_string(),
+            okta_org_url: env.org_url()?,
             okta_credentials_secret_id: env.required("OKTA_CREDENTIALS_SECRET_ID")?,
             targets_secret_id: env.get("TARGETS_SECRET_ID"),
             rate_reserve: env.rate_reserve()?,

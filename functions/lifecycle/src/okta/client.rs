@@ -1144,7 +1144,7 @@ impl UserPages {
 
 /// An error and its sources, `a: b: c`: reqwest's own message hides the root cause
 /// (refused, reset, timed out). None of them holds a header value.
-fn error_chain(e: &dyn std::error::Error) -> String {
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
     let mut out = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {

@@ -276,14 +276,10 @@ impl TargetError {
         } else {
             "request failed"
         });
-        let mut source = std::error::Error::source(e);
-        while let Some(s) = source {
-            let text = s.to_string();
-            if !detail.contains(&text) {
-                detail.push_str(": ");
-                detail.push_str(&text);
-            }
-            source = s.source();
+        // The sources say why (refused, reset, DNS); only the top level names the URL.
+        if let Some(source) = std::error::Error::source(e) {
+            detail.push_str(": ");
+            detail.push_str(&crate::okta::client::error_chain(source));
         }
         TargetError::Transient {
             target: target.to_owned(),
