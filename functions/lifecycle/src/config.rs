@@ -51,7 +51,7 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use crate::okta::EventType;
+use crate::domain::EventType;
 
 /// The configuration could not be read; the message names the variable.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]

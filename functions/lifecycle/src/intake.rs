@@ -6,8 +6,8 @@ use std::collections::HashSet;
 use serde::Serialize;
 
 use crate::clock::Timestamp;
-use crate::okta::hook::{HookEvent, UserRef};
-use crate::okta::{EventType, EventUuid};
+use crate::domain::{EventType, EventUuid};
+use crate::okta::hook::{LogEvent, UserRef};
 use crate::store::{Store, StoreError};
 
 /// Where an event came from; recorded on the marker and the job.
@@ -81,7 +81,7 @@ pub struct IntakeSummary {
 }
 
 /// Splits events into those to write and those to ignore. Pure: no I/O.
-pub fn plan(events: Vec<HookEvent>, enabled: &HashSet<EventType>) -> IntakePlan {
+pub fn plan(events: Vec<LogEvent>, enabled: &HashSet<EventType>) -> IntakePlan {
     let mut seen = HashSet::new();
     let mut plan = IntakePlan::default();
     for event in events {
@@ -110,7 +110,7 @@ pub fn plan(events: Vec<HookEvent>, enabled: &HashSet<EventType>) -> IntakePlan 
 /// Plans and writes a batch of events: the one entry point for the hook and the poller.
 pub async fn intake<S: Store>(
     store: &S,
-    events: Vec<HookEvent>,
+    events: Vec<LogEvent>,
     enabled: &HashSet<EventType>,
     ctx: &IntakeContext,
 ) -> Result<IntakeSummary, StoreError> {
@@ -145,10 +145,10 @@ pub async fn intake<S: Store>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::okta::UserId;
+    use crate::domain::UserId;
 
-    fn event(uuid: &str, kind: &str, user: Option<&str>) -> HookEvent {
-        HookEvent {
+    fn event(uuid: &str, kind: &str, user: Option<&str>) -> LogEvent {
+        LogEvent {
             uuid: EventUuid::parse(uuid).unwrap(),
             published: Timestamp::parse("2026-11-23T10:00:00Z").unwrap(),
             event_type: EventType::from(kind),

@@ -8,6 +8,7 @@
 pub mod aws;
 pub mod clock;
 pub mod config;
+pub mod domain;
 pub mod engine;
 pub mod http;
 pub mod intake;

@@ -17,11 +17,10 @@ use tokio::time::Instant;
 use crate::aws::sdk_config;
 use crate::clock::Timestamp;
 use crate::config::PollerConfig;
+use crate::domain::{EventType, EventUuid, UserId};
 use crate::intake::{self, AcceptedEvent, IntakeContext, Source};
-use crate::okta::hook::{parse_log_event, HookEvent, UserRef};
-use crate::okta::{
-    ClientOptions, EventType, EventUuid, LogQuery, OktaClient, OktaError, UserId, UserStatus,
-};
+use crate::okta::hook::{parse_log_event, LogEvent, UserRef};
+use crate::okta::{ClientOptions, LogQuery, OktaClient, OktaError, UserStatus};
 use crate::setup::{self, SetupError};
 use crate::store::{DynamoStore, PollStatus, Store, StoreError};
 
@@ -352,7 +351,7 @@ impl<O: OktaReader> Poller<O> {
         page: &Page,
         report: &mut RunReport,
         newest: &mut Option<Timestamp>,
-    ) -> Vec<HookEvent> {
+    ) -> Vec<LogEvent> {
         let mut events = Vec::with_capacity(page.events.len());
         for (index, value) in page.events.iter().enumerate() {
             report.events_seen += 1;

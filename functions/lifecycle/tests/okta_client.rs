@@ -5,9 +5,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use lifecycle::okta::{
-    ClientOptions, EndpointFamily, EventType, LogQuery, OktaClient, OktaCredentials, OktaError,
-    Sleeper, UserId, UserStatus,
+    ClientOptions, EndpointFamily, LogQuery, OktaClient, OktaCredentials, OktaError, Sleeper,
+    UserStatus,
 };
+
+use lifecycle::domain::{EventType, UserId};
 use lifecycle::secrets::Secret;
 use okta_sim::{load_seed_file, Sim, SimOptions};
 use serde_json::{json, Value};

@@ -11,8 +11,8 @@ use std::fmt::Write as _;
 use aws_sdk_dynamodb::types::AttributeValue;
 use clap::{Parser, Subcommand, ValueEnum};
 use lifecycle::clock::Timestamp;
+use lifecycle::domain::UserId;
 use lifecycle::engine::job::{Job, JobStatus};
-use lifecycle::okta::UserId;
 use lifecycle::store::{DynamoStore, Key, StoreError};
 
 /// Operate okta-lifecycle's table.

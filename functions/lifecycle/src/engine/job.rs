@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use crate::clock::Timestamp;
-use crate::okta::{EventType, EventUuid, UserId};
+use crate::domain::{EventType, EventUuid, UserId};
 use crate::store::Key;
 use crate::targets::{Action, Snapshot};
 

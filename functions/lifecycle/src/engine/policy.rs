@@ -14,7 +14,8 @@
 //! | any | – | a newer event was applied | stale |
 
 use crate::clock::Timestamp;
-use crate::okta::{EventType, UserStatus};
+use crate::domain::EventType;
+use crate::okta::UserStatus;
 use crate::targets::Action;
 
 use super::job::UserState;

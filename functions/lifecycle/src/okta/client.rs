@@ -19,11 +19,11 @@ use tokio::sync::Mutex;
 use super::auth::{
     new_jti, random_u64, token_error, AssertionClaims, OktaCredentials, Signer, TokenAnswer,
 };
-use super::hook::{parse_log_event, EnvelopeError, HookEvent};
+use super::hook::{parse_log_event, EnvelopeError, LogEvent};
 use super::link::{find_link, query_param};
 use super::ratelimit::{local_epoch_now, EndpointFamily, RateBook, RateLimit};
-use super::{EventType, UserId};
 use crate::clock::Timestamp;
+use crate::domain::{EventType, UserId};
 use crate::secrets::Secret;
 
 /// The most events Okta returns in one System Log page.
@@ -268,7 +268,7 @@ pub struct LogPage {
 impl LogPage {
     /// Each event parsed as the hook path parses it, so both feed one intake; a bad
     /// event is an error of its own and does not spoil the others.
-    pub fn parsed_events(&self) -> Vec<Result<HookEvent, EnvelopeError>> {
+    pub fn parsed_events(&self) -> Vec<Result<LogEvent, EnvelopeError>> {
         self.events
             .iter()
             .enumerate()

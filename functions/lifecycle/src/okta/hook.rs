@@ -6,12 +6,12 @@
 
 use serde::Deserialize;
 
-use super::{EventType, EventUuid, UserId};
 use crate::clock::Timestamp;
+use crate::domain::{EventType, EventUuid, UserId};
 
 /// One event of a delivery, reduced to what the product uses.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HookEvent {
+pub struct LogEvent {
     /// Okta's id for the event, shared with the System Log.
     pub uuid: EventUuid,
     /// When Okta recorded the event.
@@ -39,7 +39,7 @@ pub struct Delivery {
     /// The envelope's `eventId`: names the POST, not the events in it.
     pub delivery_id: Option<String>,
     /// The events, in the order Okta sent them.
-    pub events: Vec<HookEvent>,
+    pub events: Vec<LogEvent>,
 }
 
 /// Why a body is not a usable Okta event hook delivery.
@@ -111,12 +111,12 @@ pub fn parse_delivery(body: &[u8]) -> Result<Delivery, EnvelopeError> {
 
 /// Parses one LogEvent as the System Log API returns it (the same shape as in a
 /// delivery); `index` is its position on the page, for the error message.
-pub fn parse_log_event(index: usize, value: serde_json::Value) -> Result<HookEvent, EnvelopeError> {
+pub fn parse_log_event(index: usize, value: serde_json::Value) -> Result<LogEvent, EnvelopeError> {
     let raw: RawEvent = serde_json::from_value(value)?;
     event_from_raw(index, raw)
 }
 
-fn event_from_raw(index: usize, raw: RawEvent) -> Result<HookEvent, EnvelopeError> {
+fn event_from_raw(index: usize, raw: RawEvent) -> Result<LogEvent, EnvelopeError> {
     let bad = |field: &'static str, reason: String| EnvelopeError::Event {
         index,
         field,
@@ -149,7 +149,7 @@ fn event_from_raw(index: usize, raw: RawEvent) -> Result<HookEvent, EnvelopeErro
             })
         }
     };
-    Ok(HookEvent {
+    Ok(LogEvent {
         uuid,
         published,
         event_type: EventType::from(event_type.as_str()),

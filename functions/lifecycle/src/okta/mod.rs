@@ -1,4 +1,4 @@
-//! The Okta contract: identifiers, event types, the event hook envelope and the
+//! The Okta contract: the event hook envelope, the System Log event, and the
 //! Management API client.
 
 mod auth;
@@ -6,7 +6,6 @@ pub mod client;
 pub mod hook;
 mod link;
 pub mod ratelimit;
-mod types;
 
 pub use auth::{AssertionClaims, OktaCredentials, ASSERTION_LIFETIME_SECS};
 pub use client::{
@@ -14,4 +13,3 @@ pub use client::{
     OktaGroup, OktaUser, Sleeper, UserList, UserPages, UserStatus,
 };
 pub use ratelimit::{EndpointFamily, RateLimit};
-pub use types::{EventType, EventUuid, IdError, UserId};

@@ -21,9 +21,9 @@ use super::dynamo::{
 };
 use super::{DynamoStore, Key, StoreError};
 use crate::clock::Timestamp;
+use crate::domain::{EventType, EventUuid, UserId};
 use crate::engine::fuse::{self, FuseDecision};
 use crate::engine::job::{Job, JobStatus, UserState};
-use crate::okta::{EventType, EventUuid, UserId};
 use crate::targets::{Action, Snapshot};
 
 /// Attempts at the fuse's optimistic update before giving up for this invocation.

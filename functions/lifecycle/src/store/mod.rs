@@ -22,8 +22,8 @@ pub use memory::MemoryStore;
 pub use poller::PollStatus;
 
 use crate::clock::Timestamp;
+use crate::domain::{EventUuid, UserId};
 use crate::intake::{AcceptedEvent, IntakeContext};
-use crate::okta::{EventUuid, UserId};
 
 /// Partition and sort key of an item.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -202,7 +202,7 @@ impl DynamoStore {
     /// over, does not count: the sweep then writes a job of its own, which runs again.
     pub async fn has_job_in_hand_since(
         &self,
-        user: &crate::okta::UserId,
+        user: &crate::domain::UserId,
         since: Timestamp,
         now: Timestamp,
     ) -> Result<bool, StoreError> {

@@ -18,7 +18,7 @@ use std::pin::Pin;
 
 use serde::{Deserialize, Serialize};
 
-use crate::okta::{EventType, EventUuid, UserId};
+use crate::domain::{EventType, EventUuid, UserId};
 
 pub use config::{TargetsConfig, TargetsConfigError};
 

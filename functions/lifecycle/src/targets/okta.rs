@@ -177,7 +177,8 @@ impl Target for OktaTarget {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::okta::{ClientOptions, OktaCredentials, UserId};
+    use crate::domain::UserId;
+    use crate::okta::{ClientOptions, OktaCredentials};
     use crate::secrets::Secret;
 
     fn target(restore_groups: bool) -> OktaTarget {

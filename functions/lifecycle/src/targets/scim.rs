@@ -279,7 +279,7 @@ impl Target for ScimTarget {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::okta::UserId;
+    use crate::domain::UserId;
 
     fn target(restore: bool) -> ScimTarget {
         let config = ScimConfig {

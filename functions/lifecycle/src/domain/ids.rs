@@ -1,4 +1,4 @@
-//! Domain identifiers, parsed once at the edge.
+//! Identifiers and event types, parsed once at the edge.
 
 use std::fmt;
 use std::str::FromStr;
