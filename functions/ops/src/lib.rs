@@ -12,7 +12,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use clap::{Parser, Subcommand, ValueEnum};
 use lifecycle::clock::Timestamp;
 use lifecycle::domain::UserId;
-use lifecycle::engine::job::{Job, JobStatus};
+use lifecycle::domain::{Job, JobStatus};
 use lifecycle::store::{DynamoStore, Key, StoreError};
 
 /// Operate okta-lifecycle's table.
@@ -147,7 +147,7 @@ async fn request(
     };
     if !allowed.contains(&job.status) {
         return Err(OpsError::Status {
-            job: job.key.sk.clone(),
+            job: job.id.clone(),
             status: job.status.as_str().to_owned(),
             request,
             allowed: allowed_text,
@@ -158,12 +158,12 @@ async fn request(
         .request_job(job, to.clone(), &actor, Timestamp::now())
         .await?
     {
-        return Err(OpsError::Changed(job.key.sk.clone()));
+        return Err(OpsError::Changed(job.id.clone()));
     }
     Ok(format!(
         "{} {}: {} -> {}\n",
-        job.key.pk,
-        job.key.sk,
+        lifecycle::store::Key::user_pk(&job.user),
+        job.id,
         job.status.as_str(),
         to.as_str()
     ))
@@ -182,7 +182,7 @@ pub async fn run(
                 let _ = writeln!(
                     out,
                     "{}  {:<16} {:<34} attempts={}",
-                    job.key.sk,
+                    job.id,
                     job.status.as_str(),
                     job.event_type.as_str(),
                     job.attempts,

@@ -5,9 +5,9 @@ use std::time::Duration;
 
 use e2e_tests::{text, unique, Stack};
 use lifecycle::clock::Timestamp;
+use lifecycle::domain::UserRef;
+use lifecycle::domain::{AcceptedEvent, IntakeContext, Source};
 use lifecycle::domain::{EventType, EventUuid, UserId};
-use lifecycle::intake::{AcceptedEvent, IntakeContext, Source};
-use lifecycle::okta::hook::UserRef;
 use lifecycle::store::{DynamoStore, Quarantine, Store, StoreError};
 
 async fn store(stack: &Stack) -> DynamoStore {

@@ -3,6 +3,16 @@
 //! maps these types to items, the Okta contract parses into them, the engine decides
 //! with them.
 
+mod access;
+mod audit;
+mod event;
+pub mod fuse;
 mod ids;
+mod job;
 
+pub use access::{Account, Action, GroupRef, Holdings, Person, Snapshot};
+pub use audit::AuditEntry;
+pub use event::{AcceptedEvent, IntakeContext, Source, UserRef};
+pub use fuse::FuseDecision;
 pub use ids::{EventType, EventUuid, IdError, UserId};
+pub use job::{Job, JobStatus, Settle, StateUpdate, UserState};

@@ -16,8 +16,6 @@
 //! 8. **settle**: `done` and the user's `STATE` together; or `retrying` (the stream brings
 //!    it back after a delay) / `failed` (an operator can ask for a retry).
 
-pub mod fuse;
-pub mod job;
 pub mod policy;
 
 use std::time::{Duration, Instant};
@@ -29,19 +27,19 @@ use serde::Serialize;
 use crate::aws::sdk_config;
 use crate::clock::Timestamp;
 use crate::config::EngineConfig;
+use crate::domain::{Action, Holdings, Person, Snapshot};
+use crate::domain::{AuditEntry, Settle, StateUpdate};
 use crate::okta::{ClientOptions, OktaClient};
 use crate::setup::{self, SetupError};
-use crate::store::{AuditEntry, DynamoStore, Key, Settle, StateUpdate, Store, StoreError};
+use crate::store::{DynamoStore, Key, Store, StoreError};
 use crate::targets::okta::{read_failure, OktaTarget};
 use crate::targets::scim::ScimTarget;
 use crate::targets::webhook::WebhookTarget;
 use crate::targets::{
-    http_client, Action, BoxFuture, Holdings, JobContext, Person, Snapshot, Step, Target,
-    TargetError, TargetsConfig,
+    http_client, BoxFuture, JobContext, Step, Target, TargetError, TargetsConfig,
 };
 
-use fuse::FuseDecision;
-use job::{Job, JobStatus};
+use crate::domain::{FuseDecision, Job, JobStatus};
 use policy::{Decision, OktaView, Policy};
 
 /// Who the audit trail names as the actor.
@@ -387,13 +385,13 @@ impl Engine {
         };
 
         if job.claimed_from == Some(JobStatus::Released) {
-            self.store.fuse_release(&job.key).await?;
+            self.store.fuse_release(&Key::of_job(&job)).await?;
             self.store.mark_fuse_admitted(&job, run.token).await?;
         } else if action.removes_access() && !run.dry_run && !job.fuse_admitted {
             let decision = self
                 .store
                 .fuse_admit(
-                    &job.key,
+                    &Key::of_job(&job),
                     Timestamp::now(),
                     self.config.fuse_limit,
                     self.config.fuse_window,
@@ -406,7 +404,7 @@ impl Engine {
                     self.config.fuse_window.as_secs(),
                     self.config.fuse_limit
                 );
-                tracing::warn!(user_id = %job.user, job = %job.key.sk, in_window, "safety fuse holds a job");
+                tracing::warn!(user_id = %job.user, job = %job.id, in_window, "safety fuse holds a job");
                 return self
                     .settle(run, JobStatus::Held, "job.held", Some(reason), None)
                     .await;
@@ -443,7 +441,7 @@ impl Engine {
                 let replacing = state.snapshot.as_ref().and(state.snapshot_job.as_deref());
                 let stored = self
                     .store
-                    .save_snapshot(&job.user, &now, &job.key.sk, replacing, Timestamp::now())
+                    .save_snapshot(&job.user, &now, &job.id, replacing, Timestamp::now())
                     .await?;
                 let outcome = if replacing.is_some() {
                     "replaced"
@@ -492,7 +490,7 @@ impl Engine {
             event_uuid: job.event_uuid.clone(),
             event_type: job.event_type.clone(),
             published: job.published.to_string(),
-            job_id: job.key.sk.clone(),
+            job_id: job.id.clone(),
         };
         for (target, step) in &steps {
             let id = step.id();
@@ -539,7 +537,7 @@ impl Engine {
             episode: view.episode(),
             published: job.published,
             event_uuid: job.event_uuid.to_string(),
-            job_id: job.key.sk.clone(),
+            job_id: job.id.clone(),
             clear_snapshot: action == Action::Restore,
         };
         self.settle(
@@ -681,7 +679,7 @@ impl Engine {
         } else {
             (JobStatus::Failed, None, "job.failed")
         };
-        tracing::warn!(user_id = %run.job.user, job = %run.job.key.sk, attempts,
+        tracing::warn!(user_id = %run.job.user, job = %run.job.id, attempts,
             deferrals = run.job.deferrals, status = status.as_str(), error = %error, "job attempt failed");
         let mut entry = run.audit(action, status.as_str());
         entry.detail = Some(format!("attempt {attempts}: {error}"));

@@ -14,11 +14,11 @@
 //! | any | – | a newer event was applied | stale |
 
 use crate::clock::Timestamp;
+use crate::domain::Action;
 use crate::domain::EventType;
 use crate::okta::UserStatus;
-use crate::targets::Action;
 
-use super::job::UserState;
+use crate::domain::UserState;
 
 /// Deployment choices about what events do.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

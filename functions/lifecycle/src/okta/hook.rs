@@ -7,7 +7,7 @@
 use serde::Deserialize;
 
 use crate::clock::Timestamp;
-use crate::domain::{EventType, EventUuid, UserId};
+use crate::domain::{EventType, EventUuid, UserId, UserRef};
 
 /// One event of a delivery, reduced to what the product uses.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,17 +20,6 @@ pub struct LogEvent {
     pub event_type: EventType,
     /// The user the event is about: the `target` element of type `User`, if any.
     pub user: Option<UserRef>,
-}
-
-/// The user named by an event's `target` list.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UserRef {
-    /// Okta user id.
-    pub id: UserId,
-    /// `alternateId`, usually the login.
-    pub login: Option<String>,
-    /// `displayName`.
-    pub display_name: Option<String>,
 }
 
 /// A parsed delivery.

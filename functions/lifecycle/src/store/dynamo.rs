@@ -11,7 +11,7 @@ use aws_sdk_dynamodb::Client;
 
 use super::{Integration, Key, Quarantine, RecordOutcome, Store, StoreError};
 use crate::clock::Timestamp;
-use crate::intake::{AcceptedEvent, IntakeContext};
+use crate::domain::{AcceptedEvent, IntakeContext};
 
 /// DynamoDB allows 100 items per transaction; each event takes two (marker and job).
 const EVENTS_PER_TRANSACTION: usize = 50;

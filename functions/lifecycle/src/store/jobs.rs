@@ -21,10 +21,11 @@ use super::dynamo::{
 };
 use super::{DynamoStore, Key, StoreError};
 use crate::clock::Timestamp;
-use crate::domain::{EventType, EventUuid, UserId};
-use crate::engine::fuse::{self, FuseDecision};
-use crate::engine::job::{Job, JobStatus, UserState};
-use crate::targets::{Action, Snapshot};
+use crate::domain::fuse;
+use crate::domain::FuseDecision;
+use crate::domain::{Action, Snapshot};
+use crate::domain::{AuditEntry, EventType, EventUuid, Settle, StateUpdate, UserId};
+use crate::domain::{Job, JobStatus, UserState};
 
 /// Attempts at the fuse's optimistic update before giving up for this invocation.
 const FUSE_CONFLICT_RETRIES: u32 = 5;
@@ -38,6 +39,11 @@ pub fn held_ref(job: &Key) -> String {
 }
 
 impl Key {
+    /// A job's item.
+    pub fn of_job(job: &Job) -> Self {
+        Self::new(Self::user_pk(&job.user), job.id.clone())
+    }
+
     /// A user's state item.
     pub fn user_state(user: &UserId) -> Self {
         Self::new(Self::user_pk(user), "STATE")
@@ -49,60 +55,7 @@ impl Key {
     }
 }
 
-/// One line of the audit trail.
-#[derive(Debug, Clone)]
-pub struct AuditEntry {
-    /// Whose story it belongs to.
-    pub user: UserId,
-    /// When.
-    pub at: Timestamp,
-    /// Order within one job run.
-    pub seq: u32,
-    /// The event the job came from.
-    pub event_uuid: String,
-    /// Its type.
-    pub event_type: String,
-    /// The job's sort key.
-    pub job_id: String,
-    /// What was done: `okta/remove_membership`, `job.done`, `snapshot`, ….
-    pub action: String,
-    /// The target's name, for target actions.
-    pub target: Option<String>,
-    /// The object acted on (group id, account id).
-    pub object: Option<String>,
-    /// Its name for people.
-    pub label: Option<String>,
-    /// `done`, `already`, `skipped`, `planned`, `failed`, `stale`, `held`, ….
-    pub outcome: String,
-    /// Why, or what went wrong.
-    pub detail: Option<String>,
-    /// Who acted: the function and its request id.
-    pub actor: String,
-    /// Whether this was a dry run.
-    pub dry_run: bool,
-}
-
 impl AuditEntry {
-    /// A line about `job`, with nothing but who did what with which outcome filled in.
-    pub fn for_job(job: &Job, action: &str, outcome: &str, actor: &str, at: Timestamp) -> Self {
-        Self {
-            user: job.user.clone(),
-            at,
-            seq: 0,
-            event_uuid: job.event_uuid.to_string(),
-            event_type: job.event_type.to_string(),
-            job_id: job.key.sk.clone(),
-            action: action.into(),
-            target: None,
-            object: None,
-            label: None,
-            outcome: outcome.into(),
-            detail: None,
-            actor: actor.into(),
-            dry_run: false,
-        }
-    }
-
     fn key(&self) -> Key {
         Key {
             pk: Key::user_pk(&self.user),
@@ -136,38 +89,6 @@ impl AuditEntry {
         }
         item
     }
-}
-
-/// How a job run ends.
-#[derive(Debug, Clone)]
-pub struct Settle {
-    /// The new status.
-    pub status: JobStatus,
-    /// Why (stale, skipped, held), for people.
-    pub reason: Option<String>,
-    /// The error, for retrying and failed jobs.
-    pub error: Option<String>,
-    /// For a retrying job: not before this (epoch ms).
-    pub not_before_ms: Option<i64>,
-    /// A wait for a rate limit: the attempt is given back and counted as a deferral.
-    pub deferred: bool,
-}
-
-/// What a completed job records in the user's state.
-#[derive(Debug, Clone)]
-pub struct StateUpdate {
-    /// The action completed.
-    pub applied: Action,
-    /// Okta's status change it completed for.
-    pub episode: String,
-    /// The job's event.
-    pub published: Timestamp,
-    /// Its uuid.
-    pub event_uuid: String,
-    /// The job.
-    pub job_id: String,
-    /// A restore clears the snapshot: the next removal takes a new one.
-    pub clear_snapshot: bool,
 }
 
 fn build<T, E: std::fmt::Display>(r: Result<T, E>) -> Result<T, StoreError> {
@@ -204,7 +125,7 @@ fn parse_job(key: &Key, item: &HashMap<String, AttributeValue>) -> Result<Job, S
         })
         .unwrap_or_default();
     Ok(Job {
-        key: key.clone(),
+        id: key.sk.clone(),
         user,
         user_login: text(item, "user_login"),
         event_uuid,
@@ -267,7 +188,7 @@ impl DynamoStore {
             .client
             .update_item()
             .table_name(&self.table)
-            .set_key(Some(key_item(&job.key)))
+            .set_key(Some(key_item(&Key::of_job(job))))
             .update_expression(format!(
                 "SET #s = :running, claimed_from = :from, claim = :token, \
                  claim_expires_ms = :exp, started_at = :now, {attempts}, \
@@ -295,8 +216,8 @@ impl DynamoStore {
             .await;
         match result {
             Ok(out) => match out.attributes() {
-                Some(item) => parse_job(&job.key, item).map(Some),
-                None => Err(corrupt("attributes after claim", &job.key)),
+                Some(item) => parse_job(&Key::of_job(job), item).map(Some),
+                None => Err(corrupt("attributes after claim", &Key::of_job(job))),
             },
             Err(e) if condition_failed(&e) => Ok(None),
             Err(e) => Err(classify("UpdateItem", &e)),
@@ -310,7 +231,7 @@ impl DynamoStore {
     ) -> aws_sdk_dynamodb::types::builders::UpdateBuilder {
         Update::builder()
             .table_name(&self.table)
-            .set_key(Some(key_item(&job.key)))
+            .set_key(Some(key_item(&Key::of_job(job))))
             .condition_expression("claim = :token")
             .expression_attribute_values(":token", s(token))
     }
@@ -709,7 +630,7 @@ impl DynamoStore {
         let update = build(
             Update::builder()
                 .table_name(&self.table)
-                .set_key(Some(key_item(&job.key)))
+                .set_key(Some(key_item(&Key::of_job(job))))
                 .update_expression("SET #s = :to, requested_at = :now, requested_by = :actor")
                 .condition_expression("#s = :from")
                 .expression_attribute_names("#s", "status")

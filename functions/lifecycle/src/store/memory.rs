@@ -5,7 +5,7 @@ use std::sync::Mutex;
 
 use super::{Integration, Key, Quarantine, RecordOutcome, Store, StoreError};
 use crate::clock::Timestamp;
-use crate::intake::{AcceptedEvent, IntakeContext};
+use crate::domain::{AcceptedEvent, IntakeContext};
 
 /// A job as the in-memory store keeps it.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -17,13 +17,13 @@ mod poller;
 use std::future::Future;
 
 pub use dynamo::DynamoStore;
-pub use jobs::{held_ref, AuditEntry, Settle, StateUpdate};
+pub use jobs::held_ref;
 pub use memory::MemoryStore;
 pub use poller::PollStatus;
 
 use crate::clock::Timestamp;
+use crate::domain::{AcceptedEvent, IntakeContext};
 use crate::domain::{EventUuid, UserId};
-use crate::intake::{AcceptedEvent, IntakeContext};
 
 /// Partition and sort key of an item.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]

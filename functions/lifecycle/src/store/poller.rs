@@ -19,7 +19,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Put, TransactWrite
 use super::dynamo::{cancellation_codes, classify, condition_failed, key_item, n, number, s, text};
 use super::{DynamoStore, Key, StoreError};
 use crate::clock::Timestamp;
-use crate::engine::job::JobStatus;
+use crate::domain::JobStatus;
 
 const PK: &str = "POLLER";
 

@@ -12,10 +12,9 @@
 //! Only `OKTA_GROUP` memberships are touched: Everyone (`BUILT_IN`) holds every user and
 //! `APP_GROUP` memberships belong to a directory or an app, so the API refuses both.
 
-use super::{
-    Action, BoxFuture, GroupRef, Holdings, JobContext, Op, Outcome, Person, Step, Target,
-    TargetError,
-};
+use super::{BoxFuture, JobContext, Op, Outcome, Step, Target, TargetError};
+
+use crate::domain::{Action, GroupRef, Holdings, Person};
 use crate::okta::{Change, OktaClient, OktaError};
 
 const NAME: &str = "okta";

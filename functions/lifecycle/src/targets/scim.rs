@@ -16,10 +16,8 @@ use reqwest::{Method, RequestBuilder, Url};
 use serde_json::{json, Value};
 
 use super::config::ScimConfig;
-use super::{
-    Account, Action, BoxFuture, Holdings, JobContext, Op, Outcome, Person, Step, Target,
-    TargetError,
-};
+use super::{BoxFuture, JobContext, Op, Outcome, Step, Target, TargetError};
+use crate::domain::{Account, Action, Holdings, Person};
 
 const SCIM_JSON: &str = "application/scim+json";
 

@@ -17,10 +17,9 @@ use reqwest::header::CONTENT_TYPE;
 use serde_json::json;
 
 use super::config::WebhookConfig;
-use super::{
-    Action, BoxFuture, Holdings, JobContext, Op, Outcome, Person, Step, Target, TargetError,
-};
+use super::{BoxFuture, JobContext, Op, Outcome, Step, Target, TargetError};
 use crate::clock::Timestamp;
+use crate::domain::{Action, Holdings, Person};
 
 /// Header with the signature.
 pub const SIGNATURE_HEADER: &str = "x-lifecycle-signature";

@@ -3,7 +3,7 @@
 //! sync, a wrong group rule) then costs at most `limit` people their access.
 //!
 //! The window lives in `CONFIG`/`FUSE`: the start times of recent deprovisionings, the
-//! held jobs and a version for optimistic locking (see the store).
+//! held jobs and a version for optimistic locking (see `store::fuse`).
 
 use std::time::Duration;
 

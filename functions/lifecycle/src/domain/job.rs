@@ -1,11 +1,10 @@
-//! A job and the per-user state, as the engine reads them from the table.
+//! A job, how its run ends, and the per-user state it leaves behind.
 
 use std::collections::BTreeMap;
 
 use crate::clock::Timestamp;
-use crate::domain::{EventType, EventUuid, UserId};
-use crate::store::Key;
-use crate::targets::{Action, Snapshot};
+
+use super::{Action, EventType, EventUuid, Snapshot, UserId};
 
 /// Where a job is in its life.
 ///
@@ -116,8 +115,9 @@ impl From<&str> for JobStatus {
 /// A job item.
 #[derive(Debug, Clone)]
 pub struct Job {
-    /// Its key (`USER#<id>`, `JOB#<published>#<uuid>`).
-    pub key: Key,
+    /// Its id within the user's jobs (`JOB#<published>#<uuid>`, the item's sort key);
+    /// opaque here, named in audit lines and the user's state.
+    pub id: String,
     /// The person.
     pub user: UserId,
     /// Their login as the event named it.
@@ -198,6 +198,38 @@ impl UserState {
             && matches!(self.applied, Some(Action::Deprovision | Action::Delete))
             && self.episode.as_deref() != Some(episode)
     }
+}
+
+/// How a job run ends.
+#[derive(Debug, Clone)]
+pub struct Settle {
+    /// The new status.
+    pub status: JobStatus,
+    /// Why (stale, skipped, held), for people.
+    pub reason: Option<String>,
+    /// The error, for retrying and failed jobs.
+    pub error: Option<String>,
+    /// For a retrying job: not before this (epoch ms).
+    pub not_before_ms: Option<i64>,
+    /// A wait for a rate limit: the attempt is given back and counted as a deferral.
+    pub deferred: bool,
+}
+
+/// What a completed job records in the user's state.
+#[derive(Debug, Clone)]
+pub struct StateUpdate {
+    /// The action completed.
+    pub applied: Action,
+    /// Okta's status change it completed for.
+    pub episode: String,
+    /// The job's event.
+    pub published: Timestamp,
+    /// Its uuid.
+    pub event_uuid: String,
+    /// The job.
+    pub job_id: String,
+    /// A restore clears the snapshot: the next removal takes a new one.
+    pub clear_snapshot: bool,
 }
 
 #[cfg(test)]
