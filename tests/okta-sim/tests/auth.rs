@@ -1,6 +1,5 @@
-mod common;
-
-use common::{start, Harness, CLIENT_ID};
+use crate::common;
+use crate::common::{start, Harness, CLIENT_ID};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use reqwest::Method;
 use serde_json::{json, Value};

@@ -1,8 +1,7 @@
-mod common;
-
 use std::process::Stdio;
 
-use common::start;
+use crate::common;
+use crate::common::start;
 use serde_json::json;
 use tokio::io::{AsyncBufReadExt, BufReader};
 

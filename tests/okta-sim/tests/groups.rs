@@ -1,6 +1,4 @@
-mod common;
-
-use common::start;
+use crate::common::start;
 use serde_json::json;
 
 #[tokio::test]

@@ -1,8 +1,7 @@
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::{register_hook, start, start_with, Harness, Receiver};
+use crate::common;
+use crate::common::{register_hook, start, start_with, Harness, Receiver};
 use okta_sim::SimOptions;
 use reqwest::Method;
 use serde_json::json;

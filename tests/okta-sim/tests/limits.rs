@@ -1,8 +1,7 @@
-mod common;
-
 use std::time::Duration;
 
-use common::start;
+use crate::common;
+use crate::common::start;
 use serde_json::json;
 
 #[tokio::test]

@@ -1,6 +1,4 @@
-mod common;
-
-use common::start;
+use crate::common::start;
 
 #[tokio::test]
 async fn a_deactivation_writes_an_okta_log_event_with_the_user_target() {

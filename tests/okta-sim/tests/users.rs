@@ -1,6 +1,5 @@
-mod common;
-
-use common::{start, Answer, Harness};
+use crate::common;
+use crate::common::{start, Answer, Harness};
 use reqwest::Method;
 use serde_json::json;
 

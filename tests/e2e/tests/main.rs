@@ -1,0 +1,12 @@
+//! Adapter tests against moto and end-to-end tests through the local stack, one
+//! module per concern.
+
+mod deprovision;
+mod engine;
+mod hook;
+mod integration_disabled;
+mod okta_sim_hook;
+mod poller;
+mod poller_backstop;
+mod secrets;
+mod store;

@@ -1,0 +1,10 @@
+//! The simulator's own tests over HTTP, one module per API family.
+
+mod auth;
+mod binary_and_control;
+mod common;
+mod groups;
+mod hooks;
+mod limits;
+mod logs;
+mod users;
