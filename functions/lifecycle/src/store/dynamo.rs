@@ -253,10 +253,7 @@ impl Store for DynamoStore {
         let total = parts.len() as i64;
         let mut items = Vec::with_capacity(parts.len());
         for (i, part) in parts.into_iter().enumerate() {
-            let key = Key {
-                pk: "QUARANTINE".into(),
-                sk: format!("{}#{}#{:04}", q.received_at, q.request_id, i),
-            };
+            let key = Key::quarantine(&q.received_at, &q.request_id, i);
             let item = HashMap::from([
                 ("kind".to_string(), s("quarantine")),
                 ("reason".into(), s(&q.reason)),

@@ -1,74 +1,29 @@
 //! The table: the items the product keeps and the port the handlers write through.
-//!
-//! | pk | sk | item |
-//! |---|---|---|
-//! | `EVENT#<uuid>` | `EVENT` | dedupe marker, with TTL |
-//! | `USER#<id>` | `JOB#<published>#<uuid>` | one unit of work |
-//! | `CONFIG` | `INTEGRATION` | enabled flag, verified-at, last-delivery-at |
-//! | `QUARANTINE` | `<received>#<request>#<part>` | a rejected body, kept for inspection, with TTL |
-//! | `USER#<id>` | `STATE`, `AUDIT#…` | the deprovision function's items (see [`jobs`]) |
-//! | `CONFIG` | `FUSE` | the safety fuse |
+//! [`keys`] has every key shape; each item kind has its own file: jobs ([`job`]), the
+//! user's state ([`user_state`]), the audit trail ([`audit`]), the fuse ([`fuse`]), the
+//! operator's switches ([`config`]), the poller's cursor and lease ([`poll_state`]).
+//! The store maps domain types to items and knows no business of its own.
 
+mod audit;
+mod config;
 mod dynamo;
-mod jobs;
+mod fuse;
+mod job;
+mod keys;
 mod memory;
-mod poller;
+mod poll_state;
+mod user_state;
 
 use std::future::Future;
 
 pub use dynamo::DynamoStore;
-pub use jobs::held_ref;
+pub use keys::{held_ref, Key};
 pub use memory::MemoryStore;
-pub use poller::PollStatus;
+pub use poll_state::PollStatus;
 
 use crate::clock::Timestamp;
+use crate::domain::EventUuid;
 use crate::domain::{AcceptedEvent, IntakeContext};
-use crate::domain::{EventUuid, UserId};
-
-/// Partition and sort key of an item.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Key {
-    /// Partition key.
-    pub pk: String,
-    /// Sort key.
-    pub sk: String,
-}
-
-impl Key {
-    /// A key from its two parts.
-    pub fn new(pk: impl Into<String>, sk: impl Into<String>) -> Self {
-        Self {
-            pk: pk.into(),
-            sk: sk.into(),
-        }
-    }
-
-    /// The dedupe marker of an event.
-    pub fn event_marker(uuid: &EventUuid) -> Self {
-        Self {
-            pk: format!("EVENT#{uuid}"),
-            sk: "EVENT".into(),
-        }
-    }
-
-    /// The partition of everything about one user: jobs, state, audit trail.
-    pub fn user_pk(user: &UserId) -> String {
-        format!("USER#{user}")
-    }
-
-    /// The job an event creates for its user.
-    pub fn job(user: &UserId, published: &Timestamp, uuid: &EventUuid) -> Self {
-        Self::new(Self::user_pk(user), format!("JOB#{published}#{uuid}"))
-    }
-
-    /// The integration's configuration item.
-    pub fn integration() -> Self {
-        Self {
-            pk: "CONFIG".into(),
-            sk: "INTEGRATION".into(),
-        }
-    }
-}
 
 /// The integration's state as the hook functions see it.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -21,8 +21,6 @@ use super::{DynamoStore, Key, StoreError};
 use crate::clock::Timestamp;
 use crate::domain::JobStatus;
 
-const PK: &str = "POLLER";
-
 /// What a poll run did, as stored in `POLLER`/`STATUS`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PollStatus {
@@ -53,7 +51,7 @@ pub struct PollStatus {
 }
 
 fn key(sk: &str) -> HashMap<String, AttributeValue> {
-    key_item(&Key::new(PK, sk))
+    key_item(&Key::poller(sk))
 }
 
 fn lease_check(table: &str, owner: &str, now: Timestamp) -> Result<TransactWriteItem, StoreError> {
@@ -141,7 +139,7 @@ impl DynamoStore {
 
     /// The stored `after` cursor, if a run has saved one.
     pub async fn cursor(&self) -> Result<Option<String>, StoreError> {
-        let item = self.read(&Key::new(PK, "CURSOR")).await?;
+        let item = self.read(&Key::poller("CURSOR")).await?;
         Ok(item
             .as_ref()
             .and_then(|i| i.get("after"))
@@ -242,7 +240,7 @@ impl DynamoStore {
 
     /// The last run's figures.
     pub async fn poll_status(&self) -> Result<PollStatus, StoreError> {
-        let Some(item) = self.read(&Key::new(PK, "STATUS")).await? else {
+        let Some(item) = self.read(&Key::poller("STATUS")).await? else {
             return Ok(PollStatus::default());
         };
         let text = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).cloned();

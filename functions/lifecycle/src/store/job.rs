@@ -1,11 +1,5 @@
-//! The deprovision function's items: jobs, per-user state, the audit trail, the fuse.
-//!
-//! | pk | sk | item |
-//! |---|---|---|
-//! | `USER#<id>` | `JOB#<published>#<uuid>` | status, attempts, claim, plan, `steps` done, errors |
-//! | `USER#<id>` | `STATE` | last applied action and event, episode, snapshot (JSON) |
-//! | `USER#<id>` | `AUDIT#<time>#<uuid>#<n>` | one action and its outcome; written once, never changed |
-//! | `CONFIG` | `FUSE` | start times in the window, held jobs, version |
+//! Job items (`USER#<id>` / `JOB#<published>#<uuid>`): status, attempts, claim, plan,
+//! `steps` done, errors.
 //!
 //! Every write to a job is conditional on the caller's claim, so an invocation whose
 //! claim expired and was taken over cannot record anything for it.
@@ -14,91 +8,25 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValue, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, TransactWriteItem, Update};
 
 use super::dynamo::{
     cancellation_codes, classify, condition_failed, flag, key_item, n, number, s, text,
 };
 use super::{DynamoStore, Key, StoreError};
 use crate::clock::Timestamp;
-use crate::domain::fuse;
-use crate::domain::FuseDecision;
-use crate::domain::{Action, Snapshot};
-use crate::domain::{AuditEntry, EventType, EventUuid, Settle, StateUpdate, UserId};
-use crate::domain::{Job, JobStatus, UserState};
+use crate::domain::{
+    Action, AuditEntry, EventType, EventUuid, Job, JobStatus, Settle, StateUpdate, UserId,
+};
 
-/// Attempts at the fuse's optimistic update before giving up for this invocation.
-const FUSE_CONFLICT_RETRIES: u32 = 5;
-/// Held jobs listed by name in the fuse's item; past this (a mass event), only counted,
-/// so the item stays far below DynamoDB's 400 KB.
-const FUSE_LISTED_HELD: usize = 500;
-
-/// How the fuse's item names a job: `USER#<id>/JOB#<published>#<uuid>`.
-pub fn held_ref(job: &Key) -> String {
-    format!("{}/{}", job.pk, job.sk)
-}
-
-impl Key {
-    /// A job's item.
-    pub fn of_job(job: &Job) -> Self {
-        Self::new(Self::user_pk(&job.user), job.id.clone())
-    }
-
-    /// A user's state item.
-    pub fn user_state(user: &UserId) -> Self {
-        Self::new(Self::user_pk(user), "STATE")
-    }
-
-    /// The safety fuse's item.
-    pub fn fuse() -> Self {
-        Self::new("CONFIG", "FUSE")
-    }
-}
-
-impl AuditEntry {
-    fn key(&self) -> Key {
-        Key {
-            pk: Key::user_pk(&self.user),
-            sk: format!("AUDIT#{}#{}#{:03}", self.at, self.event_uuid, self.seq),
-        }
-    }
-
-    fn item(&self) -> HashMap<String, AttributeValue> {
-        let mut item = key_item(&self.key());
-        item.extend([
-            ("kind".to_string(), s("audit")),
-            ("at".into(), s(&self.at.to_string())),
-            ("user_id".into(), s(self.user.as_str())),
-            ("event_uuid".into(), s(&self.event_uuid)),
-            ("event_type".into(), s(&self.event_type)),
-            ("job".into(), s(&self.job_id)),
-            ("action".into(), s(&self.action)),
-            ("outcome".into(), s(&self.outcome)),
-            ("actor".into(), s(&self.actor)),
-            ("dry_run".into(), AttributeValue::Bool(self.dry_run)),
-        ]);
-        for (name, value) in [
-            ("target", &self.target),
-            ("object", &self.object),
-            ("label", &self.label),
-            ("detail", &self.detail),
-        ] {
-            if let Some(v) = value.as_ref().filter(|v| !v.is_empty()) {
-                item.insert(name.into(), s(v));
-            }
-        }
-        item
-    }
-}
-
-fn build<T, E: std::fmt::Display>(r: Result<T, E>) -> Result<T, StoreError> {
+pub(super) fn build<T, E: std::fmt::Display>(r: Result<T, E>) -> Result<T, StoreError> {
     r.map_err(|e| StoreError::Rejected {
         op: "build request",
         detail: e.to_string(),
     })
 }
 
-fn corrupt(what: &str, key: &Key) -> StoreError {
+pub(super) fn corrupt(what: &str, key: &Key) -> StoreError {
     StoreError::Rejected {
         op: "read item",
         detail: format!("{} {} has no valid {what}", key.pk, key.sk),
@@ -224,7 +152,7 @@ impl DynamoStore {
         }
     }
 
-    fn job_update(
+    pub(super) fn job_update(
         &self,
         job: &Job,
         token: &str,
@@ -236,18 +164,7 @@ impl DynamoStore {
             .expression_attribute_values(":token", s(token))
     }
 
-    fn audit_put(&self, entry: &AuditEntry) -> Result<TransactWriteItem, StoreError> {
-        let put = build(
-            Put::builder()
-                .table_name(&self.table)
-                .set_item(Some(entry.item()))
-                .condition_expression("attribute_not_exists(pk)")
-                .build(),
-        )?;
-        Ok(TransactWriteItem::builder().put(put).build())
-    }
-
-    async fn transact(
+    pub(super) async fn transact(
         &self,
         op: &'static str,
         items: Vec<TransactWriteItem>,
@@ -335,12 +252,6 @@ impl DynamoStore {
             ],
         )
         .await
-    }
-
-    /// Appends one audit line on its own (a failure, a snapshot).
-    pub async fn append_audit(&self, entry: &AuditEntry) -> Result<(), StoreError> {
-        self.transact("append audit", vec![self.audit_put(entry)?])
-            .await
     }
 
     /// Ends a run: the job's new status, its audit line and, for a completed job, the
@@ -434,189 +345,6 @@ impl DynamoStore {
         self.transact("settle job", items).await
     }
 
-    /// Reads a user's state; a user never acted on has the default.
-    pub async fn user_state(&self, user: &UserId) -> Result<UserState, StoreError> {
-        let key = Key::user_state(user);
-        let Some(item) = self.read(&key).await? else {
-            return Ok(UserState::default());
-        };
-        let item = &item;
-        let snapshot = match text(item, "snapshot") {
-            Some(json) => Some(
-                serde_json::from_str::<Snapshot>(&json).map_err(|_| corrupt("snapshot", &key))?,
-            ),
-            None => None,
-        };
-        let applied = text(item, "applied").and_then(|a| {
-            [
-                Action::Deprovision,
-                Action::Disable,
-                Action::Delete,
-                Action::Restore,
-            ]
-            .into_iter()
-            .find(|x| x.as_str() == a)
-        });
-        Ok(UserState {
-            applied,
-            episode: text(item, "episode"),
-            last_event_published: text(item, "last_event_published")
-                .and_then(|p| Timestamp::parse(&p).ok()),
-            last_event_uuid: text(item, "last_event_uuid"),
-            snapshot,
-            snapshot_job: text(item, "snapshot_job"),
-            last_job: text(item, "last_job"),
-        })
-    }
-
-    /// Stores the snapshot unless one is already there (an earlier, partial run took it
-    /// before removing anything), or in place of the one `replacing` took. Returns the
-    /// snapshot that is stored now.
-    pub async fn save_snapshot(
-        &self,
-        user: &UserId,
-        snapshot: &Snapshot,
-        job_id: &str,
-        replacing: Option<&str>,
-        now: Timestamp,
-    ) -> Result<Snapshot, StoreError> {
-        let json = serde_json::to_string(snapshot).map_err(|e| StoreError::Rejected {
-            op: "encode snapshot",
-            detail: e.to_string(),
-        })?;
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key_item(&Key::user_state(user))))
-            .update_expression(
-                "SET #snap = :snap, snapshot_at = :now, snapshot_job = :job, kind = :kind",
-            )
-            .condition_expression(
-                "attribute_not_exists(#snap) OR (attribute_exists(snapshot_job) AND snapshot_job = :old)",
-            )
-            // SNAPSHOT is one of DynamoDB's reserved words.
-            .expression_attribute_names("#snap", "snapshot")
-            // No job key starts with "-": without a snapshot to replace, nothing matches.
-            .expression_attribute_values(":old", s(replacing.unwrap_or("-")))
-            .expression_attribute_values(":snap", s(&json))
-            .expression_attribute_values(":now", s(&now.to_string()))
-            .expression_attribute_values(":job", s(job_id))
-            .expression_attribute_values(":kind", s("state"))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(snapshot.clone()),
-            Err(e) if condition_failed(&e) => {
-                Ok(self.user_state(user).await?.snapshot.unwrap_or_default())
-            }
-            Err(e) => Err(classify("UpdateItem", &e)),
-        }
-    }
-
-    /// Counts one deprovisioning in the fuse's window, or holds the job when the window is
-    /// full. Optimistic: the window is rewritten only if nobody changed it meanwhile.
-    pub async fn fuse_admit(
-        &self,
-        job: &Key,
-        now: Timestamp,
-        limit: u32,
-        window: Duration,
-    ) -> Result<FuseDecision, StoreError> {
-        let key = Key::fuse();
-        for _ in 0..FUSE_CONFLICT_RETRIES {
-            let item = self.read(&key).await?.unwrap_or_default();
-            let version = number(&item, "version").unwrap_or(0);
-            let starts: Vec<i64> = item
-                .get("starts_ms")
-                .and_then(|v| v.as_l().ok())
-                .map(|l| {
-                    l.iter()
-                        .filter_map(|v| v.as_n().ok()?.parse().ok())
-                        .collect()
-                })
-                .unwrap_or_default();
-            let listed = item
-                .get("held_jobs")
-                .and_then(|v| v.as_ss().ok())
-                .map_or(0, Vec::len);
-            let (mut kept, fits) = fuse::admit(&starts, now.unix_millis(), limit, window);
-            let in_window = kept.len();
-            if fits {
-                kept.push(now.unix_millis());
-            }
-            // One update either way: the window pruned (and this job counted, if it fits),
-            // or the hold recorded; the job is listed while the list is short.
-            let list_it = !fits && listed < FUSE_LISTED_HELD;
-            let tail = match (fits, list_it) {
-                (true, _) => "last_admitted_at = :now",
-                (false, true) => "last_held_at = :now ADD held_count :one, held_jobs :job",
-                (false, false) => "last_held_at = :now ADD held_count :one",
-            };
-            let mut request = self
-                .client
-                .update_item()
-                .table_name(&self.table)
-                .set_key(Some(key_item(&key)))
-                .update_expression(format!(
-                    "SET starts_ms = :starts, version = :next, #l = :limit, \
-                     window_seconds = :window, {tail}"
-                ))
-                .condition_expression("attribute_not_exists(version) OR version = :v")
-                .expression_attribute_values(":v", n(version))
-                .expression_attribute_values(":next", n(version + 1))
-                .expression_attribute_values(":limit", n(i64::from(limit)))
-                .expression_attribute_values(":window", n(window.as_secs() as i64))
-                .expression_attribute_values(":now", s(&now.to_string()))
-                .expression_attribute_values(
-                    ":starts",
-                    AttributeValue::L(kept.iter().map(|t| n(*t)).collect()),
-                );
-            if !fits {
-                request = request.expression_attribute_values(":one", n(1));
-            }
-            if list_it {
-                request = request
-                    .expression_attribute_values(":job", AttributeValue::Ss(vec![held_ref(job)]));
-            }
-            match request
-                .expression_attribute_names("#l", "limit")
-                .send()
-                .await
-            {
-                Ok(_) if fits => return Ok(FuseDecision::Admitted),
-                Ok(_) => return Ok(FuseDecision::Held { in_window }),
-                Err(e) if condition_failed(&e) => continue,
-                Err(e) => return Err(classify("UpdateItem", &e)),
-            }
-        }
-        Err(StoreError::Conflict {
-            op: "fuse",
-            detail: format!("the window changed {FUSE_CONFLICT_RETRIES} times in a row"),
-        })
-    }
-
-    /// Takes a released job off the fuse's list and count of held jobs.
-    pub async fn fuse_release(&self, job: &Key) -> Result<(), StoreError> {
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key_item(&Key::fuse())))
-            .update_expression("DELETE held_jobs :job ADD held_count :minus_one")
-            .condition_expression("attribute_exists(pk)")
-            .expression_attribute_values(":job", AttributeValue::Ss(vec![held_ref(job)]))
-            .expression_attribute_values(":minus_one", n(-1))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            // No fuse item: nothing was ever held.
-            Err(e) if condition_failed(&e) => Ok(()),
-            Err(e) => Err(classify("UpdateItem", &e)),
-        }
-    }
-
     /// An operator's request on a job: move it from the status it has now (`job.status`,
     /// just read) to `to` (`retry_requested` or `released`), with an audit line naming
     /// the operator, in one transaction. `false` when the job changed meanwhile.
@@ -666,25 +394,6 @@ impl DynamoStore {
         }
     }
 
-    /// Sets the operator's dry-run switch on `CONFIG`/`INTEGRATION`.
-    pub async fn set_dry_run(&self, on: bool) -> Result<(), StoreError> {
-        self.client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key_item(&Key::integration())))
-            .update_expression("SET dry_run = :on")
-            .expression_attribute_values(":on", AttributeValue::Bool(on))
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| classify("UpdateItem", &e))
-    }
-
-    /// The fuse's item as stored, if the fuse ever counted anything.
-    pub async fn fuse_item(&self) -> Result<Option<HashMap<String, AttributeValue>>, StoreError> {
-        self.read(&Key::fuse()).await
-    }
-
     /// A user's jobs, oldest first.
     pub async fn jobs_of(&self, user: &UserId) -> Result<Vec<Job>, StoreError> {
         let mut jobs = Vec::new();
@@ -698,7 +407,7 @@ impl DynamoStore {
         Ok(jobs)
     }
 
-    async fn query_prefix(
+    pub(super) async fn query_prefix(
         &self,
         user: &UserId,
         prefix: &str,
@@ -724,13 +433,5 @@ impl DynamoStore {
                 return Ok(items);
             }
         }
-    }
-
-    /// A user's audit trail, oldest first.
-    pub async fn audit_trail(
-        &self,
-        user: &UserId,
-    ) -> Result<Vec<HashMap<String, AttributeValue>>, StoreError> {
-        self.query_prefix(user, "AUDIT#").await
     }
 }

@@ -1,0 +1,129 @@
+//! The safety fuse's item (`CONFIG` / `FUSE`): start times in the window, held jobs,
+//! a version for optimistic locking.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+
+use super::dynamo::{classify, condition_failed, key_item, n, number, s};
+use super::keys::held_ref;
+use super::{DynamoStore, Key, StoreError};
+use crate::clock::Timestamp;
+use crate::domain::{fuse, FuseDecision};
+
+/// Attempts at the fuse's optimistic update before giving up for this invocation.
+const FUSE_CONFLICT_RETRIES: u32 = 5;
+/// Held jobs listed by name in the fuse's item; past this (a mass event), only counted,
+/// so the item stays far below DynamoDB's 400 KB.
+const FUSE_LISTED_HELD: usize = 500;
+
+impl DynamoStore {
+    /// Counts one deprovisioning in the fuse's window, or holds the job when the window is
+    /// full. Optimistic: the window is rewritten only if nobody changed it meanwhile.
+    pub async fn fuse_admit(
+        &self,
+        job: &Key,
+        now: Timestamp,
+        limit: u32,
+        window: Duration,
+    ) -> Result<FuseDecision, StoreError> {
+        let key = Key::fuse();
+        for _ in 0..FUSE_CONFLICT_RETRIES {
+            let item = self.read(&key).await?.unwrap_or_default();
+            let version = number(&item, "version").unwrap_or(0);
+            let starts: Vec<i64> = item
+                .get("starts_ms")
+                .and_then(|v| v.as_l().ok())
+                .map(|l| {
+                    l.iter()
+                        .filter_map(|v| v.as_n().ok()?.parse().ok())
+                        .collect()
+                })
+                .unwrap_or_default();
+            let listed = item
+                .get("held_jobs")
+                .and_then(|v| v.as_ss().ok())
+                .map_or(0, Vec::len);
+            let (mut kept, fits) = fuse::admit(&starts, now.unix_millis(), limit, window);
+            let in_window = kept.len();
+            if fits {
+                kept.push(now.unix_millis());
+            }
+            // One update either way: the window pruned (and this job counted, if it fits),
+            // or the hold recorded; the job is listed while the list is short.
+            let list_it = !fits && listed < FUSE_LISTED_HELD;
+            let tail = match (fits, list_it) {
+                (true, _) => "last_admitted_at = :now",
+                (false, true) => "last_held_at = :now ADD held_count :one, held_jobs :job",
+                (false, false) => "last_held_at = :now ADD held_count :one",
+            };
+            let mut request = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(key_item(&key)))
+                .update_expression(format!(
+                    "SET starts_ms = :starts, version = :next, #l = :limit, \
+                     window_seconds = :window, {tail}"
+                ))
+                .condition_expression("attribute_not_exists(version) OR version = :v")
+                .expression_attribute_values(":v", n(version))
+                .expression_attribute_values(":next", n(version + 1))
+                .expression_attribute_values(":limit", n(i64::from(limit)))
+                .expression_attribute_values(":window", n(window.as_secs() as i64))
+                .expression_attribute_values(":now", s(&now.to_string()))
+                .expression_attribute_values(
+                    ":starts",
+                    AttributeValue::L(kept.iter().map(|t| n(*t)).collect()),
+                );
+            if !fits {
+                request = request.expression_attribute_values(":one", n(1));
+            }
+            if list_it {
+                request = request
+                    .expression_attribute_values(":job", AttributeValue::Ss(vec![held_ref(job)]));
+            }
+            match request
+                .expression_attribute_names("#l", "limit")
+                .send()
+                .await
+            {
+                Ok(_) if fits => return Ok(FuseDecision::Admitted),
+                Ok(_) => return Ok(FuseDecision::Held { in_window }),
+                Err(e) if condition_failed(&e) => continue,
+                Err(e) => return Err(classify("UpdateItem", &e)),
+            }
+        }
+        Err(StoreError::Conflict {
+            op: "fuse",
+            detail: format!("the window changed {FUSE_CONFLICT_RETRIES} times in a row"),
+        })
+    }
+
+    /// Takes a released job off the fuse's list and count of held jobs.
+    pub async fn fuse_release(&self, job: &Key) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key_item(&Key::fuse())))
+            .update_expression("DELETE held_jobs :job ADD held_count :minus_one")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":job", AttributeValue::Ss(vec![held_ref(job)]))
+            .expression_attribute_values(":minus_one", n(-1))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            // No fuse item: nothing was ever held.
+            Err(e) if condition_failed(&e) => Ok(()),
+            Err(e) => Err(classify("UpdateItem", &e)),
+        }
+    }
+
+    /// The fuse's item as stored, if the fuse ever counted anything.
+    pub async fn fuse_item(&self) -> Result<Option<HashMap<String, AttributeValue>>, StoreError> {
+        self.read(&Key::fuse()).await
+    }
+}

@@ -1,0 +1,101 @@
+//! Every key shape of the table, in one place.
+//!
+//! | pk | sk | item |
+//! |---|---|---|
+//! | `EVENT#<uuid>` | `EVENT` | dedupe marker, with TTL |
+//! | `USER#<id>` | `JOB#<published>#<uuid>` | one unit of work ([`super::job`]) |
+//! | `USER#<id>` | `STATE` | last applied action, episode, snapshot ([`super::user_state`]) |
+//! | `USER#<id>` | `AUDIT#<time>#<uuid>#<n>` | one line of the audit trail ([`super::audit`]) |
+//! | `CONFIG` | `INTEGRATION` | enabled flag, dry run, verified-at, last-delivery-at |
+//! | `CONFIG` | `FUSE` | the safety fuse ([`super::fuse`]) |
+//! | `POLLER` | `CURSOR` / `LOCK` / `STATUS` | the poller's resume point, lease and figures |
+//! | `QUARANTINE` | `<received>#<request>#<part>` | a rejected body, kept for inspection, with TTL |
+
+use crate::clock::Timestamp;
+use crate::domain::{EventUuid, Job, UserId};
+
+/// Partition and sort key of an item.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Key {
+    /// Partition key.
+    pub pk: String,
+    /// Sort key.
+    pub sk: String,
+}
+
+impl Key {
+    /// A key from its two parts.
+    pub fn new(pk: impl Into<String>, sk: impl Into<String>) -> Self {
+        Self {
+            pk: pk.into(),
+            sk: sk.into(),
+        }
+    }
+
+    /// The dedupe marker of an event.
+    pub fn event_marker(uuid: &EventUuid) -> Self {
+        Self {
+            pk: format!("EVENT#{uuid}"),
+            sk: "EVENT".into(),
+        }
+    }
+
+    /// The partition of everything about one user: jobs, state, audit trail.
+    pub fn user_pk(user: &UserId) -> String {
+        format!("USER#{user}")
+    }
+
+    /// The job an event creates for its user.
+    pub fn job(user: &UserId, published: &Timestamp, uuid: &EventUuid) -> Self {
+        Self::new(Self::user_pk(user), format!("JOB#{published}#{uuid}"))
+    }
+
+    /// The integration's configuration item.
+    pub fn integration() -> Self {
+        Self {
+            pk: "CONFIG".into(),
+            sk: "INTEGRATION".into(),
+        }
+    }
+
+    /// A job's item.
+    pub fn of_job(job: &Job) -> Self {
+        Self::new(Self::user_pk(&job.user), job.id.clone())
+    }
+
+    /// A user's state item.
+    pub fn user_state(user: &UserId) -> Self {
+        Self::new(Self::user_pk(user), "STATE")
+    }
+
+    /// The safety fuse's item.
+    pub fn fuse() -> Self {
+        Self::new("CONFIG", "FUSE")
+    }
+
+    /// One line of a user's audit trail; `seq` orders the lines of one job run.
+    pub fn audit(user: &UserId, at: &Timestamp, event_uuid: &str, seq: u32) -> Self {
+        Self::new(
+            Self::user_pk(user),
+            format!("AUDIT#{at}#{event_uuid}#{seq:03}"),
+        )
+    }
+
+    /// One part of a quarantined body.
+    pub fn quarantine(received_at: &Timestamp, request_id: &str, part: usize) -> Self {
+        Self::new(
+            "QUARANTINE",
+            format!("{received_at}#{request_id}#{part:04}"),
+        )
+    }
+
+    /// One of the poller's items: `CURSOR`, `LOCK` or `STATUS`.
+    pub fn poller(sk: &str) -> Self {
+        Self::new("POLLER", sk)
+    }
+}
+
+/// How the fuse's item names a job: `USER#<id>/JOB#<published>#<uuid>`.
+pub fn held_ref(job: &Key) -> String {
+    format!("{}/{}", job.pk, job.sk)
+}

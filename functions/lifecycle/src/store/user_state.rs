@@ -1,0 +1,90 @@
+//! The user's state item (`USER#<id>` / `STATE`): last applied action and event,
+//! episode, and the snapshot (JSON) a restore gives back.
+
+use super::dynamo::{classify, condition_failed, key_item, s, text};
+use super::job::corrupt;
+use super::{DynamoStore, Key, StoreError};
+use crate::clock::Timestamp;
+use crate::domain::{Action, Snapshot, UserId, UserState};
+
+impl DynamoStore {
+    /// Reads a user's state; a user never acted on has the default.
+    pub async fn user_state(&self, user: &UserId) -> Result<UserState, StoreError> {
+        let key = Key::user_state(user);
+        let Some(item) = self.read(&key).await? else {
+            return Ok(UserState::default());
+        };
+        let item = &item;
+        let snapshot = match text(item, "snapshot") {
+            Some(json) => Some(
+                serde_json::from_str::<Snapshot>(&json).map_err(|_| corrupt("snapshot", &key))?,
+            ),
+            None => None,
+        };
+        let applied = text(item, "applied").and_then(|a| {
+            [
+                Action::Deprovision,
+                Action::Disable,
+                Action::Delete,
+                Action::Restore,
+            ]
+            .into_iter()
+            .find(|x| x.as_str() == a)
+        });
+        Ok(UserState {
+            applied,
+            episode: text(item, "episode"),
+            last_event_published: text(item, "last_event_published")
+                .and_then(|p| Timestamp::parse(&p).ok()),
+            last_event_uuid: text(item, "last_event_uuid"),
+            snapshot,
+            snapshot_job: text(item, "snapshot_job"),
+            last_job: text(item, "last_job"),
+        })
+    }
+
+    /// Stores the snapshot unless one is already there (an earlier, partial run took it
+    /// before removing anything), or in place of the one `replacing` took. Returns the
+    /// snapshot that is stored now.
+    pub async fn save_snapshot(
+        &self,
+        user: &UserId,
+        snapshot: &Snapshot,
+        job_id: &str,
+        replacing: Option<&str>,
+        now: Timestamp,
+    ) -> Result<Snapshot, StoreError> {
+        let json = serde_json::to_string(snapshot).map_err(|e| StoreError::Rejected {
+            op: "encode snapshot",
+            detail: e.to_string(),
+        })?;
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key_item(&Key::user_state(user))))
+            .update_expression(
+                "SET #snap = :snap, snapshot_at = :now, snapshot_job = :job, kind = :kind",
+            )
+            .condition_expression(
+                "attribute_not_exists(#snap) OR (attribute_exists(snapshot_job) AND snapshot_job = :old)",
+            )
+            // SNAPSHOT is one of DynamoDB's reserved words.
+            .expression_attribute_names("#snap", "snapshot")
+            // No job key starts with "-": without a snapshot to replace, nothing matches.
+            .expression_attribute_values(":old", s(replacing.unwrap_or("-")))
+            .expression_attribute_values(":snap", s(&json))
+            .expression_attribute_values(":now", s(&now.to_string()))
+            .expression_attribute_values(":job", s(job_id))
+            .expression_attribute_values(":kind", s("state"))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(snapshot.clone()),
+            Err(e) if condition_failed(&e) => {
+                Ok(self.user_state(user).await?.snapshot.unwrap_or_default())
+            }
+            Err(e) => Err(classify("UpdateItem", &e)),
+        }
+    }
+}
