@@ -13,7 +13,7 @@ use crate::domain::{IntakeContext, Source};
 use crate::intake;
 use crate::okta::hook::parse_delivery;
 use crate::secrets::{AuthOutcome, HookSecret, SecretError, SecretSource, SecretsManagerSource};
-use crate::store::{DynamoStore, Quarantine, Store, StoreError};
+use crate::store::{DynamoStore, IntakeStore, Quarantine, StoreError};
 
 /// The header Okta's verification request carries.
 pub const CHALLENGE_HEADER: &str = "x-okta-verification-challenge";
@@ -154,7 +154,7 @@ impl HookHandler<DynamoStore, SecretsManagerSource> {
     }
 }
 
-impl<S: Store, K: SecretSource> HookHandler<S, K> {
+impl<S: IntakeStore, K: SecretSource> HookHandler<S, K> {
     /// A handler over the given table and secret source.
     pub fn new(config: Config, store: S, source: K) -> Self {
         let secret = HookSecret::new(

@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use crate::domain::{AcceptedEvent, EventType, EventUuid, IntakeContext};
 use crate::okta::hook::LogEvent;
-use crate::store::{Store, StoreError};
+use crate::store::{IntakeStore, StoreError};
 
 /// The split of a delivery's events before anything is written.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -59,7 +59,7 @@ pub fn plan(events: Vec<LogEvent>, enabled: &HashSet<EventType>) -> IntakePlan {
 }
 
 /// Plans and writes a batch of events: the one entry point for the hook and the poller.
-pub async fn intake<S: Store>(
+pub async fn intake<S: IntakeStore>(
     store: &S,
     events: Vec<LogEvent>,
     enabled: &HashSet<EventType>,

@@ -24,7 +24,7 @@ use crate::intake;
 use crate::okta::hook::{parse_log_event, LogEvent};
 use crate::okta::{ClientOptions, LogQuery, OktaClient, OktaError, UserStatus};
 use crate::setup::{self, SetupError};
-use crate::store::{DynamoStore, PollStatus, Store, StoreError};
+use crate::store::{DynamoStore, IntakeStore, PollStatus, StoreError};
 
 /// The event type Okta logs for each event hook delivery.
 pub const HOOK_DELIVERY_EVENT: &str = "event_hook.delivery";

@@ -17,7 +17,7 @@ use lifecycle::domain::{EventType, EventUuid, UserId};
 use lifecycle::engine::{Engine, JobReport};
 use lifecycle::okta::{ClientOptions, OktaClient, OktaCredentials};
 use lifecycle::secrets::Secret;
-use lifecycle::store::{held_ref, DynamoStore, Key, Store};
+use lifecycle::store::{held_ref, DynamoStore, IntakeStore, Key};
 use lifecycle::targets::TargetsConfig;
 use lifecycle_ops::{Command, OpsError, Switch};
 use okta_sim::{Sim, SimOptions};

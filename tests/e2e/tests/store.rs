@@ -8,7 +8,7 @@ use lifecycle::clock::Timestamp;
 use lifecycle::domain::UserRef;
 use lifecycle::domain::{AcceptedEvent, IntakeContext, Source};
 use lifecycle::domain::{EventType, EventUuid, UserId};
-use lifecycle::store::{DynamoStore, Quarantine, Store, StoreError};
+use lifecycle::store::{DynamoStore, IntakeStore, Quarantine, StoreError};
 
 async fn store(stack: &Stack) -> DynamoStore {
     DynamoStore::new(

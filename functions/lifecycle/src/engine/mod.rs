@@ -16,31 +16,50 @@
 //! 8. **settle**: `done` and the user's `STATE` together; or `retrying` (the stream brings
 //!    it back after a delay) / `failed` (an operator can ask for a retry).
 
+mod plan;
 pub mod policy;
+mod steps;
+mod stream;
 
 use std::time::{Duration, Instant};
 
-use aws_lambda_events::event::dynamodb::{Event, EventRecord};
-use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
 use serde::Serialize;
 
 use crate::aws::sdk_config;
 use crate::clock::Timestamp;
 use crate::config::EngineConfig;
-use crate::domain::{Action, Holdings, Person, Snapshot};
-use crate::domain::{AuditEntry, Settle, StateUpdate};
-use crate::okta::{ClientOptions, OktaClient};
+use crate::domain::{Action, AuditEntry, Job, JobStatus, Settle, Snapshot, StateUpdate, UserState};
+use crate::okta::{ClientOptions, OktaClient, OktaUser};
 use crate::setup::{self, SetupError};
-use crate::store::{DynamoStore, Key, Store, StoreError};
-use crate::targets::okta::{read_failure, OktaTarget};
+use crate::store::{DynamoStore, IntakeStore, Key, StoreError};
+use crate::targets::okta::OktaTarget;
 use crate::targets::scim::ScimTarget;
 use crate::targets::webhook::WebhookTarget;
-use crate::targets::{
-    http_client, BoxFuture, JobContext, Step, Target, TargetError, TargetsConfig,
-};
+use crate::targets::{http_client, BoxFuture, Step, Target, TargetError, TargetsConfig};
 
-use crate::domain::{FuseDecision, Job, JobStatus};
-use policy::{Decision, OktaView, Policy};
+use plan::Baseline;
+use policy::{OktaView, Policy};
+
+/// How a run of a job ended: its new status, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct RunOutcome {
+    status: JobStatus,
+    detail: Option<String>,
+}
+
+/// Whether a step lets the run go on (with what it read) or has settled the job.
+enum Flow<T> {
+    Go(T),
+    Settled(RunOutcome),
+}
+
+/// What step 2–3 read and decided.
+struct Read {
+    user: Option<OktaUser>,
+    view: OktaView,
+    state: UserState,
+    action: Action,
+}
 
 /// Who the audit trail names as the actor.
 const ACTOR: &str = "okta-lifecycle/deprovision";
@@ -226,62 +245,6 @@ impl Engine {
         &self.store
     }
 
-    /// Handles one stream batch. Records are taken in order; the first one that cannot be
-    /// handled (the table failed) is reported, so the stream retries from it and the
-    /// order of each user's jobs holds.
-    pub async fn handle(
-        &self,
-        event: Event,
-        request_id: &str,
-        deadline: Instant,
-    ) -> DynamoDbEventResponse {
-        let mut response = DynamoDbEventResponse::default();
-        // The operator's dry-run switch, read once per batch (at the first job).
-        let mut dry_run_switch = None;
-        for record in &event.records {
-            let sequence = record.change.sequence_number.clone();
-            let Some(key) = job_key(record) else {
-                tracing::warn!(event_name = %record.event_name, "stream record is not a job; ignored");
-                continue;
-            };
-            // The same record retried by the stream carries the same token, so it can take
-            // back a claim its failed invocation left behind.
-            let token = match &sequence {
-                Some(seq) => format!("stream:{seq}"),
-                None => format!("request:{request_id}"),
-            };
-            let started = Instant::now();
-            let switch = match dry_run_switch {
-                Some(on) => Ok(on),
-                None => self.store.integration().await.map(|i| i.dry_run),
-            };
-            let result = match switch {
-                Ok(on) => {
-                    dry_run_switch = Some(on);
-                    self.run_job_with(&key, &token, request_id, deadline, on)
-                        .await
-                }
-                Err(e) => Err(e),
-            };
-            match result {
-                Ok(report) => {
-                    tracing::info!(user = %key.pk, job = %report.job, status = %report.status,
-                        detail = report.detail.as_deref().unwrap_or(""),
-                        elapsed_ms = started.elapsed().as_millis() as u64, "job handled")
-                }
-                Err(e) => {
-                    tracing::error!(user = %key.pk, job = %key.sk, error = %e,
-                        "job could not be handled; the stream will retry it");
-                    let mut failure = DynamoDbBatchItemFailure::default();
-                    failure.item_identifier = sequence;
-                    response.batch_item_failures.push(failure);
-                    break;
-                }
-            }
-        }
-        response
-    }
-
     /// Runs one job, if it is claimable. `Err` only when the table failed.
     pub async fn run_job(
         &self,
@@ -296,7 +259,7 @@ impl Engine {
     }
 
     /// [`Engine::run_job`], with the operator's dry-run switch already read.
-    async fn run_job_with(
+    pub(super) async fn run_job_with(
         &self,
         key: &Key,
         token: &str,
@@ -348,206 +311,34 @@ impl Engine {
             Err(Stop::Store(e)) => Err(e),
             Err(Stop::Failed(e)) => self.fail(&mut run, &e).await,
         }?;
-        Ok(report(outcome.0.as_str(), outcome.1))
+        Ok(report(outcome.status.as_str(), outcome.detail))
     }
 
-    async fn execute(&self, run: &mut Run<'_>) -> Result<(JobStatus, Option<String>), Stop> {
-        let job = run.job.clone();
-        // The event is a trigger, not the truth.
-        let user = self
-            .okta_within(run)
-            .get_user(&job.user)
-            .await
-            .map_err(|e| read_failure("user", e))?;
-        let view = match &user {
-            Some(u) => OktaView::Present {
-                status: u.status.clone(),
-                status_changed: u.status_changed.clone(),
-            },
-            None => OktaView::Gone,
+    /// Steps 2–8 of the module doc, one call each; every step that ends the run early
+    /// settles the job itself and answers `Err(Settled)` through [`Flow`].
+    async fn execute(&self, run: &mut Run<'_>) -> Result<RunOutcome, Stop> {
+        let read = match self.decide(run).await? {
+            Flow::Go(read) => read,
+            Flow::Settled(outcome) => return Ok(outcome),
         };
-        let state = self.store.user_state(&job.user).await?;
-        let action = match self
-            .policy
-            .decide(&job.event_type, &job.published, &state, &view)
-        {
-            Decision::Run(action) => action,
-            Decision::Stale(reason) => {
-                return self
-                    .settle(run, JobStatus::Stale, "job.stale", Some(reason), None)
-                    .await
-            }
-            Decision::Skip(reason) => {
-                return self
-                    .settle(run, JobStatus::Skipped, "job.skipped", Some(reason), None)
-                    .await
-            }
-        };
-
-        if job.claimed_from == Some(JobStatus::Released) {
-            self.store.fuse_release(&Key::of_job(&job)).await?;
-            self.store.mark_fuse_admitted(&job, run.token).await?;
-        } else if action.removes_access() && !run.dry_run && !job.fuse_admitted {
-            let decision = self
-                .store
-                .fuse_admit(
-                    &Key::of_job(&job),
-                    Timestamp::now(),
-                    self.config.fuse_limit,
-                    self.config.fuse_window,
-                )
-                .await?;
-            if let FuseDecision::Held { in_window } = decision {
-                let reason = format!(
-                    "safety fuse: {in_window} deprovisionings in the last {} s (limit {}); \
-                     run it with `lifecycle-ops release`",
-                    self.config.fuse_window.as_secs(),
-                    self.config.fuse_limit
-                );
-                tracing::warn!(user_id = %job.user, job = %job.id, in_window, "safety fuse holds a job");
-                return self
-                    .settle(run, JobStatus::Held, "job.held", Some(reason), None)
-                    .await;
-            }
-            self.store.mark_fuse_admitted(&job, run.token).await?;
+        if let Flow::Settled(outcome) = self.pass_fuse(run, read.action).await? {
+            return Ok(outcome);
         }
-
-        let person = Person {
-            id: job.user.clone(),
-            login: match &user {
-                Some(u) => Some(u.login.clone()).filter(|l| !l.is_empty()),
-                None => self.login_of_deleted(run, &job).await?,
-            },
-        };
-        let mut now = Snapshot::new();
-        for target in &self.targets {
-            let known = state.snapshot.as_ref().and_then(|s| s.get(target.name()));
-            let holdings = self
-                .bounded(run.deadline, || target.inspect(&person, known))
-                .await?;
-            now.insert(target.name().to_owned(), holdings);
-        }
-        // The snapshot is what a restore gives back: kept from the first removal, unless
-        // it belongs to an earlier departure that was never restored.
-        let kept = state
-            .snapshot
-            .clone()
-            .filter(|_| action == Action::Restore || !state.snapshot_outdated(&view.episode()));
-        let before = match (kept, action) {
-            (Some(snapshot), _) => snapshot,
-            (None, Action::Restore) => Snapshot::new(),
-            (None, _) if run.dry_run => now.clone(),
-            (None, _) => {
-                let replacing = state.snapshot.as_ref().and(state.snapshot_job.as_deref());
-                let stored = self
-                    .store
-                    .save_snapshot(&job.user, &now, &job.id, replacing, Timestamp::now())
-                    .await?;
-                let outcome = if replacing.is_some() {
-                    "replaced"
-                } else {
-                    "recorded"
-                };
-                let mut entry = run.audit("snapshot", outcome);
-                entry.detail = Some(serde_json::to_string(&stored).unwrap_or_default());
-                self.store.append_audit(&entry).await?;
-                stored
-            }
-        };
-
-        let empty = Holdings::default();
-        let steps: Vec<(&dyn Target, Step)> = self
-            .targets
-            .iter()
-            .flat_map(|t| {
-                let name = t.name();
-                t.plan(
-                    action,
-                    &person,
-                    now.get(name).unwrap_or(&empty),
-                    before.get(name).unwrap_or(&empty),
-                )
-                .into_iter()
-                .map(move |s| (t.as_ref(), s))
-            })
-            .collect();
-        let plan: Vec<String> = steps
-            .iter()
-            .map(|(_, s)| match s.label.as_str() {
-                "" => s.id(),
-                label => format!("{} ({label})", s.id()),
-            })
-            .collect();
-        let mut entry = run.audit("plan", if run.dry_run { "planned" } else { "recorded" });
-        entry.detail = Some(format!("{action}: {}", plan.join("; ")));
-        self.store
-            .record_plan(&job, run.token, action, &plan, run.dry_run, &entry)
-            .await?;
-
-        let context = JobContext {
-            person,
-            action,
-            event_uuid: job.event_uuid.clone(),
-            event_type: job.event_type.clone(),
-            published: job.published.to_string(),
-            job_id: job.id.clone(),
-        };
-        for (target, step) in &steps {
-            let id = step.id();
-            if job.steps_done.contains_key(&id) {
-                continue;
-            }
-            if run.dry_run {
-                let entry = run.step_audit(step, "planned", None);
-                self.store.append_audit(&entry).await?;
-                continue;
-            }
-            match self
-                .bounded(run.deadline, || target.apply(step, &context))
-                .await
-            {
-                Ok(outcome) => {
-                    let entry =
-                        run.step_audit(step, outcome.as_str(), outcome.detail().map(str::to_owned));
-                    self.store
-                        .record_step(&job, run.token, &id, outcome.as_str(), &entry)
-                        .await?;
-                    tracing::info!(user_id = %job.user, step = %id, outcome = outcome.as_str(), "step");
+        let person = self.person(run, read.user.as_ref()).await?;
+        let now = self.inspect(run, &person, &read.state).await?;
+        let before =
+            match plan::baseline(&read.state, read.action, &read.view.episode(), run.dry_run) {
+                Baseline::Kept(snapshot) => snapshot,
+                Baseline::Nothing => Snapshot::new(),
+                Baseline::Current => now.clone(),
+                Baseline::Take { replacing } => {
+                    self.take_snapshot(run, &now, replacing.as_deref()).await?
                 }
-                Err(e) => {
-                    let entry = run.step_audit(step, "failed", Some(e.to_string()));
-                    self.store.append_audit(&entry).await?;
-                    return Err(e.into());
-                }
-            }
-        }
-        if run.dry_run {
-            return self
-                .settle(
-                    run,
-                    JobStatus::Planned,
-                    "job.planned",
-                    Some(format!("dry run: {action} planned, nothing touched")),
-                    None,
-                )
-                .await;
-        }
-        let update = StateUpdate {
-            applied: action,
-            episode: view.episode(),
-            published: job.published,
-            event_uuid: job.event_uuid.to_string(),
-            job_id: job.id.clone(),
-            clear_snapshot: action == Action::Restore,
-        };
-        self.settle(
-            run,
-            JobStatus::Done,
-            "job.done",
-            Some(action.to_string()),
-            Some(&update),
-        )
-        .await
+            };
+        let steps = plan::plan(&self.targets, read.action, &person, &now, &before);
+        self.record_plan(run, read.action, &steps).await?;
+        self.apply(run, &steps, read.action, person).await?;
+        self.finish(run, read.action, &read.view).await
     }
 
     /// The Okta client, bounded by the run's deadline less the time to record the outcome.
@@ -557,33 +348,6 @@ impl Engine {
                 .checked_sub(SETTLE_MARGIN)
                 .unwrap_or(run.deadline),
         )
-    }
-
-    /// The login to find a deleted user's accounts by: the one the event named, unless Okta
-    /// has since given it to someone else (logins are reused), in which case accounts are
-    /// matched only by the ids the snapshot stored.
-    async fn login_of_deleted(&self, run: &mut Run<'_>, job: &Job) -> Result<Option<String>, Stop> {
-        let Some(login) = job.user_login.clone().filter(|l| !l.is_empty()) else {
-            return Ok(None);
-        };
-        let holder = self
-            .okta_within(run)
-            .get_user_by_login(&login)
-            .await
-            .map_err(|e| read_failure("login", e))?;
-        match holder {
-            Some(other) if other.id != job.user => {
-                let mut entry = run.audit("login.reused", "noted");
-                entry.detail = Some(format!(
-                    "{login} now belongs to Okta user {}; accounts are matched by stored id only",
-                    other.id
-                ));
-                self.store.append_audit(&entry).await?;
-                tracing::warn!(user_id = %job.user, other = %other.id, "login reused by another Okta user");
-                Ok(None)
-            }
-            _ => Ok(Some(login)),
-        }
     }
 
     /// Calls a target with a timeout per try and bounded retries of temporary failures,
@@ -636,7 +400,7 @@ impl Engine {
         action: &str,
         reason: Option<String>,
         state: Option<&StateUpdate>,
-    ) -> Result<(JobStatus, Option<String>), Stop> {
+    ) -> Result<RunOutcome, Stop> {
         let mut entry = run.audit(action, status.as_str());
         entry.detail = reason.clone();
         let settle = Settle {
@@ -649,7 +413,10 @@ impl Engine {
         self.store
             .settle_job(&run.job, run.token, &settle, &entry, state)
             .await?;
-        Ok((status, reason))
+        Ok(RunOutcome {
+            status,
+            detail: reason,
+        })
     }
 
     /// Ends a failed attempt: after a rate limit, `retrying` once the limit resets (the
@@ -659,7 +426,7 @@ impl Engine {
         &self,
         run: &mut Run<'_>,
         failure: &TargetError,
-    ) -> Result<(JobStatus, Option<String>), StoreError> {
+    ) -> Result<RunOutcome, StoreError> {
         let error = failure.to_string();
         let attempts = run.job.attempts.max(1);
         let now = Timestamp::now();
@@ -693,19 +460,9 @@ impl Engine {
         self.store
             .settle_job(&run.job, run.token, &settle, &entry, None)
             .await?;
-        Ok((status, Some(error)))
+        Ok(RunOutcome {
+            status,
+            detail: Some(error),
+        })
     }
-}
-
-/// The job key of a stream record, if it is one (the filter should let only jobs through).
-fn job_key(record: &EventRecord) -> Option<Key> {
-    // The keys in DynamoDB's JSON form: {"pk": {"S": "USER#…"}, "sk": {"S": "JOB#…"}}.
-    let keys = serde_json::to_value(&record.change.keys).ok()?;
-    let text = |name: &str| {
-        keys.pointer(&format!("/{name}/S"))?
-            .as_str()
-            .map(str::to_owned)
-    };
-    let (pk, sk) = (text("pk")?, text("sk")?);
-    (pk.starts_with("USER#") && sk.starts_with("JOB#")).then_some(Key { pk, sk })
 }

@@ -1,4 +1,4 @@
-//! The DynamoDB adapter of [`Store`].
+//! The DynamoDB adapter of [`IntakeStore`].
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -9,7 +9,7 @@ use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 use aws_sdk_dynamodb::Client;
 
-use super::{Integration, Key, Quarantine, RecordOutcome, Store, StoreError};
+use super::{IntakeStore, Integration, Key, Quarantine, RecordOutcome, StoreError};
 use crate::clock::Timestamp;
 use crate::domain::{AcceptedEvent, IntakeContext};
 
@@ -216,7 +216,7 @@ impl DynamoStore {
     }
 }
 
-impl Store for DynamoStore {
+impl IntakeStore for DynamoStore {
     async fn integration(&self) -> Result<Integration, StoreError> {
         let Some(item) = self.read(&Key::integration()).await? else {
             return Ok(Integration::default());

@@ -1,9 +1,9 @@
-//! An in-memory [`Store`] for unit tests of the handlers' logic.
+//! An in-memory [`IntakeStore`] for unit tests of the handlers' logic.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
-use super::{Integration, Key, Quarantine, RecordOutcome, Store, StoreError};
+use super::{IntakeStore, Integration, Key, Quarantine, RecordOutcome, StoreError};
 use crate::clock::Timestamp;
 use crate::domain::{AcceptedEvent, IntakeContext};
 
@@ -96,7 +96,7 @@ impl MemoryStore {
     }
 }
 
-impl Store for MemoryStore {
+impl IntakeStore for MemoryStore {
     async fn integration(&self) -> Result<Integration, StoreError> {
         Ok(self
             .check("GetItem")?

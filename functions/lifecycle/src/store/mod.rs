@@ -105,8 +105,8 @@ pub enum StoreError {
     },
 }
 
-/// The port to the table used by the hook functions (and, later, the poller).
-pub trait Store: Send + Sync {
+/// The intake port to the table: what the hook functions and the poller write through.
+pub trait IntakeStore: Send + Sync {
     /// Reads the integration's config item; absent means enabled with no history.
     fn integration(&self) -> impl Future<Output = Result<Integration, StoreError>> + Send;
 

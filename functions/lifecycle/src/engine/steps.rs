@@ -1,0 +1,283 @@
+//! Steps 2–8 of a job's run (see the module doc of [`super`]), one method each, called
+//! in order by `Engine::execute`.
+
+use super::policy::{Decision, OktaView};
+use super::{Engine, Flow, Read, Run, RunOutcome, Stop};
+use crate::clock::Timestamp;
+use crate::domain::{
+    Action, FuseDecision, Job, JobStatus, Person, Snapshot, StateUpdate, UserState,
+};
+use crate::okta::OktaUser;
+use crate::store::Key;
+use crate::targets::okta::read_failure;
+use crate::targets::{JobContext, Step, Target};
+
+impl Engine {
+    /// Steps 2–3: re-read the user from Okta (the event is a trigger, not the truth) and
+    /// decide with the policy; a stale or redundant job is settled here.
+    pub(super) async fn decide(&self, run: &mut Run<'_>) -> Result<Flow<Read>, Stop> {
+        let job = &run.job;
+        let user = self
+            .okta_within(run)
+            .get_user(&job.user)
+            .await
+            .map_err(|e| read_failure("user", e))?;
+        let view = match &user {
+            Some(u) => OktaView::Present {
+                status: u.status.clone(),
+                status_changed: u.status_changed.clone(),
+            },
+            None => OktaView::Gone,
+        };
+        let state = self.store.user_state(&job.user).await?;
+        let (status, what, reason) =
+            match self
+                .policy
+                .decide(&job.event_type, &job.published, &state, &view)
+            {
+                Decision::Run(action) => {
+                    return Ok(Flow::Go(Read {
+                        user,
+                        view,
+                        state,
+                        action,
+                    }))
+                }
+                Decision::Stale(reason) => (JobStatus::Stale, "job.stale", reason),
+                Decision::Skip(reason) => (JobStatus::Skipped, "job.skipped", reason),
+            };
+        let outcome = self.settle(run, status, what, Some(reason), None).await?;
+        Ok(Flow::Settled(outcome))
+    }
+
+    /// Step 4: a released job leaves the fuse's list; any other removal of access is
+    /// counted once in the fuse's window, and held past it.
+    pub(super) async fn pass_fuse(
+        &self,
+        run: &mut Run<'_>,
+        action: Action,
+    ) -> Result<Flow<()>, Stop> {
+        let job = &run.job;
+        if job.claimed_from == Some(JobStatus::Released) {
+            self.store.fuse_release(&Key::of_job(job)).await?;
+            self.store.mark_fuse_admitted(job, run.token).await?;
+            return Ok(Flow::Go(()));
+        }
+        if !action.removes_access() || run.dry_run || job.fuse_admitted {
+            return Ok(Flow::Go(()));
+        }
+        let decision = self
+            .store
+            .fuse_admit(
+                &Key::of_job(job),
+                Timestamp::now(),
+                self.config.fuse_limit,
+                self.config.fuse_window,
+            )
+            .await?;
+        if let FuseDecision::Held { in_window } = decision {
+            let reason = format!(
+                "safety fuse: {in_window} deprovisionings in the last {} s (limit {}); \
+                 run it with `lifecycle-ops release`",
+                self.config.fuse_window.as_secs(),
+                self.config.fuse_limit
+            );
+            tracing::warn!(user_id = %job.user, job = %job.id, in_window, "safety fuse holds a job");
+            let outcome = self
+                .settle(run, JobStatus::Held, "job.held", Some(reason), None)
+                .await?;
+            return Ok(Flow::Settled(outcome));
+        }
+        self.store.mark_fuse_admitted(job, run.token).await?;
+        Ok(Flow::Go(()))
+    }
+
+    /// The person as targets look them up: Okta's login, or for a deleted user the
+    /// login the event named (unless it has been given to someone else).
+    pub(super) async fn person(
+        &self,
+        run: &mut Run<'_>,
+        user: Option<&OktaUser>,
+    ) -> Result<Person, Stop> {
+        let job = run.job.clone();
+        let login = match user {
+            Some(u) => Some(u.login.clone()).filter(|l| !l.is_empty()),
+            None => self.login_of_deleted(run, &job).await?,
+        };
+        Ok(Person {
+            id: job.user,
+            login,
+        })
+    }
+
+    /// Step 5: what the person holds in every target now.
+    pub(super) async fn inspect(
+        &self,
+        run: &Run<'_>,
+        person: &Person,
+        state: &UserState,
+    ) -> Result<Snapshot, Stop> {
+        let mut now = Snapshot::new();
+        for target in &self.targets {
+            let known = state.snapshot.as_ref().and_then(|s| s.get(target.name()));
+            let holdings = self
+                .bounded(run.deadline, || target.inspect(person, known))
+                .await?;
+            now.insert(target.name().to_owned(), holdings);
+        }
+        Ok(now)
+    }
+
+    /// Step 5, continued: store the snapshot before anything is removed, with its audit
+    /// line; answers the snapshot that is stored now (an earlier attempt's, if it won).
+    pub(super) async fn take_snapshot(
+        &self,
+        run: &mut Run<'_>,
+        now: &Snapshot,
+        replacing: Option<&str>,
+    ) -> Result<Snapshot, Stop> {
+        let job = &run.job;
+        let stored = self
+            .store
+            .save_snapshot(&job.user, now, &job.id, replacing, Timestamp::now())
+            .await?;
+        let outcome = if replacing.is_some() {
+            "replaced"
+        } else {
+            "recorded"
+        };
+        let mut entry = run.audit("snapshot", outcome);
+        entry.detail = Some(serde_json::to_string(&stored).unwrap_or_default());
+        self.store.append_audit(&entry).await?;
+        Ok(stored)
+    }
+
+    /// Step 6: the plan on the job and in the audit trail.
+    pub(super) async fn record_plan(
+        &self,
+        run: &mut Run<'_>,
+        action: Action,
+        steps: &[(&dyn Target, Step)],
+    ) -> Result<(), Stop> {
+        let lines = super::plan::plan_lines(steps.iter().map(|(_, s)| s));
+        let mut entry = run.audit("plan", if run.dry_run { "planned" } else { "recorded" });
+        entry.detail = Some(format!("{action}: {}", lines.join("; ")));
+        self.store
+            .record_plan(&run.job, run.token, action, &lines, run.dry_run, &entry)
+            .await?;
+        Ok(())
+    }
+
+    /// Step 7: each step an earlier attempt did not finish, recorded with its audit line;
+    /// in a dry run, only the audit line.
+    pub(super) async fn apply(
+        &self,
+        run: &mut Run<'_>,
+        steps: &[(&dyn Target, Step)],
+        action: Action,
+        person: Person,
+    ) -> Result<(), Stop> {
+        let job = run.job.clone();
+        let context = JobContext {
+            person,
+            action,
+            event_uuid: job.event_uuid.clone(),
+            event_type: job.event_type.clone(),
+            published: job.published.to_string(),
+            job_id: job.id.clone(),
+        };
+        for (target, step) in steps {
+            let id = step.id();
+            if job.steps_done.contains_key(&id) {
+                continue;
+            }
+            if run.dry_run {
+                let entry = run.step_audit(step, "planned", None);
+                self.store.append_audit(&entry).await?;
+                continue;
+            }
+            match self
+                .bounded(run.deadline, || target.apply(step, &context))
+                .await
+            {
+                Ok(outcome) => {
+                    let entry =
+                        run.step_audit(step, outcome.as_str(), outcome.detail().map(str::to_owned));
+                    self.store
+                        .record_step(&job, run.token, &id, outcome.as_str(), &entry)
+                        .await?;
+                    tracing::info!(user_id = %job.user, step = %id, outcome = outcome.as_str(), "step");
+                }
+                Err(e) => {
+                    let entry = run.step_audit(step, "failed", Some(e.to_string()));
+                    self.store.append_audit(&entry).await?;
+                    return Err(e.into());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Step 8: `planned` for a dry run; otherwise `done`, with the user's state, together.
+    pub(super) async fn finish(
+        &self,
+        run: &mut Run<'_>,
+        action: Action,
+        view: &OktaView,
+    ) -> Result<RunOutcome, Stop> {
+        if run.dry_run {
+            let reason = format!("dry run: {action} planned, nothing touched");
+            return self
+                .settle(run, JobStatus::Planned, "job.planned", Some(reason), None)
+                .await;
+        }
+        let job = &run.job;
+        let update = StateUpdate {
+            applied: action,
+            episode: view.episode(),
+            published: job.published,
+            event_uuid: job.event_uuid.to_string(),
+            job_id: job.id.clone(),
+            clear_snapshot: action == Action::Restore,
+        };
+        self.settle(
+            run,
+            JobStatus::Done,
+            "job.done",
+            Some(action.to_string()),
+            Some(&update),
+        )
+        .await
+    }
+
+    /// The login to find a deleted user's accounts by: the one the event named, unless Okta
+    /// has since given it to someone else (logins are reused), in which case accounts are
+    /// matched only by the ids the snapshot stored.
+    pub(super) async fn login_of_deleted(
+        &self,
+        run: &mut Run<'_>,
+        job: &Job,
+    ) -> Result<Option<String>, Stop> {
+        let Some(login) = job.user_login.clone().filter(|l| !l.is_empty()) else {
+            return Ok(None);
+        };
+        let holder = self
+            .okta_within(run)
+            .get_user_by_login(&login)
+            .await
+            .map_err(|e| read_failure("login", e))?;
+        match holder {
+            Some(other) if other.id != job.user => {
+                let mut entry = run.audit("login.reused", "noted");
+                entry.detail = Some(format!(
+                    "{login} now belongs to Okta user {}; accounts are matched by stored id only",
+                    other.id
+                ));
+                self.store.append_audit(&entry).await?;
+                tracing::warn!(user_id = %job.user, other = %other.id, "login reused by another Okta user");
+                Ok(None)
+            }
+            _ => Ok(Some(login)),
+        }
+    }
+}
