@@ -1,8 +1,6 @@
 //! Credentials for Okta's Management API: an SSWS API token, or an OAuth 2.0 service app
 //! that signs a `private_key_jwt` client assertion for the org token endpoint.
 
-use std::collections::hash_map::RandomState;
-use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
@@ -10,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::client::OktaError;
+use crate::retry::random_u64;
 use crate::secrets::Secret;
 
 /// How the client authenticates to Okta.
@@ -168,18 +167,8 @@ impl Signer {
     }
 }
 
-static UNIQUE: AtomicU64 = AtomicU64::new(0);
-
-/// A random-looking 64-bit value from the standard library's per-process random keys.
-/// Good for jitter and unique ids, not for cryptography.
-pub(crate) fn random_u64() -> u64 {
-    let mut h = RandomState::new().build_hasher();
-    h.write_u64(UNIQUE.fetch_add(1, Ordering::Relaxed));
-    if let Ok(d) = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
-        h.write_u128(d.as_nanos());
-    }
-    h.finish()
-}
+/// Counts the `jti`s this process made, so two can never be equal.
+static JTI_COUNT: AtomicU64 = AtomicU64::new(0);
 
 /// A unique `jti`: 128 random-looking bits plus a process counter.
 pub(crate) fn new_jti() -> String {
@@ -187,7 +176,7 @@ pub(crate) fn new_jti() -> String {
         "{:016x}{:016x}{:x}",
         random_u64(),
         random_u64(),
-        UNIQUE.fetch_add(1, Ordering::Relaxed)
+        JTI_COUNT.fetch_add(1, Ordering::Relaxed)
     )
 }
 

@@ -16,14 +16,14 @@ use serde::Deserialize;
 use serde_json::Value;
 use tokio::sync::Mutex;
 
-use super::auth::{
-    new_jti, random_u64, token_error, AssertionClaims, OktaCredentials, Signer, TokenAnswer,
-};
+use super::auth::{new_jti, token_error, AssertionClaims, OktaCredentials, Signer, TokenAnswer};
 use super::hook::{parse_log_event, EnvelopeError, LogEvent};
 use super::link::{find_link, query_param};
 use super::ratelimit::{local_epoch_now, EndpointFamily, RateBook, RateLimit};
 use crate::clock::Timestamp;
 use crate::domain::{EventType, UserId};
+use crate::net::http_client;
+use crate::retry::Backoff;
 use crate::secrets::Secret;
 
 /// The most events Okta returns in one System Log page.
@@ -233,7 +233,7 @@ impl Default for ClientOptions {
             backoff_max: Duration::from_secs(5),
             reserve_fraction: 0.2,
             max_rate_limit_wait: Duration::from_secs(65),
-            user_agent: format!("okta-lifecycle/{}", env!("CARGO_PKG_VERSION")),
+            user_agent: crate::net::USER_AGENT.to_owned(),
             sleeper: Sleeper::tokio(),
         }
     }
@@ -453,19 +453,6 @@ pub fn escape_filter_string(s: &str) -> String {
     s.replace('\\', "\\\\").replace('"', "\\\"")
 }
 
-/// Exponential backoff with "equal jitter": half fixed, half random, capped.
-pub(crate) fn backoff(base: Duration, max: Duration, retry: u32, random: u64) -> Duration {
-    let exp = base.saturating_mul(1u32.checked_shl(retry.min(16)).unwrap_or(u32::MAX));
-    let capped = exp.min(max);
-    let half = capped / 2;
-    let half_ms = u64::try_from(half.as_millis()).unwrap_or(u64::MAX);
-    half + Duration::from_millis(if half_ms == 0 {
-        0
-    } else {
-        random % (half_ms + 1)
-    })
-}
-
 /// What a final answer looked like.
 struct Answer {
     status: u16,
@@ -580,13 +567,7 @@ impl OktaClient {
                 }
             }
         };
-        let http = reqwest::Client::builder()
-            .connect_timeout(options.timeout)
-            .timeout(options.timeout)
-            .user_agent(options.user_agent.clone())
-            // A redirect would carry the Authorization header to wherever Okta points.
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
+        let http = http_client(options.timeout, options.timeout, &options.user_agent)
             .map_err(|e| OktaError::Config(format!("HTTP client: {e}")))?;
         Ok(Self {
             inner: Arc::new(Inner {
@@ -1019,12 +1000,8 @@ impl OktaClient {
                 }
                 Err(e) => Err(e),
             };
-            let retry_wait = backoff(
-                options.backoff_base,
-                options.backoff_max,
-                attempt - 1,
-                random_u64(),
-            );
+            let retry_wait =
+                Backoff::new(options.backoff_base, options.backoff_max).delay(attempt - 1);
             let last = attempt >= options.max_attempts;
             match result {
                 Err(e) => {
@@ -1142,21 +1119,8 @@ impl UserPages {
     }
 }
 
-/// An error and its sources, `a: b: c`: reqwest's own message hides the root cause
-/// (refused, reset, timed out). None of them holds a header value.
-pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !out.contains(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
-        source = s.source();
-    }
-    out
-}
+// Kept for `targets/mod.rs` until it calls `crate::net::error_chain` itself.
+pub(crate) use crate::net::error_chain;
 
 fn decode(endpoint: &str, e: serde_json::Error) -> OktaError {
     OktaError::Decode {
@@ -1207,24 +1171,6 @@ mod tests {
             event_type_filter(&[EventType::Other(r#"a"b\c"#.into())]).as_deref(),
             Some(r#"eventType eq "a\"b\\c""#)
         );
-    }
-
-    #[test]
-    fn backoff_doubles_with_jitter_and_stays_under_the_cap() {
-        let base = Duration::from_millis(200);
-        let max = Duration::from_secs(5);
-        for (retry, lo, hi) in [
-            (0, 100, 200),
-            (1, 200, 400),
-            (2, 400, 800),
-            (10, 2500, 5000),
-        ] {
-            for random in [0, 7, u64::MAX] {
-                let d = backoff(base, max, retry, random).as_millis();
-                assert!(d >= lo && d <= hi, "retry {retry}: {d} ms");
-            }
-        }
-        assert_eq!(backoff(Duration::ZERO, max, 3, 9), Duration::ZERO);
     }
 
     #[test]
