@@ -7,7 +7,7 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::client::OktaError;
+use super::error::OktaError;
 use crate::retry::random_u64;
 use crate::secrets::Secret;
 

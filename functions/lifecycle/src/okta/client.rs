@@ -12,11 +12,11 @@ use std::time::{Duration, Instant};
 
 use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION};
 use reqwest::{Method, RequestBuilder, Url};
-use serde::Deserialize;
 use serde_json::Value;
 use tokio::sync::Mutex;
 
 use super::auth::{new_jti, token_error, AssertionClaims, OktaCredentials, Signer, TokenAnswer};
+use super::error::{api_error, decode, OktaError};
 use super::hook::{parse_log_event, EnvelopeError, LogEvent};
 use super::link::{find_link, query_param};
 use super::ratelimit::{local_epoch_now, EndpointFamily, RateBook, RateLimit};
@@ -30,141 +30,6 @@ use crate::secrets::Secret;
 pub const MAX_LOG_LIMIT: u32 = 1000;
 /// The most users Okta returns in one `/api/v1/users` page.
 pub const MAX_USER_LIMIT: u32 = 200;
-
-/// A failed Okta call. No variant ever carries a token, a key or an assertion.
-#[derive(Debug, thiserror::Error)]
-pub enum OktaError {
-    /// The client was built with an unusable setting (org URL, options).
-    #[error("Okta client configuration: {0}")]
-    Config(String),
-    /// The credentials are malformed or incomplete.
-    #[error("Okta credentials: {0}")]
-    Credentials(String),
-    /// Okta answered with an error status and (usually) its error body.
-    #[error("Okta {endpoint} answered {status} {code}: {summary} (errorId {error_id})")]
-    Api {
-        /// The request path, without query.
-        endpoint: String,
-        /// HTTP status.
-        status: u16,
-        /// Okta's `errorCode`, such as `E0000007`, or empty.
-        code: String,
-        /// Okta's `errorSummary`, or empty.
-        summary: String,
-        /// Okta's `errorId`, for Okta support, or empty.
-        error_id: String,
-    },
-    /// The org token endpoint refused to issue an access token.
-    #[error("Okta token endpoint answered {status} {error}: {description}")]
-    Token {
-        /// HTTP status.
-        status: u16,
-        /// The OAuth `error`, such as `invalid_client`.
-        error: String,
-        /// The OAuth `error_description`.
-        description: String,
-    },
-    /// The service app demands DPoP-bound tokens, which this client does not implement.
-    #[error(
-        "the Okta service app requires DPoP, which this client does not support: in the \
-         app's General settings turn off \"Require Demonstrating Proof of Possession (DPoP) \
-         header in token requests\""
-    )]
-    DpopRequired,
-    /// Okta answered 429 and waiting for the reset would pass the deadline (or the limit
-    /// on waits); try again after `retry_after`.
-    #[error("Okta rate limit on {family} reached; retry after {retry_after:?}")]
-    RateLimited {
-        /// The endpoint family.
-        family: EndpointFamily,
-        /// `X-Rate-Limit-Reset − Date + 1 s` when the 429 arrived.
-        retry_after: Duration,
-    },
-    /// Fewer requests than the reserve are left in the window: the request was not sent.
-    #[error(
-        "Okta {family} budget down to its reserve ({remaining} of {limit} left); \
-         not sending before {reset_at}"
-    )]
-    BudgetExhausted {
-        /// The endpoint family.
-        family: EndpointFamily,
-        /// When the window resets (Okta's `X-Rate-Limit-Reset`).
-        reset_at: Timestamp,
-        /// How long until then, on the local clock.
-        retry_after: Duration,
-        /// Requests left when last seen.
-        remaining: u64,
-        /// The window's limit.
-        limit: u64,
-    },
-    /// No answer: connection failure or timeout, after every attempt.
-    #[error("Okta {endpoint} unreachable after {attempts} attempt(s): {detail}")]
-    Transport {
-        /// The request path, without query.
-        endpoint: String,
-        /// Attempts made.
-        attempts: u32,
-        /// Whether the last attempt timed out.
-        timed_out: bool,
-        /// What went wrong (the HTTP library's message; it holds no header values).
-        detail: String,
-    },
-    /// The caller's deadline left no time for the call.
-    #[error("deadline reached before Okta {endpoint} could be called")]
-    DeadlineExceeded {
-        /// The request path, without query.
-        endpoint: String,
-    },
-    /// Okta answered success with a body or header this client cannot use.
-    #[error("unexpected answer from Okta {endpoint}: {detail}")]
-    Decode {
-        /// The request path, without query.
-        endpoint: String,
-        /// What was wrong.
-        detail: String,
-    },
-}
-
-impl OktaError {
-    /// The HTTP status Okta answered with, when the error is an answer.
-    pub fn status(&self) -> Option<u16> {
-        match self {
-            Self::Api { status, .. } | Self::Token { status, .. } => Some(*status),
-            _ => None,
-        }
-    }
-
-    /// Okta's `errorCode` (such as `E0000007`), when it sent one.
-    pub fn code(&self) -> Option<&str> {
-        match self {
-            Self::Api { code, .. } if !code.is_empty() => Some(code),
-            _ => None,
-        }
-    }
-
-    /// Whether the same call may succeed later: throttled, unreachable, out of time, or a
-    /// 5xx. Bad credentials, a missing scope or a refused request will not change.
-    pub fn is_transient(&self) -> bool {
-        match self {
-            Self::Api { status, .. } => *status == 429 || *status >= 500,
-            Self::RateLimited { .. }
-            | Self::BudgetExhausted { .. }
-            | Self::Transport { .. }
-            | Self::DeadlineExceeded { .. } => true,
-            _ => false,
-        }
-    }
-
-    /// For the two rate-limit errors, how long to wait before trying again.
-    pub fn retry_after(&self) -> Option<Duration> {
-        match self {
-            Self::RateLimited { retry_after, .. } | Self::BudgetExhausted { retry_after, .. } => {
-                Some(*retry_after)
-            }
-            _ => None,
-        }
-    }
-}
 
 /// How long an access token valid for `lifetime` is reused: until a minute before it
 /// expires (or 80% of a short lifetime), so it never expires between check and use.
@@ -620,7 +485,7 @@ impl OktaClient {
         let endpoint = url.path().to_owned();
         let answer = self.get(url).await?;
         if !(200..300).contains(&answer.status) {
-            return Err(api_error(&endpoint, &answer));
+            return Err(api_error(&endpoint, answer.status, &answer.body));
         }
         let raw_events = String::from_utf8(answer.body).map_err(|_| OktaError::Decode {
             endpoint: endpoint.clone(),
@@ -666,7 +531,7 @@ impl OktaClient {
                     .map(Some)
                     .map_err(|detail| OktaError::Decode { endpoint, detail })
             }
-            _ => Err(api_error(&endpoint, &answer)),
+            _ => Err(api_error(&endpoint, answer.status, &answer.body)),
         }
     }
 
@@ -727,7 +592,7 @@ impl OktaClient {
                     .map_err(|detail| OktaError::Decode { endpoint, detail })?;
                 Ok(Some(groups))
             }
-            _ => Err(api_error(&endpoint, &answer)),
+            _ => Err(api_error(&endpoint, answer.status, &answer.body)),
         }
     }
 
@@ -769,7 +634,7 @@ impl OktaClient {
         match answer.status {
             200..=299 => Ok(Change::Done),
             404 => Ok(Change::NotFound),
-            _ => Err(api_error(&endpoint, &answer)),
+            _ => Err(api_error(&endpoint, answer.status, &answer.body)),
         }
     }
 
@@ -1097,7 +962,7 @@ impl UserPages {
         let endpoint = url.path().to_owned();
         let answer = self.client.get(url).await?;
         if !(200..300).contains(&answer.status) {
-            return Err(api_error(&endpoint, &answer));
+            return Err(api_error(&endpoint, answer.status, &answer.body));
         }
         let items: Vec<Value> =
             serde_json::from_slice(&answer.body).map_err(|e| decode(&endpoint, e))?;
@@ -1121,34 +986,6 @@ impl UserPages {
 
 // Kept for `targets/mod.rs` until it calls `crate::net::error_chain` itself.
 pub(crate) use crate::net::error_chain;
-
-fn decode(endpoint: &str, e: serde_json::Error) -> OktaError {
-    OktaError::Decode {
-        endpoint: endpoint.to_owned(),
-        detail: e.to_string(),
-    }
-}
-
-#[derive(Deserialize, Default)]
-struct ErrorBody {
-    #[serde(rename = "errorCode", default)]
-    code: Option<String>,
-    #[serde(rename = "errorSummary", default)]
-    summary: Option<String>,
-    #[serde(rename = "errorId", default)]
-    id: Option<String>,
-}
-
-fn api_error(endpoint: &str, answer: &Answer) -> OktaError {
-    let body: ErrorBody = serde_json::from_slice(&answer.body).unwrap_or_default();
-    OktaError::Api {
-        endpoint: endpoint.to_owned(),
-        status: answer.status,
-        code: body.code.unwrap_or_default(),
-        summary: body.summary.unwrap_or_default(),
-        error_id: body.id.unwrap_or_default(),
-    }
-}
 
 #[cfg(test)]
 mod tests {

@@ -3,13 +3,15 @@
 
 mod auth;
 pub mod client;
+pub mod error;
 pub mod hook;
 mod link;
 pub mod ratelimit;
 
 pub use auth::{AssertionClaims, OktaCredentials, ASSERTION_LIFETIME_SECS};
 pub use client::{
-    event_type_filter, Change, ClientOptions, GroupType, LogPage, LogQuery, OktaClient, OktaError,
-    OktaGroup, OktaUser, Sleeper, UserList, UserPages, UserStatus,
+    event_type_filter, Change, ClientOptions, GroupType, LogPage, LogQuery, OktaClient, OktaGroup,
+    OktaUser, Sleeper, UserList, UserPages, UserStatus,
 };
+pub use error::{ErrorClass, OktaError};
 pub use ratelimit::{EndpointFamily, RateLimit};
