@@ -180,39 +180,6 @@ pub(crate) fn new_jti() -> String {
     )
 }
 
-/// A successful token endpoint answer.
-#[derive(Debug, Deserialize)]
-pub(crate) struct TokenAnswer {
-    pub access_token: String,
-    #[serde(default)]
-    pub token_type: Option<String>,
-    #[serde(default)]
-    pub expires_in: Option<u64>,
-}
-
-/// An OAuth error answer.
-#[derive(Debug, Default, Deserialize)]
-pub(crate) struct OAuthErrorBody {
-    #[serde(default)]
-    pub error: Option<String>,
-    #[serde(default)]
-    pub error_description: Option<String>,
-}
-
-/// Maps a token endpoint error to an [`OktaError`]; DPoP gets its own, actionable error.
-pub(crate) fn token_error(status: u16, body: &[u8]) -> OktaError {
-    let parsed: OAuthErrorBody = serde_json::from_slice(body).unwrap_or_default();
-    let error = parsed.error.unwrap_or_else(|| "unknown_error".into());
-    if error == "invalid_dpop_proof" || error == "use_dpop_nonce" {
-        return OktaError::DpopRequired;
-    }
-    OktaError::Token {
-        status,
-        error,
-        description: parsed.error_description.unwrap_or_default(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -326,24 +293,5 @@ mod tests {
         .unwrap()
         .to_string();
         assert!(e.contains("private_key") && !e.contains("notakey"));
-    }
-
-    #[test]
-    fn a_dpop_demand_becomes_an_actionable_error() {
-        let e = token_error(
-            400,
-            br#"{"error":"invalid_dpop_proof","error_description":"x"}"#,
-        );
-        assert!(matches!(e, OktaError::DpopRequired));
-        assert!(e.to_string().contains("(DPoP) header in token requests"));
-        let e = token_error(400, br#"{"error":"use_dpop_nonce"}"#);
-        assert!(matches!(e, OktaError::DpopRequired));
-        let e = token_error(
-            401,
-            br#"{"error":"invalid_client","error_description":"bad"}"#,
-        );
-        assert!(
-            matches!(e, OktaError::Token { status: 401, ref error, .. } if error == "invalid_client")
-        );
     }
 }

@@ -1,109 +1,36 @@
-//! The Okta Management API client: authentication (SSWS or `private_key_jwt`), timeouts,
-//! bounded retries, rate-limit budgeting, and the calls the poller and engine need.
+//! The Okta Management API endpoints the poller and engine need, over one shared
+//! client: authentication in [`super::token`], retries and rate limits in
+//! [`super::transport`].
 //!
 //! Built once per execution environment and cloned cheaply; [`OktaClient::with_deadline`]
 //! gives a handle whose calls never wait past the invocation's deadline.
 
 use std::fmt;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION};
-use reqwest::{Method, RequestBuilder, Url};
+use reqwest::header::HeaderMap;
+use reqwest::{Method, Url};
 use serde_json::Value;
-use tokio::sync::Mutex;
 
-use super::auth::{new_jti, token_error, AssertionClaims, OktaCredentials, Signer, TokenAnswer};
+use super::auth::OktaCredentials;
 use super::error::{api_error, decode, OktaError};
 use super::hook::{parse_log_event, EnvelopeError, LogEvent};
 use super::link::{find_link, query_param};
 use super::model::{Change, OktaGroup, OktaUser, UserList};
-use super::ratelimit::{local_epoch_now, EndpointFamily, RateBook, RateLimit};
+use super::ratelimit::{EndpointFamily, RateLimit};
+use super::token::Auth;
+use super::transport::{Answer, ClientOptions, Deadline, Transport};
 use crate::clock::Timestamp;
 use crate::domain::{EventType, UserId};
-use crate::net::http_client;
-use crate::retry::Backoff;
-use crate::secrets::Secret;
+
+// Kept for `targets/mod.rs` until it calls `crate::net::error_chain` itself.
+pub(crate) use crate::net::error_chain;
 
 /// The most events Okta returns in one System Log page.
 pub const MAX_LOG_LIMIT: u32 = 1000;
 /// The most users Okta returns in one `/api/v1/users` page.
 pub const MAX_USER_LIMIT: u32 = 200;
-
-/// How long an access token valid for `lifetime` is reused: until a minute before it
-/// expires (or 80% of a short lifetime), so it never expires between check and use.
-pub(crate) fn token_reuse_period(lifetime: Duration) -> Duration {
-    let margin = Duration::from_secs(60).min(lifetime / 5);
-    lifetime.saturating_sub(margin)
-}
-
-type SleepFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
-
-/// How the client waits between attempts. Tests replace it to see the waits without
-/// spending them.
-#[derive(Clone)]
-pub struct Sleeper(Arc<dyn Fn(Duration) -> SleepFuture + Send + Sync>);
-
-impl Sleeper {
-    /// Waits with `tokio::time::sleep`.
-    pub fn tokio() -> Self {
-        Self(Arc::new(|d| Box::pin(tokio::time::sleep(d))))
-    }
-
-    /// Waits with the given function.
-    pub fn new(f: impl Fn(Duration) -> SleepFuture + Send + Sync + 'static) -> Self {
-        Self(Arc::new(f))
-    }
-
-    async fn sleep(&self, d: Duration) {
-        (self.0)(d).await
-    }
-}
-
-impl fmt::Debug for Sleeper {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Sleeper")
-    }
-}
-
-/// Tuning of timeouts, retries and the rate-limit reserve.
-#[derive(Debug, Clone)]
-pub struct ClientOptions {
-    /// Limit on each attempt, connection included (default 5 s).
-    pub timeout: Duration,
-    /// Attempts per call, the first included, over 5xx, timeouts, connection errors and
-    /// 429 waits (default 3).
-    pub max_attempts: u32,
-    /// First retry backoff; it doubles each attempt, with jitter (default 200 ms).
-    pub backoff_base: Duration,
-    /// Largest backoff between attempts (default 5 s).
-    pub backoff_max: Duration,
-    /// Share of each window's limit left for the org's other integrations (default 0.2).
-    pub reserve_fraction: f64,
-    /// Longest 429 wait taken when the caller set no deadline (default 65 s).
-    pub max_rate_limit_wait: Duration,
-    /// Sent as `User-Agent`.
-    pub user_agent: String,
-    /// How waits are taken.
-    pub sleeper: Sleeper,
-}
-
-impl Default for ClientOptions {
-    fn default() -> Self {
-        Self {
-            timeout: Duration::from_secs(5),
-            max_attempts: 3,
-            backoff_base: Duration::from_millis(200),
-            backoff_max: Duration::from_secs(5),
-            reserve_fraction: 0.2,
-            max_rate_limit_wait: Duration::from_secs(65),
-            user_agent: crate::net::USER_AGENT.to_owned(),
-            sleeper: Sleeper::tokio(),
-        }
-    }
-}
 
 /// One page of the System Log query.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -157,36 +84,10 @@ pub fn escape_filter_string(s: &str) -> String {
     s.replace('\\', "\\\\").replace('"', "\\\"")
 }
 
-/// What a final answer looked like.
-struct Answer {
-    status: u16,
-    headers: HeaderMap,
-    body: Vec<u8>,
-    rate: Option<RateLimit>,
-}
-
-enum Auth {
-    Ssws(HeaderValue),
-    OAuth {
-        client_id: String,
-        scope: String,
-        signer: Signer,
-    },
-}
-
-struct CachedToken {
-    token: Secret,
-    refresh_at: Instant,
-}
-
 struct Inner {
-    http: reqwest::Client,
     org: Url,
-    token_url: Url,
     auth: Auth,
-    token: Mutex<Option<CachedToken>>,
-    book: RateBook,
-    options: ClientOptions,
+    transport: Transport,
 }
 
 /// The Okta Management API client. Cloning shares the connection pool, the token cache
@@ -194,29 +95,41 @@ struct Inner {
 #[derive(Clone)]
 pub struct OktaClient {
     inner: Arc<Inner>,
-    deadline: Option<Instant>,
+    deadline: Deadline,
 }
 
 impl fmt::Debug for OktaClient {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let auth = match self.inner.auth {
-            Auth::Ssws(_) => "ssws",
-            Auth::OAuth { .. } => "private_key_jwt",
-        };
         f.debug_struct("OktaClient")
             .field("org", &self.inner.org.as_str())
-            .field("auth", &auth)
+            .field("auth", &self.inner.auth.kind())
             .field("deadline", &self.deadline)
             .finish()
     }
 }
 
-fn sensitive_header(value: String) -> Result<HeaderValue, OktaError> {
-    let mut v = HeaderValue::try_from(value).map_err(|_| {
-        OktaError::Credentials("the token has characters a header cannot hold".into())
-    })?;
-    v.set_sensitive(true);
-    Ok(v)
+/// The org's base URL: `https`, or plain `http` only on loopback (a test server), and
+/// without path or query, since every call joins its own path onto it.
+fn org_base_url(org_url: &str) -> Result<Url, OktaError> {
+    let org = Url::parse(org_url.trim().trim_end_matches('/'))
+        .map_err(|e| OktaError::Config(format!("org URL is not a URL: {e}")))?;
+    let host = org.host_str().unwrap_or("");
+    let loopback = host == "localhost"
+        || host
+            .trim_matches(['[', ']'])
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    if org.scheme() != "https" && !(org.scheme() == "http" && loopback) {
+        return Err(OktaError::Config(
+            "org URL must be https (http only for a loopback test server)".into(),
+        ));
+    }
+    if org.path() != "/" || org.query().is_some() {
+        return Err(OktaError::Config(
+            "org URL must be the org's base URL, without path or query".into(),
+        ));
+    }
+    Ok(org)
 }
 
 impl OktaClient {
@@ -227,63 +140,22 @@ impl OktaClient {
         credentials: OktaCredentials,
         options: ClientOptions,
     ) -> Result<Self, OktaError> {
-        let org = Url::parse(org_url.trim().trim_end_matches('/'))
-            .map_err(|e| OktaError::Config(format!("org URL is not a URL: {e}")))?;
-        let host = org.host_str().unwrap_or("");
-        let loopback = host == "localhost"
-            || host
-                .trim_matches(['[', ']'])
-                .parse::<std::net::IpAddr>()
-                .is_ok_and(|ip| ip.is_loopback());
-        if org.scheme() != "https" && !(org.scheme() == "http" && loopback) {
-            return Err(OktaError::Config(
-                "org URL must be https (http only for a loopback test server)".into(),
-            ));
-        }
-        if org.path() != "/" || org.query().is_some() {
-            return Err(OktaError::Config(
-                "org URL must be the org's base URL, without path or query".into(),
-            ));
-        }
+        let org = org_base_url(org_url)?;
         if options.max_attempts == 0 {
             return Err(OktaError::Config("max_attempts must be at least 1".into()));
         }
         let token_url = org
             .join("/oauth2/v1/token")
             .map_err(|e| OktaError::Config(e.to_string()))?;
-        let auth = match credentials {
-            OktaCredentials::Ssws(token) => {
-                Auth::Ssws(sensitive_header(format!("SSWS {}", token.expose()))?)
-            }
-            OktaCredentials::PrivateKeyJwt {
-                client_id,
-                private_key_pem,
-                key_id,
-                scopes,
-            } => {
-                if scopes.is_empty() {
-                    return Err(OktaError::Credentials("no scopes to request".into()));
-                }
-                Auth::OAuth {
-                    client_id,
-                    scope: scopes.join(" "),
-                    signer: Signer::new(&private_key_pem, key_id)?,
-                }
-            }
-        };
-        let http = http_client(options.timeout, options.timeout, &options.user_agent)
-            .map_err(|e| OktaError::Config(format!("HTTP client: {e}")))?;
+        let auth = Auth::new(credentials, token_url)?;
+        let transport = Transport::new(options)?;
         Ok(Self {
             inner: Arc::new(Inner {
-                http,
                 org,
-                token_url,
                 auth,
-                token: Mutex::new(None),
-                book: RateBook::default(),
-                options,
+                transport,
             }),
-            deadline: None,
+            deadline: Deadline::default(),
         })
     }
 
@@ -292,35 +164,19 @@ impl OktaClient {
     pub fn with_deadline(&self, deadline: Instant) -> Self {
         Self {
             inner: Arc::clone(&self.inner),
-            deadline: Some(deadline),
+            deadline: Deadline::at(deadline),
         }
     }
 
     /// The latest rate-limit state Okta reported for any endpoint of `family`, if any
     /// answer carried one. (The reserve itself is kept per endpoint template.)
     pub fn rate_limit(&self, family: EndpointFamily) -> Option<RateLimit> {
-        self.inner.book.last(family)
+        self.inner.transport.rate_limit(family)
     }
 
     /// Reads one System Log page (`GET /api/v1/logs`, ascending).
     pub async fn system_log_page(&self, query: &LogQuery) -> Result<LogPage, OktaError> {
-        let mut url = self.url("/api/v1/logs")?;
-        {
-            let mut q = url.query_pairs_mut();
-            if let Some(since) = &query.since {
-                q.append_pair("since", &since.to_string());
-            }
-            if let Some(after) = &query.after {
-                q.append_pair("after", after);
-            }
-            if let Some(filter) = event_type_filter(&query.event_types) {
-                q.append_pair("filter", &filter);
-            }
-            if let Some(limit) = query.limit {
-                q.append_pair("limit", &limit.clamp(1, MAX_LOG_LIMIT).to_string());
-            }
-            q.append_pair("sortOrder", "ASCENDING");
-        }
+        let url = self.log_url(query)?;
         let endpoint = url.path().to_owned();
         let answer = self.get(url).await?;
         if !(200..300).contains(&answer.status) {
@@ -345,6 +201,28 @@ impl OktaClient {
             next_after,
             rate: answer.rate,
         })
+    }
+
+    /// `/api/v1/logs` with the query's parameters, always ascending.
+    fn log_url(&self, query: &LogQuery) -> Result<Url, OktaError> {
+        let mut url = self.url("/api/v1/logs")?;
+        {
+            let mut q = url.query_pairs_mut();
+            if let Some(since) = &query.since {
+                q.append_pair("since", &since.to_string());
+            }
+            if let Some(after) = &query.after {
+                q.append_pair("after", after);
+            }
+            if let Some(filter) = event_type_filter(&query.event_types) {
+                q.append_pair("filter", &filter);
+            }
+            if let Some(limit) = query.limit {
+                q.append_pair("limit", &limit.clamp(1, MAX_LOG_LIMIT).to_string());
+            }
+            q.append_pair("sortOrder", "ASCENDING");
+        }
+        Ok(url)
     }
 
     /// Reads a user by id; `None` when Okta says 404 (deleted or never existed).
@@ -521,246 +399,12 @@ impl OktaClient {
         self.call(Method::GET, url).await
     }
 
-    /// An authenticated call without a body. Only idempotent calls go through here: a
-    /// retry after a timeout may repeat one that Okta already carried out.
+    /// An authenticated call without a body; only idempotent calls go through here.
     async fn call(&self, method: Method, url: Url) -> Result<Answer, OktaError> {
-        let family = EndpointFamily::of_path(url.path());
-        let endpoint = url.path().to_owned();
-        let mut refreshed = false;
-        loop {
-            let auth = self.authorization().await?;
-            let http = &self.inner.http;
-            // The retry after a token refresh finishes a call already started, so the
-            // reserve (which decides whether a call starts) is not asked again.
-            let answer = self
-                .send(family, &endpoint, !refreshed, &|| {
-                    Ok(http
-                        .request(method.clone(), url.clone())
-                        .header(ACCEPT, "application/json")
-                        .header(AUTHORIZATION, auth.clone()))
-                })
-                .await?;
-            if answer.status == 401 && !refreshed && matches!(self.inner.auth, Auth::OAuth { .. }) {
-                tracing::info!(endpoint = %endpoint, "Okta refused the access token; fetching a new one");
-                self.drop_token(&auth).await;
-                refreshed = true;
-                continue;
-            }
-            return Ok(answer);
-        }
-    }
-
-    async fn authorization(&self) -> Result<HeaderValue, OktaError> {
-        match &self.inner.auth {
-            Auth::Ssws(header) => Ok(header.clone()),
-            Auth::OAuth { .. } => {
-                let token = self.access_token().await?;
-                sensitive_header(format!("Bearer {}", token.expose()))
-            }
-        }
-    }
-
-    async fn access_token(&self) -> Result<Secret, OktaError> {
-        let mut cached = self.inner.token.lock().await;
-        if let Some(c) = cached.as_ref() {
-            if Instant::now() < c.refresh_at {
-                return Ok(c.token.clone());
-            }
-        }
-        let (token, lifetime) = self.fetch_token().await?;
-        *cached = Some(CachedToken {
-            token: token.clone(),
-            refresh_at: Instant::now() + token_reuse_period(lifetime),
-        });
-        Ok(token)
-    }
-
-    async fn drop_token(&self, used: &HeaderValue) {
-        let mut cached = self.inner.token.lock().await;
-        let same = cached.as_ref().is_some_and(|c| {
-            used.as_bytes()
-                .strip_prefix(b"Bearer ")
-                .is_some_and(|t| c.token.matches(t))
-        });
-        if same {
-            *cached = None;
-        }
-    }
-
-    async fn fetch_token(&self) -> Result<(Secret, Duration), OktaError> {
-        let Auth::OAuth {
-            client_id,
-            scope,
-            signer,
-        } = &self.inner.auth
-        else {
-            return Err(OktaError::Config("no OAuth credentials".into()));
-        };
-        let endpoint = self.inner.token_url.path().to_owned();
-        let token_url = self.inner.token_url.as_str();
-        let http = &self.inner.http;
-        // A fresh assertion per attempt: Okta refuses a replayed `jti`.
-        let build = || -> Result<RequestBuilder, OktaError> {
-            let claims = AssertionClaims::new(client_id, token_url, local_epoch_now(), new_jti());
-            let assertion = signer.sign(&claims)?;
-            Ok(http
-                .post(token_url)
-                .header(ACCEPT, "application/json")
-                .form(&[
-                    ("grant_type", "client_credentials"),
-                    ("scope", scope.as_str()),
-                    (
-                        "client_assertion_type",
-                        "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
-                    ),
-                    ("client_assertion", assertion.expose()),
-                ]))
-        };
-        let answer = self
-            .send(EndpointFamily::Token, &endpoint, true, &build)
-            .await?;
-        if answer.status != 200 {
-            return Err(token_error(answer.status, &answer.body));
-        }
-        let parsed: TokenAnswer =
-            serde_json::from_slice(&answer.body).map_err(|_| OktaError::Decode {
-                endpoint: endpoint.clone(),
-                detail: "token answer without a usable access_token".into(),
-            })?;
-        if parsed
-            .token_type
-            .as_deref()
-            .is_some_and(|t| t.eq_ignore_ascii_case("DPoP"))
-        {
-            return Err(OktaError::DpopRequired);
-        }
-        let lifetime = Duration::from_secs(parsed.expires_in.unwrap_or(3600));
-        tracing::debug!(
-            expires_in_s = lifetime.as_secs(),
-            "Okta access token issued"
-        );
-        Ok((Secret::new(parsed.access_token), lifetime))
-    }
-
-    /// Time left before the deadline, or `None` without one.
-    fn time_left(&self) -> Option<Duration> {
-        self.deadline
-            .map(|d| d.saturating_duration_since(Instant::now()))
-    }
-
-    fn fits(&self, wait: Duration) -> bool {
-        self.time_left().is_none_or(|left| wait < left)
-    }
-
-    /// Sends with the reserve check (before the first attempt only), timeouts, bounded
-    /// retries and 429 waits. Returns the final answer whatever its status; errors only
-    /// when there is no answer to give.
-    async fn send(
-        &self,
-        family: EndpointFamily,
-        endpoint: &str,
-        check_reserve: bool,
-        build: &(dyn Fn() -> Result<RequestBuilder, OktaError> + Send + Sync),
-    ) -> Result<Answer, OktaError> {
-        let options = &self.inner.options;
-        let reserve_hit = check_reserve
-            .then(|| {
-                self.inner
-                    .book
-                    .reserve_hit(endpoint, options.reserve_fraction)
-            })
-            .flatten();
-        if let Some(hit) = reserve_hit {
-            tracing::warn!(family = %family, remaining = hit.rate.remaining, limit = hit.rate.limit,
-                "Okta rate-limit reserve reached; request not sent");
-            return Err(OktaError::BudgetExhausted {
-                family,
-                reset_at: Timestamp::from_system_time(
-                    std::time::UNIX_EPOCH
-                        + Duration::from_secs(u64::try_from(hit.rate.reset_at).unwrap_or(0)),
-                ),
-                retry_after: hit.retry_after,
-                remaining: hit.rate.remaining,
-                limit: hit.rate.limit,
-            });
-        }
-        let mut attempt = 0u32;
-        loop {
-            attempt += 1;
-            let timeout = match self.time_left() {
-                Some(left) if left.is_zero() => {
-                    return Err(OktaError::DeadlineExceeded {
-                        endpoint: endpoint.to_owned(),
-                    })
-                }
-                Some(left) => left.min(options.timeout),
-                None => options.timeout,
-            };
-            let result = match build()?.timeout(timeout).send().await {
-                Ok(resp) => {
-                    let status = resp.status().as_u16();
-                    let headers = resp.headers().clone();
-                    resp.bytes().await.map(|b| (status, headers, b.to_vec()))
-                }
-                Err(e) => Err(e),
-            };
-            let retry_wait =
-                Backoff::new(options.backoff_base, options.backoff_max).delay(attempt - 1);
-            let last = attempt >= options.max_attempts;
-            match result {
-                Err(e) => {
-                    let timed_out = e.is_timeout();
-                    if last || !self.fits(retry_wait) {
-                        return Err(OktaError::Transport {
-                            endpoint: endpoint.to_owned(),
-                            attempts: attempt,
-                            timed_out,
-                            detail: error_chain(&e),
-                        });
-                    }
-                    tracing::warn!(family = %family, endpoint, attempt, timed_out,
-                        wait_ms = retry_wait.as_millis() as u64, error = %e, "Okta unreachable; retrying");
-                    options.sleeper.sleep(retry_wait).await;
-                }
-                Ok((status, headers, body)) => {
-                    let rate = RateLimit::from_headers(&headers);
-                    if let Some(r) = rate {
-                        self.inner.book.record(endpoint, r);
-                    }
-                    if status == 429 {
-                        let wait = rate
-                            .map(|r| r.wait_after_429(local_epoch_now()))
-                            .unwrap_or(retry_wait.max(Duration::from_secs(1)));
-                        let no_deadline_cap =
-                            self.deadline.is_none() && wait > options.max_rate_limit_wait;
-                        if last || !self.fits(wait) || no_deadline_cap {
-                            tracing::warn!(family = %family, endpoint, attempt,
-                                retry_after_ms = wait.as_millis() as u64, "Okta rate limit; giving up for now");
-                            return Err(OktaError::RateLimited {
-                                family,
-                                retry_after: wait,
-                            });
-                        }
-                        tracing::warn!(family = %family, endpoint, attempt,
-                            wait_ms = wait.as_millis() as u64, "Okta rate limit; waiting for the reset");
-                        options.sleeper.sleep(wait).await;
-                        continue;
-                    }
-                    if status >= 500 && !last && self.fits(retry_wait) {
-                        tracing::warn!(family = %family, endpoint, attempt, status,
-                            wait_ms = retry_wait.as_millis() as u64, "Okta server error; retrying");
-                        options.sleeper.sleep(retry_wait).await;
-                        continue;
-                    }
-                    return Ok(Answer {
-                        status,
-                        headers,
-                        body,
-                        rate,
-                    });
-                }
-            }
-        }
+        self.inner
+            .auth
+            .call(&self.inner.transport, self.deadline, method, url)
+            .await
     }
 }
 
@@ -823,12 +467,12 @@ impl UserPages {
     }
 }
 
-// Kept for `targets/mod.rs` until it calls `crate::net::error_chain` itself.
-pub(crate) use crate::net::error_chain;
-
 #[cfg(test)]
 mod tests {
+    use reqwest::header::HeaderValue;
+
     use super::*;
+    use crate::secrets::Secret;
 
     #[test]
     fn the_event_type_filter_joins_types_with_or() {
@@ -913,14 +557,6 @@ mod tests {
             .await
             .unwrap_err();
         assert!(matches!(err, OktaError::DeadlineExceeded { .. }), "{err:?}");
-    }
-
-    #[test]
-    fn an_access_token_is_reused_until_shortly_before_it_expires() {
-        let secs = |s| Duration::from_secs(s);
-        assert_eq!(token_reuse_period(secs(3600)), secs(3540));
-        assert_eq!(token_reuse_period(secs(100)), secs(80));
-        assert_eq!(token_reuse_period(Duration::ZERO), Duration::ZERO);
     }
 
     #[test]
