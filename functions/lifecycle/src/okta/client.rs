@@ -15,7 +15,6 @@ use serde_json::Value;
 
 use super::auth::OktaCredentials;
 use super::error::{api_error, decode, OktaError};
-use super::hook::{parse_log_event, EnvelopeError, LogEvent};
 use super::link::{find_link, query_param};
 use super::model::{Change, OktaGroup, OktaUser, UserList};
 use super::ratelimit::{EndpointFamily, RateLimit};
@@ -48,26 +47,13 @@ pub struct LogQuery {
 /// One System Log page.
 #[derive(Debug, Clone)]
 pub struct LogPage {
-    /// The LogEvents, as Okta sent them, oldest first.
+    /// The LogEvents, as Okta sent them, oldest first; each parses with
+    /// [`super::hook::parse_log_event`], as a hook delivery's events do.
     pub events: Vec<Value>,
-    /// The body as received, for keeping exactly what Okta said.
-    pub raw_events: String,
     /// The URL-decoded `after` of the `rel="next"` link: where the next poll resumes.
     pub next_after: Option<String>,
     /// The rate-limit state this answer reported.
     pub rate: Option<RateLimit>,
-}
-
-impl LogPage {
-    /// Each event parsed as the hook path parses it, so both feed one intake; a bad
-    /// event is an error of its own and does not spoil the others.
-    pub fn parsed_events(&self) -> Vec<Result<LogEvent, EnvelopeError>> {
-        self.events
-            .iter()
-            .enumerate()
-            .map(|(index, e)| parse_log_event(index, e.clone()))
-            .collect()
-    }
 }
 
 /// The filter `eventType eq "a" or eventType eq "b"`; `None` for no types.
@@ -182,22 +168,20 @@ impl OktaClient {
         if !(200..300).contains(&answer.status) {
             return Err(api_error(&endpoint, answer.status, &answer.body));
         }
-        let raw_events = String::from_utf8(answer.body).map_err(|_| OktaError::Decode {
+        let text = std::str::from_utf8(&answer.body).map_err(|_| OktaError::Decode {
             endpoint: endpoint.clone(),
             detail: "body is not UTF-8".into(),
         })?;
-        let events: Vec<Value> =
-            serde_json::from_str(&raw_events).map_err(|e| OktaError::Decode {
-                endpoint: endpoint.clone(),
-                detail: format!("not a JSON array of events: {e}"),
-            })?;
+        let events: Vec<Value> = serde_json::from_str(text).map_err(|e| OktaError::Decode {
+            endpoint: endpoint.clone(),
+            detail: format!("not a JSON array of events: {e}"),
+        })?;
         let next_after = match self.next_link(&endpoint, &answer.headers)? {
             Some(next) => query_param(&next, "after"),
             None => None,
         };
         Ok(LogPage {
             events,
-            raw_events,
             next_after,
             rate: answer.rate,
         })
@@ -472,6 +456,7 @@ mod tests {
     use reqwest::header::HeaderValue;
 
     use super::*;
+    use crate::okta::hook::parse_log_event;
     use crate::secrets::Secret;
 
     #[test]
@@ -568,11 +553,16 @@ mod tests {
                     "target": [{"id": "00u1", "type": "User"}]}),
                 serde_json::json!({"published": "2026-11-23T10:00:00Z", "eventType": "x"}),
             ],
-            raw_events: String::new(),
             next_after: None,
             rate: None,
         };
-        let parsed = page.parsed_events();
+        // As the poller does: each event on its own, so a bad one spoils no other.
+        let parsed: Vec<_> = page
+            .events
+            .iter()
+            .enumerate()
+            .map(|(index, e)| parse_log_event(index, e.clone()))
+            .collect();
         assert_eq!(
             parsed[0].as_ref().unwrap().event_type,
             EventType::Deactivate
