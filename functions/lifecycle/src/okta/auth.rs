@@ -67,24 +67,7 @@ impl OktaCredentials {
             (Some(client_id), None) => {
                 let private_key = text("private_key")?
                     .ok_or_else(|| bad("missing field `private_key`".into()))?;
-                let scopes = match map.get("scopes") {
-                    Some(Value::String(s)) => {
-                        s.split_ascii_whitespace().map(str::to_owned).collect()
-                    }
-                    Some(Value::Array(items)) => items
-                        .iter()
-                        .map(|v| v.as_str().map(str::to_owned))
-                        .collect::<Option<Vec<_>>>()
-                        .ok_or_else(|| bad("field `scopes` must hold strings".into()))?,
-                    None | Some(Value::Null) => Vec::new(),
-                    Some(_) => return Err(bad("field `scopes` must be a string".into())),
-                };
-                if scopes.is_empty() {
-                    return Err(bad(
-                        "missing field `scopes` (for example \"okta.logs.read okta.users.read\")"
-                            .into(),
-                    ));
-                }
+                let scopes = scopes(map.get("scopes"))?;
                 Ok(Self::PrivateKeyJwt {
                     client_id,
                     private_key_pem: Secret::new(unescape_newlines(&private_key)),
@@ -94,6 +77,28 @@ impl OktaCredentials {
             }
         }
     }
+}
+
+/// The `scopes` field: one space-separated string or an array of strings, not empty
+/// (a token without scopes can call nothing).
+fn scopes(field: Option<&Value>) -> Result<Vec<String>, OktaError> {
+    let bad = |reason: &str| OktaError::Credentials(reason.to_owned());
+    let scopes = match field {
+        Some(Value::String(s)) => s.split_ascii_whitespace().map(str::to_owned).collect(),
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|v| v.as_str().map(str::to_owned))
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(|| bad("field `scopes` must hold strings"))?,
+        None | Some(Value::Null) => Vec::new(),
+        Some(_) => return Err(bad("field `scopes` must be a string")),
+    };
+    if scopes.is_empty() {
+        return Err(bad(
+            "missing field `scopes` (for example \"okta.logs.read okta.users.read\")",
+        ));
+    }
+    Ok(scopes)
 }
 
 /// A PEM pasted through a form sometimes arrives with literal `\n` instead of line breaks.
