@@ -1,6 +1,5 @@
 //! The Okta Management API endpoints the poller and engine need, over one shared
-//! client: authentication in [`super::token`], retries and rate limits in
-//! [`super::transport`].
+//! client: authentication lives in `token.rs`, retries and rate limits in `transport.rs`.
 //!
 //! Built once per execution environment and cloned cheaply; [`OktaClient::with_deadline`]
 //! gives a handle whose calls never wait past the invocation's deadline.
