@@ -1,15 +1,14 @@
 //! Credentials for Okta's Management API: an SSWS API token, or an OAuth 2.0 service app
 //! that signs a `private_key_jwt` client assertion for the org token endpoint.
 
-use std::collections::hash_map::RandomState;
-use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::client::OktaError;
+use super::error::OktaError;
+use crate::retry::random_u64;
 use crate::secrets::Secret;
 
 /// How the client authenticates to Okta.
@@ -68,24 +67,7 @@ impl OktaCredentials {
             (Some(client_id), None) => {
                 let private_key = text("private_key")?
                     .ok_or_else(|| bad("missing field `private_key`".into()))?;
-                let scopes = match map.get("scopes") {
-                    Some(Value::String(s)) => {
-                        s.split_ascii_whitespace().map(str::to_owned).collect()
-                    }
-                    Some(Value::Array(items)) => items
-                        .iter()
-                        .map(|v| v.as_str().map(str::to_owned))
-                        .collect::<Option<Vec<_>>>()
-                        .ok_or_else(|| bad("field `scopes` must hold strings".into()))?,
-                    None | Some(Value::Null) => Vec::new(),
-                    Some(_) => return Err(bad("field `scopes` must be a string".into())),
-                };
-                if scopes.is_empty() {
-                    return Err(bad(
-                        "missing field `scopes` (for example \"okta.logs.read okta.users.read\")"
-                            .into(),
-                    ));
-                }
+                let scopes = scopes(map.get("scopes"))?;
                 Ok(Self::PrivateKeyJwt {
                     client_id,
                     private_key_pem: Secret::new(unescape_newlines(&private_key)),
@@ -95,6 +77,28 @@ impl OktaCredentials {
             }
         }
     }
+}
+
+/// The `scopes` field: one space-separated string or an array of strings, not empty
+/// (a token without scopes can call nothing).
+fn scopes(field: Option<&Value>) -> Result<Vec<String>, OktaError> {
+    let bad = |reason: &str| OktaError::Credentials(reason.to_owned());
+    let scopes = match field {
+        Some(Value::String(s)) => s.split_ascii_whitespace().map(str::to_owned).collect(),
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|v| v.as_str().map(str::to_owned))
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(|| bad("field `scopes` must hold strings"))?,
+        None | Some(Value::Null) => Vec::new(),
+        Some(_) => return Err(bad("field `scopes` must be a string")),
+    };
+    if scopes.is_empty() {
+        return Err(bad(
+            "missing field `scopes` (for example \"okta.logs.read okta.users.read\")",
+        ));
+    }
+    Ok(scopes)
 }
 
 /// A PEM pasted through a form sometimes arrives with literal `\n` instead of line breaks.
@@ -168,18 +172,8 @@ impl Signer {
     }
 }
 
-static UNIQUE: AtomicU64 = AtomicU64::new(0);
-
-/// A random-looking 64-bit value from the standard library's per-process random keys.
-/// Good for jitter and unique ids, not for cryptography.
-pub(crate) fn random_u64() -> u64 {
-    let mut h = RandomState::new().build_hasher();
-    h.write_u64(UNIQUE.fetch_add(1, Ordering::Relaxed));
-    if let Ok(d) = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
-        h.write_u128(d.as_nanos());
-    }
-    h.finish()
-}
+/// Counts the `jti`s this process made, so two can never be equal.
+static JTI_COUNT: AtomicU64 = AtomicU64::new(0);
 
 /// A unique `jti`: 128 random-looking bits plus a process counter.
 pub(crate) fn new_jti() -> String {
@@ -187,41 +181,8 @@ pub(crate) fn new_jti() -> String {
         "{:016x}{:016x}{:x}",
         random_u64(),
         random_u64(),
-        UNIQUE.fetch_add(1, Ordering::Relaxed)
+        JTI_COUNT.fetch_add(1, Ordering::Relaxed)
     )
-}
-
-/// A successful token endpoint answer.
-#[derive(Debug, Deserialize)]
-pub(crate) struct TokenAnswer {
-    pub access_token: String,
-    #[serde(default)]
-    pub token_type: Option<String>,
-    #[serde(default)]
-    pub expires_in: Option<u64>,
-}
-
-/// An OAuth error answer.
-#[derive(Debug, Default, Deserialize)]
-pub(crate) struct OAuthErrorBody {
-    #[serde(default)]
-    pub error: Option<String>,
-    #[serde(default)]
-    pub error_description: Option<String>,
-}
-
-/// Maps a token endpoint error to an [`OktaError`]; DPoP gets its own, actionable error.
-pub(crate) fn token_error(status: u16, body: &[u8]) -> OktaError {
-    let parsed: OAuthErrorBody = serde_json::from_slice(body).unwrap_or_default();
-    let error = parsed.error.unwrap_or_else(|| "unknown_error".into());
-    if error == "invalid_dpop_proof" || error == "use_dpop_nonce" {
-        return OktaError::DpopRequired;
-    }
-    OktaError::Token {
-        status,
-        error,
-        description: parsed.error_description.unwrap_or_default(),
-    }
 }
 
 #[cfg(test)]
@@ -337,24 +298,5 @@ mod tests {
         .unwrap()
         .to_string();
         assert!(e.contains("private_key") && !e.contains("notakey"));
-    }
-
-    #[test]
-    fn a_dpop_demand_becomes_an_actionable_error() {
-        let e = token_error(
-            400,
-            br#"{"error":"invalid_dpop_proof","error_description":"x"}"#,
-        );
-        assert!(matches!(e, OktaError::DpopRequired));
-        assert!(e.to_string().contains("(DPoP) header in token requests"));
-        let e = token_error(400, br#"{"error":"use_dpop_nonce"}"#);
-        assert!(matches!(e, OktaError::DpopRequired));
-        let e = token_error(
-            401,
-            br#"{"error":"invalid_client","error_description":"bad"}"#,
-        );
-        assert!(
-            matches!(e, OktaError::Token { status: 401, ref error, .. } if error == "invalid_client")
-        );
     }
 }

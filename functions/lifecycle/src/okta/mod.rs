@@ -1,15 +1,23 @@
 //! The Okta contract: the event hook envelope, the System Log event, and the
 //! Management API client.
+//!
+//! The client is layered so each file reads alone: [`error`] and [`model`] depend on
+//! nothing else here; `transport` sends and retries; `token` authenticates on top of
+//! it; [`client`] holds the endpoints.
 
 mod auth;
 pub mod client;
+pub mod error;
 pub mod hook;
 mod link;
+pub mod model;
 pub mod ratelimit;
+mod token;
+mod transport;
 
 pub use auth::{AssertionClaims, OktaCredentials, ASSERTION_LIFETIME_SECS};
-pub use client::{
-    event_type_filter, Change, ClientOptions, GroupType, LogPage, LogQuery, OktaClient, OktaError,
-    OktaGroup, OktaUser, Sleeper, UserList, UserPages, UserStatus,
-};
+pub use client::{event_type_filter, LogPage, LogQuery, OktaClient, UserPages};
+pub use error::{ErrorClass, OktaError};
+pub use model::{Change, GroupType, OktaGroup, OktaUser, UserList, UserStatus};
 pub use ratelimit::{EndpointFamily, RateLimit};
+pub use transport::{ClientOptions, Sleeper};
