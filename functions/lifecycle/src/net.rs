@@ -37,6 +37,12 @@ pub fn error_chain(e: &dyn std::error::Error) -> String {
     out
 }
 
+/// Escapes a value for a double-quoted filter string. Okta's `filter` and SCIM's
+/// (RFC 7644 §3.4.2.2) both quote values as JSON strings: backslash and quote escaped.
+pub fn escape_filter_string(s: &str) -> String {
+    s.replace('\\', "\\\\").replace('"', "\\\"")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

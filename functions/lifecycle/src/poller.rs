@@ -22,7 +22,7 @@ use crate::domain::{AcceptedEvent, IntakeContext, Source};
 use crate::domain::{EventType, EventUuid, UserId};
 use crate::intake;
 use crate::okta::hook::{parse_log_event, LogEvent};
-use crate::okta::{ClientOptions, LogQuery, OktaClient, OktaError, UserStatus};
+use crate::okta::{ClientOptions, ErrorClass, LogQuery, OktaClient, OktaError, UserStatus};
 use crate::setup::{self, SetupError};
 use crate::store::{DynamoStore, IntakeStore, PollStatus, StoreError};
 
@@ -489,11 +489,9 @@ impl OktaApi {
 }
 
 fn read_error(e: OktaError) -> ReadError {
-    match e {
-        OktaError::RateLimited { .. } | OktaError::BudgetExhausted { .. } => {
-            ReadError::RateLimited(e.to_string())
-        }
-        other => ReadError::Failed(other.to_string()),
+    match e.class() {
+        ErrorClass::Throttled { .. } => ReadError::RateLimited(e.to_string()),
+        ErrorClass::Transient | ErrorClass::Permanent => ReadError::Failed(e.to_string()),
     }
 }
 

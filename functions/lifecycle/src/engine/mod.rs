@@ -30,6 +30,7 @@ use crate::clock::Timestamp;
 use crate::config::EngineConfig;
 use crate::domain::{Action, AuditEntry, Job, JobStatus, Settle, Snapshot, StateUpdate, UserState};
 use crate::okta::{ClientOptions, OktaClient, OktaUser};
+use crate::retry::Backoff;
 use crate::setup::{self, SetupError};
 use crate::store::{DynamoStore, IntakeStore, Key, StoreError};
 use crate::targets::okta::OktaTarget;
@@ -66,7 +67,9 @@ const ACTOR: &str = "okta-lifecycle/deprovision";
 /// A step is not started with less time than this left.
 const MIN_STEP_TIME: Duration = Duration::from_millis(500);
 /// First backoff between tries of one step; doubles.
-const STEP_BACKOFF: Duration = Duration::from_millis(200);
+const STEP_BACKOFF: Backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(5));
+/// Longest wait before a retried job runs again.
+const MAX_RETRY_DELAY: Duration = Duration::from_secs(900);
 /// Rate-limit waits a job may take before its attempts count again.
 const MAX_DEFERRALS: u32 = 30;
 /// Longest single rate-limit wait (Okta's windows are one minute).
@@ -384,7 +387,7 @@ impl Engine {
                         && e.retry_after().is_none()
                         && tries < self.config.step_max_attempts =>
                 {
-                    let wait = STEP_BACKOFF * 2u32.saturating_pow(tries - 1);
+                    let wait = STEP_BACKOFF.delay(tries - 1);
                     tracing::warn!(error = %e, tries, wait_ms = wait.as_millis() as u64, "target call failed; retrying");
                     tokio::time::sleep(wait).await;
                 }
@@ -437,7 +440,8 @@ impl Engine {
             let at = now.plus(wait.min(MAX_DEFERRAL)).unix_millis();
             (JobStatus::Retrying, Some(at), "job.deferred")
         } else if failure.is_transient() && attempts < self.config.job_max_attempts {
-            let delay = self.config.job_retry_delay * 2u32.saturating_pow(attempts - 1);
+            let delay =
+                Backoff::new(self.config.job_retry_delay, MAX_RETRY_DELAY).delay(attempts - 1);
             (
                 JobStatus::Retrying,
                 Some(now.plus(delay).unix_millis()),

@@ -22,9 +22,6 @@ use super::transport::{Answer, ClientOptions, Deadline, Transport};
 use crate::clock::Timestamp;
 use crate::domain::{EventType, UserId};
 
-// Kept for `targets/mod.rs` until it calls `crate::net::error_chain` itself.
-pub(crate) use crate::net::error_chain;
-
 /// The most events Okta returns in one System Log page.
 pub const MAX_LOG_LIMIT: u32 = 1000;
 /// The most users Okta returns in one `/api/v1/users` page.
@@ -59,14 +56,14 @@ pub struct LogPage {
 pub fn event_type_filter(types: &[EventType]) -> Option<String> {
     let parts: Vec<String> = types
         .iter()
-        .map(|t| format!("eventType eq \"{}\"", escape_filter_string(t.as_str())))
+        .map(|t| {
+            format!(
+                "eventType eq \"{}\"",
+                crate::net::escape_filter_string(t.as_str())
+            )
+        })
         .collect();
     (!parts.is_empty()).then(|| parts.join(" or "))
-}
-
-/// Escapes a value for a double-quoted Okta filter string.
-pub fn escape_filter_string(s: &str) -> String {
-    s.replace('\\', "\\\\").replace('"', "\\\"")
 }
 
 struct Inner {

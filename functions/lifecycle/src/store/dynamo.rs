@@ -12,6 +12,7 @@ use aws_sdk_dynamodb::Client;
 use super::{IntakeStore, Integration, Key, Quarantine, RecordOutcome, StoreError};
 use crate::clock::Timestamp;
 use crate::domain::{AcceptedEvent, IntakeContext};
+use crate::retry::Backoff;
 
 /// DynamoDB allows 100 items per transaction; each event takes two (marker and job).
 const EVENTS_PER_TRANSACTION: usize = 50;
@@ -22,7 +23,7 @@ const QUARANTINE_PARTS_PER_TRANSACTION: usize = 10;
 /// Retries of a transaction cancelled by a concurrent writer or throttling; the client
 /// already retries throttled requests, this covers cancellations it does not retry.
 const MAX_CONFLICT_RETRIES: u32 = 3;
-const CONFLICT_BACKOFF: Duration = Duration::from_millis(25);
+const CONFLICT_BACKOFF: Backoff = Backoff::new(Duration::from_millis(25), Duration::from_secs(1));
 
 /// The table, reached through the AWS SDK.
 #[derive(Debug, Clone)]
@@ -189,7 +190,7 @@ impl DynamoStore {
                 });
             }
             conflicts += 1;
-            tokio::time::sleep(backoff(conflicts)).await;
+            tokio::time::sleep(CONFLICT_BACKOFF.delay(conflicts.saturating_sub(1))).await;
         }
         Ok(())
     }
@@ -362,16 +363,6 @@ pub(super) fn number(item: &HashMap<String, AttributeValue>, name: &str) -> Opti
 /// Reads a boolean attribute.
 pub(super) fn flag(item: &HashMap<String, AttributeValue>, name: &str) -> Option<bool> {
     item.get(name).and_then(|v| v.as_bool().ok()).copied()
-}
-
-/// Exponential backoff with jitter; the jitter spreads writers that collided.
-fn backoff(attempt: u32) -> Duration {
-    let base = CONFLICT_BACKOFF * 2u32.saturating_pow(attempt.saturating_sub(1));
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    base + Duration::from_millis(u64::from(nanos % 25))
 }
 
 /// Sorts an SDK error into "try later" and "will not work".

@@ -198,7 +198,7 @@ impl TargetError {
         // The sources say why (refused, reset, DNS); only the top level names the URL.
         if let Some(source) = std::error::Error::source(e) {
             detail.push_str(": ");
-            detail.push_str(&crate::okta::client::error_chain(source));
+            detail.push_str(&crate::net::error_chain(source));
         }
         TargetError::Transient {
             target: target.to_owned(),
@@ -238,12 +238,7 @@ pub trait Target: Send + Sync {
 /// An HTTP client for targets: timeouts on every request, no redirects (they would carry
 /// credentials elsewhere), rustls.
 pub fn http_client(timeout: std::time::Duration) -> Result<reqwest::Client, reqwest::Error> {
-    reqwest::Client::builder()
-        .connect_timeout(timeout)
-        .timeout(timeout)
-        .redirect(reqwest::redirect::Policy::none())
-        .user_agent(format!("okta-lifecycle/{}", env!("CARGO_PKG_VERSION")))
-        .build()
+    crate::net::http_client(timeout, timeout, crate::net::USER_AGENT)
 }
 
 #[cfg(test)]

@@ -15,7 +15,7 @@
 use super::{BoxFuture, JobContext, Op, Outcome, Step, Target, TargetError};
 
 use crate::domain::{Action, GroupRef, Holdings, Person};
-use crate::okta::{Change, OktaClient, OktaError};
+use crate::okta::{Change, ErrorClass, OktaClient, OktaError};
 
 const NAME: &str = "okta";
 
@@ -53,16 +53,14 @@ pub(crate) fn read_failure(what: &str, e: OktaError) -> TargetError {
 
 fn with_detail(detail: String, e: &OktaError) -> TargetError {
     let target = NAME.to_owned();
-    if let Some(retry_after) = e.retry_after() {
-        TargetError::Throttled {
+    match e.class() {
+        ErrorClass::Throttled { retry_after } => TargetError::Throttled {
             target,
             detail,
             retry_after,
-        }
-    } else if e.is_transient() {
-        TargetError::Transient { target, detail }
-    } else {
-        TargetError::Permanent { target, detail }
+        },
+        ErrorClass::Transient => TargetError::Transient { target, detail },
+        ErrorClass::Permanent => TargetError::Permanent { target, detail },
     }
 }
 

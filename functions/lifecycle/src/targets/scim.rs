@@ -116,7 +116,7 @@ impl ScimTarget {
             return Ok(None);
         };
         let mut url = self.users_url(None)?;
-        let escaped = login.replace('\\', "\\\\").replace('"', "\\\"");
+        let escaped = crate::net::escape_filter_string(login);
         url.query_pairs_mut()
             .append_pair("filter", &format!("userName eq \"{escaped}\""));
         let (status, body) = self.send(self.request(Method::GET, url)).await?;
