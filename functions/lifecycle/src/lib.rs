@@ -1,9 +1,18 @@
-//! Shared library of okta-lifecycle.
+//! Shared library of okta-lifecycle: everything with behaviour lives here; the Lambda
+//! binaries under `functions/` only read their configuration, build the clients once and
+//! hand each invocation to a handler in this crate.
 //!
-//! The Lambda binaries under `functions/` only read [`config::Config`], build the clients
-//! once and hand requests to the handlers in [`http`]. Everything with behaviour lives here:
-//! the Okta contracts ([`okta`]), the intake path shared by the hook and the poller
-//! ([`intake`]), the table ([`store`]) and the hook secret ([`secrets`]).
+//! - [`domain`]: the shared vocabulary (ids, events, jobs, actions, snapshots, audit).
+//! - [`okta`]: the Okta contract (hook envelope, LogEvent, users and groups, API client).
+//! - [`intake`]: events in, one conditional write per event out (hook and poller).
+//! - [`engine`]: deprovisioning and restoring a person's access, job by job.
+//! - [`targets`]: Okta, SCIM 2.0 and signed webhooks behind one trait.
+//! - [`poller`]: the System Log poller and the reconciliation sweep.
+//! - [`store`]: the table, its key scheme and its item kinds.
+//! - [`http`]: the hook functions' handlers; [`secrets`], [`config`], [`setup`], [`aws`]:
+//!   secrets, environment, wiring; [`retry`], [`net`], [`clock`]: shared mechanisms.
+
+#![warn(missing_docs)]
 
 pub mod aws;
 pub mod clock;

@@ -3,11 +3,11 @@
 //! | pk | sk | item |
 //! |---|---|---|
 //! | `EVENT#<uuid>` | `EVENT` | dedupe marker, with TTL |
-//! | `USER#<id>` | `JOB#<published>#<uuid>` | one unit of work ([`super::job`]) |
-//! | `USER#<id>` | `STATE` | last applied action, episode, snapshot ([`super::user_state`]) |
-//! | `USER#<id>` | `AUDIT#<time>#<uuid>#<n>` | one line of the audit trail ([`super::audit`]) |
+//! | `USER#<id>` | `JOB#<published>#<uuid>` | one unit of work (`job.rs`) |
+//! | `USER#<id>` | `STATE` | last applied action, episode, snapshot (`user_state.rs`) |
+//! | `USER#<id>` | `AUDIT#<time>#<uuid>#<n>` | one line of the audit trail (`audit.rs`) |
 //! | `CONFIG` | `INTEGRATION` | enabled flag, dry run, verified-at, last-delivery-at |
-//! | `CONFIG` | `FUSE` | the safety fuse ([`super::fuse`]) |
+//! | `CONFIG` | `FUSE` | the safety fuse (`fuse.rs`) |
 //! | `POLLER` | `CURSOR` / `LOCK` / `STATUS` | the poller's resume point, lease and figures |
 //! | `QUARANTINE` | `<received>#<request>#<part>` | a rejected body, kept for inspection, with TTL |
 

@@ -1,7 +1,7 @@
 //! The table: the items the product keeps and the port the handlers write through.
-//! [`keys`] has every key shape; each item kind has its own file: jobs ([`job`]), the
-//! user's state ([`user_state`]), the audit trail ([`audit`]), the fuse ([`fuse`]), the
-//! operator's switches ([`config`]), the poller's cursor and lease ([`poll_state`]).
+//! `keys.rs` has every key shape; each item kind has its own file: jobs (`job.rs`), the
+//! user's state (`user_state.rs`), the audit trail (`audit.rs`), the fuse (`fuse.rs`), the
+//! operator's switches (`config.rs`), the poller's cursor and lease (`poll_state.rs`).
 //! The store maps domain types to items and knows no business of its own.
 
 mod audit;
