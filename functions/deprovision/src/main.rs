@@ -1,25 +1,21 @@
 //! `deprovision`: runs the jobs the table's stream brings (new jobs, retries, released
 //! jobs) against Okta and every configured target.
 
-use std::time::Duration;
-
 use aws_lambda_events::event::dynamodb::Event;
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 use lifecycle::clock::invocation_deadline;
 use lifecycle::config::EngineConfig;
 use lifecycle::engine::Engine;
 
-/// Longest one invocation works, below the function's 120 s timeout.
-const TIME_BUDGET: Duration = Duration::from_secs(100);
-
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let config = EngineConfig::from_env()?;
+    let budget = config.time_budget;
     let engine = Engine::from_environment(config).await?;
     let engine = &engine;
     run(service_fn(move |event: LambdaEvent<Event>| async move {
-        let deadline = invocation_deadline(event.context.deadline(), TIME_BUDGET);
+        let deadline = invocation_deadline(event.context.deadline(), budget);
         let response = engine
             .handle(event.payload, &event.context.request_id, deadline)
             .await;

@@ -35,6 +35,7 @@
 //! | variable | default | meaning |
 //! |---|---|---|
 //! | `TARGETS_SECRET_ID` | none | Secrets Manager id of the SCIM and webhook targets; none: Okta only |
+//! | `DEPROVISION_TIME_BUDGET_SECONDS` | `100` | longest one invocation works; below the function's timeout |
 //! | `DRY_RUN` | `false` | plan and record every job, touch nothing |
 //! | `DELETE_IN_TARGETS` | `false` | on an Okta delete, delete SCIM accounts instead of deactivating |
 //! | `RESTORE_GROUPS` | `true` | a restore puts Okta group memberships back |
@@ -73,7 +74,7 @@ pub enum ConfigError {
 #[derive(Debug, Clone)]
 pub struct Config {
     /// The DynamoDB table.
-    pub table_name: String,
+    pub table: TableConfig,
     /// Secrets Manager id of the hook secret.
     pub hook_secret_id: String,
     /// Lower-case name of the header that carries the secret.
@@ -84,8 +85,6 @@ pub struct Config {
     pub enabled_event_types: HashSet<EventType>,
     /// Largest accepted delivery body.
     pub max_body_bytes: usize,
-    /// Lifetime of dedupe markers.
-    pub event_ttl: Duration,
     /// Lifetime of quarantined bodies.
     pub quarantine_ttl: Duration,
     /// Least time between two re-reads of the secret after a mismatch.
@@ -163,6 +162,58 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
     }
 }
 
+/// The table every function works on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableConfig {
+    /// The DynamoDB table's name (`TABLE_NAME`).
+    pub name: String,
+    /// Lifetime of dedupe markers and quarantined parts' default (`EVENT_TTL_DAYS`).
+    pub event_ttl: Duration,
+}
+
+impl TableConfig {
+    /// How long dedupe markers are kept when `EVENT_TTL_DAYS` says nothing: weeks longer
+    /// than any redelivery or System Log lookback.
+    pub const DEFAULT_EVENT_TTL: Duration = Duration::from_secs(30 * DAY);
+
+    /// A table by name, with the default marker lifetime (the operator's command line).
+    pub fn named(name: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            event_ttl: Self::DEFAULT_EVENT_TTL,
+        }
+    }
+
+    fn read<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
+        Ok(Self {
+            name: env.required("TABLE_NAME")?,
+            event_ttl: env.seconds("EVENT_TTL_DAYS", Self::DEFAULT_EVENT_TTL.as_secs() / DAY)?
+                * DAY_SECONDS,
+        })
+    }
+}
+
+/// How a function reaches Okta.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OktaConfig {
+    /// Okta org URL, e.g. `https://example.okta.com`, without a trailing slash.
+    pub org_url: String,
+    /// Secrets Manager id of the Okta API credentials.
+    pub credentials_secret_id: String,
+    /// Share of an endpoint's rate limit left to other integrations (0.0 to 0.9).
+    pub rate_reserve: f64,
+}
+
+impl OktaConfig {
+    fn read<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
+        Ok(Self {
+            org_url: env.org_url()?,
+            credentials_secret_id: env.required("OKTA_CREDENTIALS_SECRET_ID")?,
+            rate_reserve: env.rate_reserve()?,
+        })
+    }
+}
+
 impl Config {
     /// Reads the process environment.
     pub fn from_env() -> Result<Self, ConfigError> {
@@ -185,13 +236,12 @@ impl Config {
             });
         }
         Ok(Self {
-            table_name: env.required("TABLE_NAME")?,
+            table: TableConfig::read(&env)?,
             hook_secret_id: env.required("HOOK_SECRET_ID")?,
             auth_header,
             hook_path,
             enabled_event_types: env.event_types()?,
             max_body_bytes: env.number("MAX_BODY_BYTES", 1024 * 1024)? as usize,
-            event_ttl: env.seconds("EVENT_TTL_DAYS", 30)? * DAY_SECONDS,
             quarantine_ttl: env.seconds("QUARANTINE_TTL_DAYS", 30)? * DAY_SECONDS,
             secret_refresh_interval: env.seconds("SECRET_REFRESH_SECONDS", 30)?,
             secret_rotation_grace: env.seconds("SECRET_ROTATION_GRACE_SECONDS", DAY)?,
@@ -203,11 +253,9 @@ impl Config {
 #[derive(Debug, Clone)]
 pub struct PollerConfig {
     /// The DynamoDB table.
-    pub table_name: String,
-    /// Okta org URL, e.g. `https://example.okta.com`.
-    pub okta_org_url: String,
-    /// Secrets Manager id of the Okta API credentials.
-    pub okta_credentials_secret_id: String,
+    pub table: TableConfig,
+    /// The Okta org and its credentials.
+    pub okta: OktaConfig,
     /// Event types that create jobs (the same setting as the hook's).
     pub enabled_event_types: HashSet<EventType>,
     /// How far back the very first run reads.
@@ -222,14 +270,10 @@ pub struct PollerConfig {
     pub time_margin: Duration,
     /// Longest a run takes, whatever the invocation's deadline (below the function timeout).
     pub time_budget: Duration,
-    /// Share of an endpoint's rate limit left to other integrations (0.0 to 1.0).
-    pub rate_reserve: f64,
     /// Least time between two reconciliation sweeps.
     pub sweep_interval: Duration,
     /// Our event hook's id in Okta, to pick its delivery failures out of the log.
     pub event_hook_id: Option<String>,
-    /// Lifetime of dedupe markers.
-    pub event_ttl: Duration,
 }
 
 impl PollerConfig {
@@ -249,9 +293,8 @@ impl PollerConfig {
             });
         }
         Ok(Self {
-            table_name: env.required("TABLE_NAME")?,
-            okta_org_url: env.org_url()?,
-            okta_credentials_secret_id: env.required("OKTA_CREDENTIALS_SECRET_ID")?,
+            table: TableConfig::read(&env)?,
+            okta: OktaConfig::read(&env)?,
             enabled_event_types: env.event_types()?,
             first_lookback: env.seconds("POLL_FIRST_LOOKBACK_MINUTES", 60)? * 60,
             page_limit: page_limit as u32,
@@ -259,10 +302,8 @@ impl PollerConfig {
             lease: env.seconds("POLL_LEASE_SECONDS", 180)?,
             time_margin: env.seconds("POLL_TIME_MARGIN_SECONDS", 5)?,
             time_budget: env.seconds("POLL_TIME_BUDGET_SECONDS", 50)?,
-            rate_reserve: env.rate_reserve()?,
             sweep_interval: env.seconds("SWEEP_INTERVAL_SECONDS", 3600)?,
             event_hook_id: env.get("OKTA_EVENT_HOOK_ID"),
-            event_ttl: env.seconds("EVENT_TTL_DAYS", 30)? * DAY_SECONDS,
         })
     }
 }
@@ -271,15 +312,13 @@ impl PollerConfig {
 #[derive(Debug, Clone)]
 pub struct EngineConfig {
     /// The DynamoDB table.
-    pub table_name: String,
-    /// Okta org URL.
-    pub okta_org_url: String,
-    /// Secrets Manager id of the Okta API credentials.
-    pub okta_credentials_secret_id: String,
+    pub table: TableConfig,
+    /// The Okta org and its credentials.
+    pub okta: OktaConfig,
     /// Secrets Manager id of the targets; `None`: Okta only.
     pub targets_secret_id: Option<String>,
-    /// Share of Okta's rate limit left to other integrations.
-    pub rate_reserve: f64,
+    /// Longest one invocation works, whatever its deadline (below the function timeout).
+    pub time_budget: Duration,
     /// Plan and record, touch nothing.
     pub dry_run: bool,
     /// On `delete.initiated`, delete application accounts.
@@ -326,11 +365,10 @@ impl EngineConfig {
             }
         };
         Ok(Self {
-            table_name: env.required("TABLE_NAME")?,
-            okta_org_url: env.org_url()?,
-            okta_credentials_secret_id: env.required("OKTA_CREDENTIALS_SECRET_ID")?,
+            table: TableConfig::read(&env)?,
+            okta: OktaConfig::read(&env)?,
             targets_secret_id: env.get("TARGETS_SECRET_ID"),
-            rate_reserve: env.rate_reserve()?,
+            time_budget: env.seconds("DEPROVISION_TIME_BUDGET_SECONDS", 100)?,
             dry_run: env.flag("DRY_RUN", false)?,
             delete_in_targets: env.flag("DELETE_IN_TARGETS", false)?,
             restore_groups: env.flag("RESTORE_GROUPS", true)?,
@@ -415,7 +453,7 @@ mod tests {
         let c = read(&[]).unwrap();
         assert!(!c.dry_run && !c.delete_in_targets && c.restore_groups);
         assert_eq!((c.fuse_limit, c.fuse_window.as_secs()), (25, 600));
-        assert_eq!(c.okta_org_url, "https://x.okta.com");
+        assert_eq!(c.okta.org_url, "https://x.okta.com");
         assert!(read(&[("DRY_RUN", "TRUE")]).unwrap().dry_run);
         assert!(matches!(
             read(&[("DRY_RUN", "yes")]),

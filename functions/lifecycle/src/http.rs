@@ -139,11 +139,7 @@ impl HookHandler<DynamoStore, SecretsManagerSource> {
     /// TLS handshakes inside its 3-second budget.
     pub async fn from_environment(config: Config) -> Self {
         let aws = sdk_config().await;
-        let store = DynamoStore::new(
-            aws_sdk_dynamodb::Client::new(&aws),
-            &config.table_name,
-            config.event_ttl,
-        );
+        let store = crate::setup::store(&aws, &config.table);
         let source = SecretsManagerSource::new(
             aws_sdk_secretsmanager::Client::new(&aws),
             &config.hook_secret_id,

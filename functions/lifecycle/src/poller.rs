@@ -453,21 +453,8 @@ impl Poller<OktaApi> {
     /// the Okta client: everything a run needs, once per execution environment.
     pub async fn from_environment(config: PollerConfig) -> Result<Self, SetupError> {
         let aws = sdk_config().await;
-        let store = DynamoStore::new(
-            aws_sdk_dynamodb::Client::new(&aws),
-            &config.table_name,
-            config.event_ttl,
-        );
-        let client = setup::okta_client(
-            &aws,
-            &config.okta_org_url,
-            &config.okta_credentials_secret_id,
-            ClientOptions {
-                reserve_fraction: config.rate_reserve,
-                ..ClientOptions::default()
-            },
-        )
-        .await?;
+        let store = setup::store(&aws, &config.table);
+        let client = setup::okta_client(&aws, &config.okta, ClientOptions::default()).await?;
         Ok(Self::new(config, store, OktaApi::new(client)))
     }
 }

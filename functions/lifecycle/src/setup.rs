@@ -1,10 +1,12 @@
-//! Building, once per execution environment, what the functions that call Okta share:
-//! the Okta client from the credentials secret.
+//! Building, once per execution environment, the clients the functions share: the
+//! store over the table, the Okta client from its credentials secret.
 
 use aws_config::SdkConfig;
 
+use crate::config::{OktaConfig, TableConfig};
 use crate::okta::{ClientOptions, OktaClient, OktaCredentials, OktaError};
 use crate::secrets::{SecretError, SecretsManagerSource};
+use crate::store::DynamoStore;
 
 /// A function could not be set up.
 #[derive(Debug, thiserror::Error)]
@@ -34,14 +36,27 @@ pub async fn required_secret(
         .ok_or_else(|| SetupError::MissingSecret(secret_id.to_owned()))
 }
 
-/// The Okta client, with credentials read from Secrets Manager.
+/// The store over the configured table.
+pub fn store(aws: &SdkConfig, table: &TableConfig) -> DynamoStore {
+    DynamoStore::new(
+        aws_sdk_dynamodb::Client::new(aws),
+        &table.name,
+        table.event_ttl,
+    )
+}
+
+/// The Okta client, with credentials read from Secrets Manager and the configured rate
+/// reserve; the rest of `options` is the caller's.
 pub async fn okta_client(
     aws: &SdkConfig,
-    org_url: &str,
-    credentials_secret_id: &str,
+    okta: &OktaConfig,
     options: ClientOptions,
 ) -> Result<OktaClient, SetupError> {
-    let secret = required_secret(aws, credentials_secret_id).await?;
+    let secret = required_secret(aws, &okta.credentials_secret_id).await?;
     let credentials = OktaCredentials::from_secret_json(secret.expose())?;
-    Ok(OktaClient::new(org_url, credentials, options)?)
+    let options = ClientOptions {
+        reserve_fraction: okta.rate_reserve,
+        ..options
+    };
+    Ok(OktaClient::new(&okta.org_url, credentials, options)?)
 }

@@ -1,21 +1,16 @@
 //! `lifecycle-ops`: see the library's documentation, or `lifecycle-ops --help`.
 
-use std::time::Duration;
-
 use clap::Parser;
 use lifecycle::aws::sdk_config;
-use lifecycle::store::DynamoStore;
+use lifecycle::config::TableConfig;
+use lifecycle::setup;
 use lifecycle_ops::{run, Cli};
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let aws = sdk_config().await;
-    let store = DynamoStore::new(
-        aws_sdk_dynamodb::Client::new(&aws),
-        &cli.table,
-        Duration::from_secs(30 * 24 * 3600),
-    );
+    let store = setup::store(&aws, &TableConfig::named(&cli.table));
     match run(&store, &cli.operator, cli.command).await {
         Ok(out) => {
             print!("{out}");

@@ -67,7 +67,11 @@ impl World {
 
     async fn poller(&self, extra: &[(&str, &str)]) -> Poller<OktaApi> {
         let config = self.config(extra);
-        let store = DynamoStore::new(self.stack.dynamodb().await, &self.table, config.event_ttl);
+        let store = DynamoStore::new(
+            self.stack.dynamodb().await,
+            &self.table,
+            config.table.event_ttl,
+        );
         let client = OktaClient::new(
             &self.okta_url,
             OktaCredentials::Ssws(Secret::new(TOKEN)),

@@ -212,17 +212,11 @@ impl Engine {
     /// secret, the targets from theirs.
     pub async fn from_environment(config: EngineConfig) -> Result<Self, SetupError> {
         let aws = sdk_config().await;
-        let store = DynamoStore::new(
-            aws_sdk_dynamodb::Client::new(&aws),
-            &config.table_name,
-            Duration::from_secs(30 * 24 * 3600),
-        );
+        let store = setup::store(&aws, &config.table);
         let okta = setup::okta_client(
             &aws,
-            &config.okta_org_url,
-            &config.okta_credentials_secret_id,
+            &config.okta,
             ClientOptions {
-                reserve_fraction: config.rate_reserve,
                 // Steps retry on their own; two tries per call keep the product bounded.
                 max_attempts: 2,
                 timeout: config.step_timeout,
