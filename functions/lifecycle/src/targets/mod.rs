@@ -6,9 +6,9 @@
 //! carry out one step ([`Target::apply`]). Every step is idempotent: "already so" (not a
 //! member, account already inactive, not found) is an [`Outcome`], not an error.
 
-mod config;
 pub mod okta;
 pub mod scim;
+mod settings;
 pub mod webhook;
 
 use std::future::Future;
@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::{Action, EventType, EventUuid, Holdings, Person};
 
-pub use config::{TargetsConfig, TargetsConfigError};
+pub use settings::{TargetsConfig, TargetsConfigError};
 
 /// A boxed future, so that targets of different kinds fit in one list.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;

@@ -15,7 +15,7 @@ use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE};
 use reqwest::{Method, RequestBuilder, Url};
 use serde_json::{json, Value};
 
-use super::config::ScimConfig;
+use super::settings::ScimConfig;
 use super::{BoxFuture, JobContext, Op, Outcome, Step, Target, TargetError};
 use crate::domain::{Account, Action, Holdings, Person};
 

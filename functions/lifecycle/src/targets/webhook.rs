@@ -16,7 +16,7 @@ use aws_lc_rs::hmac;
 use reqwest::header::CONTENT_TYPE;
 use serde_json::json;
 
-use super::config::WebhookConfig;
+use super::settings::WebhookConfig;
 use super::{BoxFuture, JobContext, Op, Outcome, Step, Target, TargetError};
 use crate::clock::Timestamp;
 use crate::domain::{Action, Holdings, Person};
