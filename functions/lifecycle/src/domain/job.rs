@@ -236,6 +236,43 @@ pub struct StateUpdate {
 mod tests {
     use super::*;
 
+    fn every_status() -> Vec<JobStatus> {
+        use JobStatus::*;
+        vec![
+            Pending,
+            Running,
+            Retrying,
+            RetryRequested,
+            Released,
+            Done,
+            Planned,
+            Stale,
+            Skipped,
+            Held,
+            Failed,
+        ]
+    }
+
+    #[test]
+    fn every_status_round_trips_and_the_runnable_ones_are_exactly_the_four_waiting_to_run() {
+        use JobStatus::*;
+        for status in every_status() {
+            assert_eq!(JobStatus::from(status.as_str()), status);
+            // Exhaustive: a new status does not compile until it is placed on one side.
+            let runnable = match &status {
+                Pending | Retrying | RetryRequested | Released => true,
+                Running | Done | Planned | Stale | Skipped | Held | Failed => false,
+                Other(_) => unreachable!("not in the list"),
+            };
+            assert_eq!(status.is_runnable(), runnable, "{}", status.as_str());
+            if status.starts_a_round() {
+                assert!(status.is_runnable(), "{} starts a round", status.as_str());
+            }
+        }
+        assert_eq!(JobStatus::from("paused"), Other("paused".into()));
+        assert!(!Other("paused".into()).is_runnable());
+    }
+
     #[test]
     fn only_failed_stale_and_abandoned_jobs_are_out_of_hand() {
         assert!(!JobStatus::Failed.in_hand(true));
