@@ -5,15 +5,13 @@
 //! It is not a Lambda function: it runs where the operator's AWS credentials are (or
 //! against the local stack, with `AWS_ENDPOINT_URL` from `.local/stack.env`).
 
-use std::collections::HashMap;
 use std::fmt::Write as _;
 
-use aws_sdk_dynamodb::types::AttributeValue;
 use clap::{Parser, Subcommand, ValueEnum};
 use lifecycle::clock::Timestamp;
 use lifecycle::domain::UserId;
 use lifecycle::domain::{Job, JobStatus};
-use lifecycle::store::{DynamoStore, Key, StoreError};
+use lifecycle::store::{DynamoStore, FuseState, Key, StoreError};
 
 /// Operate okta-lifecycle's table.
 #[derive(Debug, Parser)]
@@ -111,17 +109,6 @@ fn user_id(user: &str) -> Result<UserId, OpsError> {
     UserId::parse(user).map_err(|_| OpsError::User(user.to_owned()))
 }
 
-fn text(item: &HashMap<String, AttributeValue>, name: &str) -> String {
-    match item.get(name) {
-        Some(AttributeValue::S(s)) => s.clone(),
-        Some(AttributeValue::N(n)) => n.clone(),
-        Some(AttributeValue::Bool(b)) => b.to_string(),
-        Some(AttributeValue::Ss(set)) => set.join(" "),
-        Some(AttributeValue::L(list)) => format!("{} entries", list.len()),
-        _ => String::new(),
-    }
-}
-
 async fn job(store: &DynamoStore, user: &str, sk: &str) -> Result<Job, OpsError> {
     let key = Key::new(Key::user_pk(&user_id(user)?), sk);
     store
@@ -169,6 +156,32 @@ async fn request(
     ))
 }
 
+/// The fuse's state, one `name value` line each.
+fn fuse_lines(fuse: &FuseState) -> String {
+    let optional = |v: Option<String>| v.unwrap_or_default();
+    let held: Vec<String> = fuse
+        .held_jobs
+        .iter()
+        .map(|key| format!("{}/{}", key.pk, key.sk))
+        .collect();
+    let mut out = String::new();
+    for (name, value) in [
+        ("limit", optional(fuse.limit.map(|l| l.to_string()))),
+        (
+            "window_seconds",
+            optional(fuse.window.map(|w| w.as_secs().to_string())),
+        ),
+        ("starts_ms", format!("{} entries", fuse.starts_ms.len())),
+        ("last_admitted_at", optional(fuse.last_admitted_at.clone())),
+        ("last_held_at", optional(fuse.last_held_at.clone())),
+        ("held_count", fuse.held_count.to_string()),
+        ("held_jobs", held.join(" ")),
+    ] {
+        let _ = writeln!(out, "{name:<17} {value}");
+    }
+    out
+}
+
 /// Runs one command and returns what to print.
 pub async fn run(
     store: &DynamoStore,
@@ -190,33 +203,21 @@ pub async fn run(
             }
         }
         Command::Audit { user } => {
-            for item in store.audit_trail(&user_id(&user)?).await? {
+            for line in store.audit_trail(&user_id(&user)?).await? {
                 let _ = writeln!(
                     out,
                     "{}  {:<42} {:<28} {:<10} {}",
-                    text(&item, "at"),
-                    text(&item, "action"),
-                    text(&item, "label"),
-                    text(&item, "outcome"),
-                    text(&item, "detail"),
+                    line.at,
+                    line.action.to_string(),
+                    line.label.unwrap_or_default(),
+                    line.outcome.as_str(),
+                    line.detail.unwrap_or_default(),
                 );
             }
         }
-        Command::Fuse => match store.fuse_item().await? {
+        Command::Fuse => match store.fuse_state().await? {
             None => out.push_str("the fuse has counted nothing yet\n"),
-            Some(item) => {
-                for name in [
-                    "limit",
-                    "window_seconds",
-                    "starts_ms",
-                    "last_admitted_at",
-                    "last_held_at",
-                    "held_count",
-                    "held_jobs",
-                ] {
-                    let _ = writeln!(out, "{name:<17} {}", text(&item, name));
-                }
-            }
+            Some(fuse) => out = fuse_lines(&fuse),
         },
         Command::Retry { user, job: sk } => {
             let job = job(store, &user, &sk).await?;
@@ -227,22 +228,15 @@ pub async fn run(
             out = request(store, &job, JobStatus::Released, operator).await?;
         }
         Command::ReleaseHeld => {
-            let listed = store
-                .fuse_item()
-                .await?
-                .and_then(|item| item.get("held_jobs").and_then(|v| v.as_ss().ok()).cloned())
-                .unwrap_or_default();
-            for reference in listed {
-                let Some((pk, sk)) = reference.split_once('/') else {
-                    continue;
-                };
-                let Some(job) = store.job(&Key::new(pk, sk)).await? else {
+            let listed = store.fuse_state().await?.unwrap_or_default().held_jobs;
+            for key in listed {
+                let Some(job) = store.job(&key).await? else {
                     continue;
                 };
                 match request(store, &job, JobStatus::Released, operator).await {
                     Ok(line) => out.push_str(&line),
                     Err(e) => {
-                        let _ = writeln!(out, "{reference}: {e}");
+                        let _ = writeln!(out, "{}/{}: {e}", key.pk, key.sk);
                     }
                 }
             }

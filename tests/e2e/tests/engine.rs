@@ -385,7 +385,7 @@ impl World {
             .await
             .unwrap()
             .iter()
-            .map(|i| format!("{} {}", text(i, "action"), text(i, "outcome")))
+            .map(|line| format!("{} {}", line.action, line.outcome))
             .collect()
     }
 }

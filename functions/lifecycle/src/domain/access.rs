@@ -85,3 +85,56 @@ pub struct Holdings {
 
 /// Holdings per target name: what the person had before access was first removed.
 pub type Snapshot = BTreeMap<String, Holdings>;
+
+/// The operations steps are made of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Op {
+    /// Take the person out of a group.
+    RemoveMembership,
+    /// Put the person back in a group.
+    AddMembership,
+    /// End sessions (and revoke OAuth tokens, if configured).
+    EndSessions,
+    /// Set an account inactive.
+    DeactivateAccount,
+    /// Delete an account.
+    DeleteAccount,
+    /// Set an account active again.
+    ActivateAccount,
+    /// Tell a system what happened.
+    Notify,
+}
+
+impl Op {
+    /// The name used in step ids and audit items.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Op::RemoveMembership => "remove_membership",
+            Op::AddMembership => "add_membership",
+            Op::EndSessions => "end_sessions",
+            Op::DeactivateAccount => "deactivate_account",
+            Op::DeleteAccount => "delete_account",
+            Op::ActivateAccount => "activate_account",
+            Op::Notify => "notify",
+        }
+    }
+}
+
+impl Op {
+    /// Every operation, for parsing and for tests that must cover them all.
+    pub const ALL: [Op; 7] = [
+        Op::RemoveMembership,
+        Op::AddMembership,
+        Op::EndSessions,
+        Op::DeactivateAccount,
+        Op::DeleteAccount,
+        Op::ActivateAccount,
+        Op::Notify,
+    ];
+
+    /// The operation named `name` in a step id or an audit line.
+    pub fn parse(name: &str) -> Option<Op> {
+        Op::ALL.into_iter().find(|op| op.as_str() == name)
+    }
+}

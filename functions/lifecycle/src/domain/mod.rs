@@ -10,8 +10,8 @@ pub mod fuse;
 mod ids;
 mod job;
 
-pub use access::{Account, Action, GroupRef, Holdings, Person, Snapshot};
-pub use audit::AuditEntry;
+pub use access::{Account, Action, GroupRef, Holdings, Op, Person, Snapshot};
+pub use audit::{AuditAction, AuditEntry, AuditOutcome};
 pub use event::{AcceptedEvent, IntakeContext, Source, UserRef};
 pub use fuse::FuseDecision;
 pub use ids::{EventType, EventUuid, IdError, UserId};

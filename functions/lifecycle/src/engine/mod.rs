@@ -28,7 +28,10 @@ use serde::Serialize;
 use crate::aws::sdk_config;
 use crate::clock::Timestamp;
 use crate::config::EngineConfig;
-use crate::domain::{Action, AuditEntry, Job, JobStatus, Settle, Snapshot, StateUpdate, UserState};
+use crate::domain::{
+    Action, AuditAction, AuditEntry, AuditOutcome, Job, JobStatus, Settle, Snapshot, StateUpdate,
+    UserState,
+};
 use crate::okta::{ClientOptions, OktaClient, OktaUser};
 use crate::retry::Backoff;
 use crate::setup::{self, SetupError};
@@ -120,7 +123,7 @@ struct Run<'a> {
 }
 
 impl Run<'_> {
-    fn audit(&mut self, action: &str, outcome: &str) -> AuditEntry {
+    fn audit(&mut self, action: AuditAction, outcome: AuditOutcome) -> AuditEntry {
         self.seq += 1;
         let actor = format!("{ACTOR} ({})", self.request_id);
         AuditEntry {
@@ -130,8 +133,17 @@ impl Run<'_> {
         }
     }
 
-    fn step_audit(&mut self, step: &Step, outcome: &str, detail: Option<String>) -> AuditEntry {
-        let mut entry = self.audit(&format!("{}/{}", step.target, step.op.as_str()), outcome);
+    fn step_audit(
+        &mut self,
+        step: &Step,
+        outcome: AuditOutcome,
+        detail: Option<String>,
+    ) -> AuditEntry {
+        let action = AuditAction::Step {
+            target: step.target.clone(),
+            op: step.op,
+        };
+        let mut entry = self.audit(action, outcome);
         entry.target = Some(step.target.clone());
         entry.object = Some(step.object.clone());
         entry.label = Some(step.label.clone());
@@ -394,11 +406,13 @@ impl Engine {
         &self,
         run: &mut Run<'_>,
         status: JobStatus,
-        action: &str,
         reason: Option<String>,
         state: Option<&StateUpdate>,
     ) -> Result<RunOutcome, Stop> {
-        let mut entry = run.audit(action, status.as_str());
+        let mut entry = run.audit(
+            AuditAction::Job(status.clone()),
+            AuditOutcome::from(&status),
+        );
         entry.detail = reason.clone();
         let settle = Settle {
             status: status.clone(),
@@ -432,21 +446,21 @@ impl Engine {
             .filter(|_| run.job.deferrals < MAX_DEFERRALS);
         let (status, not_before_ms, action) = if let Some(wait) = deferral {
             let at = now.plus(wait.min(MAX_DEFERRAL)).unix_millis();
-            (JobStatus::Retrying, Some(at), "job.deferred")
+            (JobStatus::Retrying, Some(at), AuditAction::Deferred)
         } else if failure.is_transient() && attempts < self.config.job_max_attempts {
             let delay =
                 Backoff::new(self.config.job_retry_delay, MAX_RETRY_DELAY).delay(attempts - 1);
             (
                 JobStatus::Retrying,
                 Some(now.plus(delay).unix_millis()),
-                "job.retrying",
+                AuditAction::Job(JobStatus::Retrying),
             )
         } else {
-            (JobStatus::Failed, None, "job.failed")
+            (JobStatus::Failed, None, AuditAction::Job(JobStatus::Failed))
         };
         tracing::warn!(user_id = %run.job.user, job = %run.job.id, attempts,
             deferrals = run.job.deferrals, status = status.as_str(), error = %error, "job attempt failed");
-        let mut entry = run.audit(action, status.as_str());
+        let mut entry = run.audit(action, AuditOutcome::from(&status));
         entry.detail = Some(format!("attempt {attempts}: {error}"));
         let settle = Settle {
             status: status.clone(),

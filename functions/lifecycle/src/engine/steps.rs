@@ -5,7 +5,8 @@ use super::policy::{Decision, OktaView};
 use super::{Engine, Flow, Read, Run, RunOutcome, Stop};
 use crate::clock::Timestamp;
 use crate::domain::{
-    Action, FuseDecision, Job, JobStatus, Person, Snapshot, StateUpdate, UserState,
+    Action, AuditAction, AuditOutcome, FuseDecision, Job, JobStatus, Person, Snapshot, StateUpdate,
+    UserState,
 };
 use crate::okta::OktaUser;
 use crate::store::Key;
@@ -30,7 +31,7 @@ impl Engine {
             None => OktaView::Gone,
         };
         let state = self.store.user_state(&job.user).await?;
-        let (status, what, reason) =
+        let (status, reason) =
             match self
                 .policy
                 .decide(&job.event_type, &job.published, &state, &view)
@@ -43,10 +44,10 @@ impl Engine {
                         action,
                     }))
                 }
-                Decision::Stale(reason) => (JobStatus::Stale, "job.stale", reason),
-                Decision::Skip(reason) => (JobStatus::Skipped, "job.skipped", reason),
+                Decision::Stale(reason) => (JobStatus::Stale, reason),
+                Decision::Skip(reason) => (JobStatus::Skipped, reason),
             };
-        let outcome = self.settle(run, status, what, Some(reason), None).await?;
+        let outcome = self.settle(run, status, Some(reason), None).await?;
         Ok(Flow::Settled(outcome))
     }
 
@@ -84,7 +85,7 @@ impl Engine {
             );
             tracing::warn!(user_id = %job.user, job = %job.id, in_window, "safety fuse holds a job");
             let outcome = self
-                .settle(run, JobStatus::Held, "job.held", Some(reason), None)
+                .settle(run, JobStatus::Held, Some(reason), None)
                 .await?;
             return Ok(Flow::Settled(outcome));
         }
@@ -142,11 +143,11 @@ impl Engine {
             .save_snapshot(&job.user, now, &job.id, replacing, Timestamp::now())
             .await?;
         let outcome = if replacing.is_some() {
-            "replaced"
+            AuditOutcome::Replaced
         } else {
-            "recorded"
+            AuditOutcome::Recorded
         };
-        let mut entry = run.audit("snapshot", outcome);
+        let mut entry = run.audit(AuditAction::Snapshot, outcome);
         entry.detail = Some(serde_json::to_string(&stored).unwrap_or_default());
         self.store.append_audit(&entry).await?;
         Ok(stored)
@@ -160,7 +161,12 @@ impl Engine {
         steps: &[(&dyn Target, Step)],
     ) -> Result<(), Stop> {
         let lines = super::plan::plan_lines(steps.iter().map(|(_, s)| s));
-        let mut entry = run.audit("plan", if run.dry_run { "planned" } else { "recorded" });
+        let outcome = if run.dry_run {
+            AuditOutcome::Planned
+        } else {
+            AuditOutcome::Recorded
+        };
+        let mut entry = run.audit(AuditAction::Plan, outcome);
         entry.detail = Some(format!("{action}: {}", lines.join("; ")));
         self.store
             .record_plan(&run.job, run.token, action, &lines, run.dry_run, &entry)
@@ -192,7 +198,7 @@ impl Engine {
                 continue;
             }
             if run.dry_run {
-                let entry = run.step_audit(step, "planned", None);
+                let entry = run.step_audit(step, AuditOutcome::Planned, None);
                 self.store.append_audit(&entry).await?;
                 continue;
             }
@@ -201,15 +207,18 @@ impl Engine {
                 .await
             {
                 Ok(outcome) => {
-                    let entry =
-                        run.step_audit(step, outcome.as_str(), outcome.detail().map(str::to_owned));
+                    let entry = run.step_audit(
+                        step,
+                        (&outcome).into(),
+                        outcome.detail().map(str::to_owned),
+                    );
                     self.store
                         .record_step(&job, run.token, &id, outcome.as_str(), &entry)
                         .await?;
                     tracing::info!(user_id = %job.user, step = %id, outcome = outcome.as_str(), "step");
                 }
                 Err(e) => {
-                    let entry = run.step_audit(step, "failed", Some(e.to_string()));
+                    let entry = run.step_audit(step, AuditOutcome::Failed, Some(e.to_string()));
                     self.store.append_audit(&entry).await?;
                     return Err(e.into());
                 }
@@ -228,7 +237,7 @@ impl Engine {
         if run.dry_run {
             let reason = format!("dry run: {action} planned, nothing touched");
             return self
-                .settle(run, JobStatus::Planned, "job.planned", Some(reason), None)
+                .settle(run, JobStatus::Planned, Some(reason), None)
                 .await;
         }
         let job = &run.job;
@@ -243,7 +252,6 @@ impl Engine {
         self.settle(
             run,
             JobStatus::Done,
-            "job.done",
             Some(action.to_string()),
             Some(&update),
         )
@@ -268,7 +276,7 @@ impl Engine {
             .map_err(|e| read_failure("login", e))?;
         match holder {
             Some(other) if other.id != job.user => {
-                let mut entry = run.audit("login.reused", "noted");
+                let mut entry = run.audit(AuditAction::LoginReused, AuditOutcome::Noted);
                 entry.detail = Some(format!(
                     "{login} now belongs to Okta user {}; accounts are matched by stored id only",
                     other.id

@@ -5,10 +5,11 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 
-use super::dynamo::{key_item, s};
-use super::job::build;
+use super::dynamo::{flag, key_item, s, text};
+use super::job::{build, corrupt};
 use super::{DynamoStore, Key, StoreError};
-use crate::domain::{AuditEntry, UserId};
+use crate::clock::Timestamp;
+use crate::domain::{AuditAction, AuditEntry, AuditOutcome, UserId};
 
 impl AuditEntry {
     pub(super) fn key(&self) -> Key {
@@ -24,8 +25,8 @@ impl AuditEntry {
             ("event_uuid".into(), s(&self.event_uuid)),
             ("event_type".into(), s(&self.event_type)),
             ("job".into(), s(&self.job_id)),
-            ("action".into(), s(&self.action)),
-            ("outcome".into(), s(&self.outcome)),
+            ("action".into(), s(&self.action.to_string())),
+            ("outcome".into(), s(self.outcome.as_str())),
             ("actor".into(), s(&self.actor)),
             ("dry_run".into(), AttributeValue::Bool(self.dry_run)),
         ]);
@@ -40,6 +41,43 @@ impl AuditEntry {
             }
         }
         item
+    }
+
+    /// Reads an audit item back. Only the key, the user and the time are required: a line
+    /// is never dropped for a field this version does not know.
+    pub(super) fn parse(
+        key: &Key,
+        item: &HashMap<String, AttributeValue>,
+    ) -> Result<Self, StoreError> {
+        let user = text(item, "user_id")
+            .and_then(|u| UserId::parse(&u).ok())
+            .ok_or_else(|| corrupt("user_id", key))?;
+        let at = text(item, "at")
+            .and_then(|t| Timestamp::parse(&t).ok())
+            .ok_or_else(|| corrupt("at", key))?;
+        let seq = key
+            .sk
+            .rsplit('#')
+            .next()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0);
+        let field = |name| text(item, name).unwrap_or_default();
+        Ok(Self {
+            user,
+            at,
+            seq,
+            event_uuid: field("event_uuid"),
+            event_type: field("event_type"),
+            job_id: field("job"),
+            action: AuditAction::parse(&field("action")),
+            target: text(item, "target"),
+            object: text(item, "object"),
+            label: text(item, "label"),
+            outcome: AuditOutcome::parse(&field("outcome")),
+            detail: text(item, "detail"),
+            actor: field("actor"),
+            dry_run: flag(item, "dry_run").unwrap_or(false),
+        })
     }
 }
 
@@ -62,10 +100,17 @@ impl DynamoStore {
     }
 
     /// A user's audit trail, oldest first.
-    pub async fn audit_trail(
-        &self,
-        user: &UserId,
-    ) -> Result<Vec<HashMap<String, AttributeValue>>, StoreError> {
-        self.query_prefix(user, "AUDIT#").await
+    pub async fn audit_trail(&self, user: &UserId) -> Result<Vec<AuditEntry>, StoreError> {
+        self.query_prefix(user, "AUDIT#")
+            .await?
+            .iter()
+            .map(|item| {
+                let key = Key::new(
+                    text(item, "pk").unwrap_or_default(),
+                    text(item, "sk").unwrap_or_default(),
+                );
+                AuditEntry::parse(&key, item)
+            })
+            .collect()
     }
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 
-use super::dynamo::{classify, condition_failed, key_item, n, number, s};
+use super::dynamo::{classify, condition_failed, key_item, n, number, s, text};
 use super::keys::held_ref;
 use super::{DynamoStore, Key, StoreError};
 use crate::clock::Timestamp;
@@ -122,8 +122,59 @@ impl DynamoStore {
         }
     }
 
-    /// The fuse's item as stored, if the fuse ever counted anything.
-    pub async fn fuse_item(&self) -> Result<Option<HashMap<String, AttributeValue>>, StoreError> {
-        self.read(&Key::fuse()).await
+    /// The fuse as stored, if it ever counted anything.
+    pub async fn fuse_state(&self) -> Result<Option<FuseState>, StoreError> {
+        Ok(self
+            .read(&Key::fuse())
+            .await?
+            .map(|item| FuseState::of(&item)))
+    }
+}
+
+/// What the fuse's item says: its settings when it last counted, the deprovisionings in
+/// its window, and the jobs it holds.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FuseState {
+    /// Deprovisionings allowed per window.
+    pub limit: Option<u32>,
+    /// The window.
+    pub window: Option<Duration>,
+    /// Start times (Unix milliseconds) counted in the window when it was last written.
+    pub starts_ms: Vec<i64>,
+    /// When a job was last admitted.
+    pub last_admitted_at: Option<String>,
+    /// When a job was last held.
+    pub last_held_at: Option<String>,
+    /// Jobs held and not yet released (the list below may be shorter in a mass event).
+    pub held_count: i64,
+    /// The held jobs, as far as the item lists them by name.
+    pub held_jobs: Vec<Key>,
+}
+
+impl FuseState {
+    fn of(item: &HashMap<String, AttributeValue>) -> Self {
+        Self {
+            limit: number(item, "limit").and_then(|l| u32::try_from(l).ok()),
+            window: number(item, "window_seconds")
+                .and_then(|w| u64::try_from(w).ok())
+                .map(Duration::from_secs),
+            starts_ms: item
+                .get("starts_ms")
+                .and_then(|v| v.as_l().ok())
+                .map(|l| {
+                    l.iter()
+                        .filter_map(|v| v.as_n().ok()?.parse().ok())
+                        .collect()
+                })
+                .unwrap_or_default(),
+            last_admitted_at: text(item, "last_admitted_at"),
+            last_held_at: text(item, "last_held_at"),
+            held_count: number(item, "held_count").unwrap_or(0),
+            held_jobs: item
+                .get("held_jobs")
+                .and_then(|v| v.as_ss().ok())
+                .map(|refs| refs.iter().filter_map(|r| Key::of_held_ref(r)).collect())
+                .unwrap_or_default(),
+        }
     }
 }

@@ -16,7 +16,8 @@ use super::dynamo::{
 use super::{DynamoStore, Key, StoreError};
 use crate::clock::Timestamp;
 use crate::domain::{
-    Action, AuditEntry, EventType, EventUuid, Job, JobStatus, Settle, StateUpdate, UserId,
+    Action, AuditAction, AuditEntry, AuditOutcome, EventType, EventUuid, Job, JobStatus, Settle,
+    StateUpdate, UserId,
 };
 
 pub(super) fn build<T, E: std::fmt::Display>(r: Result<T, E>) -> Result<T, StoreError> {
@@ -372,8 +373,8 @@ impl DynamoStore {
             detail: Some(format!("was {}", job.status.as_str())),
             ..AuditEntry::for_job(
                 job,
-                &format!("operator.{}", to.as_str()),
-                "requested",
+                AuditAction::Operator(to.clone()),
+                AuditOutcome::Requested,
                 actor,
                 now,
             )

@@ -93,6 +93,12 @@ impl Key {
     pub fn poller(sk: &str) -> Self {
         Self::new("POLLER", sk)
     }
+
+    /// The job a [`held_ref`] names; `None` for text of another shape.
+    pub fn of_held_ref(reference: &str) -> Option<Self> {
+        let (pk, sk) = reference.split_once('/')?;
+        (pk.starts_with("USER#") && sk.starts_with("JOB#")).then(|| Self::new(pk, sk))
+    }
 }
 
 /// How the fuse's item names a job: `USER#<id>/JOB#<published>#<uuid>`.

@@ -17,6 +17,7 @@ mod user_state;
 use std::future::Future;
 
 pub use dynamo::DynamoStore;
+pub use fuse::FuseState;
 pub use keys::{held_ref, Key};
 pub use memory::MemoryStore;
 pub use poll_state::PollStatus;

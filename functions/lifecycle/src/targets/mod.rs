@@ -16,47 +16,13 @@ use std::pin::Pin;
 
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{Action, EventType, EventUuid, Holdings, Person};
+pub use crate::domain::Op;
+use crate::domain::{Action, AuditOutcome, EventType, EventUuid, Holdings, Person};
 
 pub use settings::{TargetsConfig, TargetsConfigError};
 
 /// A boxed future, so that targets of different kinds fit in one list.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
-
-/// The operations steps are made of.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Op {
-    /// Take the person out of a group.
-    RemoveMembership,
-    /// Put the person back in a group.
-    AddMembership,
-    /// End sessions (and revoke OAuth tokens, if configured).
-    EndSessions,
-    /// Set an account inactive.
-    DeactivateAccount,
-    /// Delete an account.
-    DeleteAccount,
-    /// Set an account active again.
-    ActivateAccount,
-    /// Tell a system what happened.
-    Notify,
-}
-
-impl Op {
-    /// The name used in step ids and audit items.
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Op::RemoveMembership => "remove_membership",
-            Op::AddMembership => "add_membership",
-            Op::EndSessions => "end_sessions",
-            Op::DeactivateAccount => "deactivate_account",
-            Op::DeleteAccount => "delete_account",
-            Op::ActivateAccount => "activate_account",
-            Op::Notify => "notify",
-        }
-    }
-}
 
 /// One idempotent action on one target.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -105,6 +71,17 @@ pub enum Outcome {
     AlreadySo(String),
     /// Nothing could be done and nothing needs doing (a group to restore no longer exists).
     Skipped(String),
+}
+
+/// A step's outcome as the audit trail records it.
+impl From<&Outcome> for AuditOutcome {
+    fn from(outcome: &Outcome) -> Self {
+        match outcome {
+            Outcome::Done => AuditOutcome::Done,
+            Outcome::AlreadySo(_) => AuditOutcome::Already,
+            Outcome::Skipped(_) => AuditOutcome::Skipped,
+        }
+    }
 }
 
 impl Outcome {
