@@ -17,9 +17,9 @@ use tokio::time::Instant;
 use crate::aws::sdk_config;
 use crate::clock::Timestamp;
 use crate::config::PollerConfig;
-use crate::domain::UserRef;
 use crate::domain::{AcceptedEvent, IntakeContext, Source};
 use crate::domain::{EventType, EventUuid, UserId};
+use crate::domain::{PollOutcome, UserRef};
 use crate::intake;
 use crate::okta::hook::{parse_log_event, LogEvent};
 use crate::okta::{ClientOptions, ErrorClass, LogQuery, OktaClient, OktaError, UserStatus};
@@ -99,7 +99,7 @@ pub trait OktaReader: Send + Sync {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct RunReport {
     /// Why the run ended.
-    pub outcome: &'static str,
+    pub outcome: PollOutcome,
     /// Pages read.
     pub pages: u64,
     /// Events read.
@@ -169,7 +169,7 @@ impl<O: OktaReader> Poller<O> {
         {
             tracing::info!("another poll run holds the lease; skipping");
             return Ok(RunReport {
-                outcome: "skipped",
+                outcome: PollOutcome::Skipped,
                 ..Default::default()
             });
         }
@@ -196,7 +196,7 @@ impl<O: OktaReader> Poller<O> {
             Ok(outcome) => outcome,
             Err(StoreError::LeaseLost) | Err(StoreError::Conflict { .. }) => {
                 tracing::warn!("poll run lost its lease; stopping without writing");
-                report.outcome = "lease_lost";
+                report.outcome = PollOutcome::LeaseLost;
                 return Ok(report);
             }
             Err(e) => return Err(e),
@@ -206,7 +206,7 @@ impl<O: OktaReader> Poller<O> {
         // to the end: while the log is behind, it would race the events still to read
         // and give one deprovisioning two jobs.
         let mut last_sweep_at = previous.last_sweep_at.clone();
-        if report.outcome == "caught_up"
+        if report.outcome == PollOutcome::CaughtUp
             && self.sweep_due(previous.last_sweep_at.as_deref(), started)
             && self.time_left(deadline)
         {
@@ -232,7 +232,7 @@ impl<O: OktaReader> Poller<O> {
         report.lag_seconds = newest.map(|t| Timestamp::now().since(&t).as_secs());
         let status = PollStatus {
             last_run_at: Some(started.to_string()),
-            outcome: report.outcome.to_string(),
+            outcome: Some(report.outcome.clone()),
             pages: report.pages,
             events_seen: report.events_seen,
             jobs_created: report.jobs_created,
@@ -250,11 +250,11 @@ impl<O: OktaReader> Poller<O> {
             .await
         {
             Ok(()) => {}
-            Err(StoreError::LeaseLost) => report.outcome = "lease_lost",
+            Err(StoreError::LeaseLost) => report.outcome = PollOutcome::LeaseLost,
             Err(e) => return Err(e),
         }
         tracing::info!(
-            outcome = report.outcome,
+            outcome = %report.outcome,
             pages = report.pages,
             events_seen = report.events_seen,
             jobs_created = report.jobs_created,
@@ -288,15 +288,15 @@ impl<O: OktaReader> Poller<O> {
         deadline: Instant,
         report: &mut RunReport,
         newest: &mut Option<Timestamp>,
-    ) -> Result<&'static str, StoreError> {
+    ) -> Result<PollOutcome, StoreError> {
         let mut cursor = self.store.cursor().await?;
         let types = self.event_types();
         loop {
             if report.pages >= u64::from(self.config.max_pages) {
-                return Ok("max_pages");
+                return Ok(PollOutcome::MaxPages);
             }
             if !self.time_left(deadline) {
-                return Ok("time_budget");
+                return Ok(PollOutcome::TimeBudget);
             }
             let query = PageQuery {
                 after: cursor.clone(),
@@ -311,11 +311,11 @@ impl<O: OktaReader> Poller<O> {
                 Err(ReadError::RateLimited(why)) => {
                     report.rate_limited += 1;
                     tracing::warn!(reason = %why, "System Log read held back by the rate limit");
-                    return Ok("rate_limited");
+                    return Ok(PollOutcome::RateLimited);
                 }
                 Err(ReadError::Failed(why)) => {
                     tracing::error!(error = %why, "System Log read failed");
-                    return Ok("error");
+                    return Ok(PollOutcome::Error);
                 }
             };
             report.pages += 1;
@@ -332,17 +332,17 @@ impl<O: OktaReader> Poller<O> {
             report.duplicates += summary.duplicates as u64;
 
             let Some(next) = page.next_after.clone() else {
-                return Ok("caught_up");
+                return Ok(PollOutcome::CaughtUp);
             };
             if cursor.as_deref() == Some(next.as_str()) {
-                return Ok("caught_up");
+                return Ok(PollOutcome::CaughtUp);
             }
             self.store
                 .save_cursor(owner, Timestamp::now(), cursor.as_deref(), &next)
                 .await?;
             cursor = Some(next);
             if page.events.is_empty() {
-                return Ok("caught_up");
+                return Ok(PollOutcome::CaughtUp);
             }
         }
     }

@@ -11,9 +11,9 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use e2e_tests::{create_okta_user, deactivate_okta_user, okta_api, text, unique, Stack};
 use lifecycle::clock::Timestamp;
 use lifecycle::config::EngineConfig;
-use lifecycle::domain::UserRef;
 use lifecycle::domain::{AcceptedEvent, IntakeContext, Source};
 use lifecycle::domain::{EventType, EventUuid, UserId};
+use lifecycle::domain::{JobStatus, UserRef};
 use lifecycle::engine::{Engine, JobReport};
 use lifecycle::okta::{ClientOptions, OktaClient, OktaCredentials};
 use lifecycle::secrets::Secret;
@@ -409,7 +409,7 @@ async fn a_deactivation_removes_access_everywhere_and_a_reactivation_gives_it_ba
         .job(&engine, &p, EventType::Deactivate, Timestamp::now())
         .await;
     let report = w.run(&engine, &key).await;
-    assert_eq!(report.status, "done", "{report:?}");
+    assert_eq!(report.status, Some(JobStatus::Done), "{report:?}");
 
     assert_eq!(w.groups(&p.id).await, ["Everyone"], "only Everyone is left");
     assert_eq!(
@@ -453,7 +453,7 @@ async fn a_deactivation_removes_access_everywhere_and_a_reactivation_gives_it_ba
         .job(&engine, &p, EventType::Activate, Timestamp::now())
         .await;
     let report = w.run(&engine, &key).await;
-    assert_eq!(report.status, "done", "{report:?}");
+    assert_eq!(report.status, Some(JobStatus::Done), "{report:?}");
     assert_eq!(
         w.groups(&p.id).await,
         ["Engineering", "Everyone", "VPN Users"]
@@ -475,11 +475,14 @@ async fn duplicates_and_retries_cause_no_second_effect() {
     deactivate_okta_user(&w.okta, TOKEN, &p.id).await;
     let published = Timestamp::now();
     let hook_job = w.job(&engine, &p, EventType::Deactivate, published).await;
-    assert_eq!(w.run(&engine, &hook_job).await.status, "done");
+    assert_eq!(
+        w.run(&engine, &hook_job).await.status,
+        Some(JobStatus::Done)
+    );
 
     // The same stream record again: the job is done and is not run again.
     let again = w.run(&engine, &hook_job).await;
-    assert_eq!(again.status, "done");
+    assert_eq!(again.status, Some(JobStatus::Done));
     // A second job for the same deactivation (the sweep's, or the delete that follows).
     let sweep_job = w
         .job(
@@ -490,7 +493,7 @@ async fn duplicates_and_retries_cause_no_second_effect() {
         )
         .await;
     let report = w.run(&engine, &sweep_job).await;
-    assert_eq!(report.status, "skipped", "{report:?}");
+    assert_eq!(report.status, Some(JobStatus::Skipped), "{report:?}");
 
     assert_eq!(w.accepted(&p.id).await.len(), 1, "one webhook, not two");
     let audit = w.audit(&engine, &p.id).await;
@@ -516,9 +519,12 @@ async fn an_out_of_order_reactivate_then_deactivate_ends_as_okta_says() {
     // The reactivation's job arrives and runs first; the deactivation's comes late.
     let late_first = w.job(&engine, &p, EventType::Activate, activated).await;
     let late_second = w.job(&engine, &p, EventType::Deactivate, deactivated).await;
-    assert_eq!(w.run(&engine, &late_first).await.status, "skipped");
+    assert_eq!(
+        w.run(&engine, &late_first).await.status,
+        Some(JobStatus::Skipped)
+    );
     let report = w.run(&engine, &late_second).await;
-    assert_eq!(report.status, "stale", "{report:?}");
+    assert_eq!(report.status, Some(JobStatus::Stale), "{report:?}");
 
     // Okta says ACTIVE, and so does everything else.
     assert_eq!(
@@ -542,10 +548,10 @@ async fn a_target_that_fails_then_recovers_ends_done_without_repeating_what_was_
         .job(&engine, &p, EventType::Deactivate, Timestamp::now())
         .await;
     let first = w.run(&engine, &key).await;
-    assert_eq!(first.status, "retrying", "{first:?}");
+    assert_eq!(first.status, Some(JobStatus::Retrying), "{first:?}");
     assert_eq!(text(&w.item(&key).await, "status"), "retrying");
     let second = w.run(&engine, &key).await;
-    assert_eq!(second.status, "done", "{second:?}");
+    assert_eq!(second.status, Some(JobStatus::Done), "{second:?}");
 
     assert_eq!(w.accepted(&p.id).await.len(), 1);
     let audit = w.audit(&engine, &p.id).await;
@@ -569,21 +575,28 @@ async fn a_target_that_stays_down_ends_failed_and_an_operator_can_retry_it() {
     let key = w
         .job(&engine, &p, EventType::Deactivate, Timestamp::now())
         .await;
-    let statuses: Vec<String> = {
+    let statuses: Vec<Option<JobStatus>> = {
         let mut v = Vec::new();
         for _ in 0..3 {
             v.push(w.run(&engine, &key).await.status);
         }
         v
     };
-    assert_eq!(statuses, ["retrying", "retrying", "failed"]);
+    assert_eq!(
+        statuses,
+        [
+            Some(JobStatus::Retrying),
+            Some(JobStatus::Retrying),
+            Some(JobStatus::Failed)
+        ]
+    );
     let item = w.item(&key).await;
     assert_eq!(text(&item, "status"), "failed");
     assert!(text(&item, "last_error").contains("503"), "{item:?}");
     // Failed means not done: the webhook step is not recorded as done.
     assert!(!format!("{:?}", item.get("steps")).contains("webhook"));
     // Nothing runs a failed job by itself.
-    assert_eq!(w.run(&engine, &key).await.status, "failed");
+    assert_eq!(w.run(&engine, &key).await.status, Some(JobStatus::Failed));
 
     w.clear_receiver_fault(&p.id).await;
     let retry = || Command::Retry {
@@ -593,7 +606,7 @@ async fn a_target_that_stays_down_ends_failed_and_an_operator_can_retry_it() {
     let said = w.ops(&engine, retry()).await.unwrap();
     assert!(said.contains("failed -> retry_requested"), "{said}");
     let report = w.run(&engine, &key).await;
-    assert_eq!(report.status, "done", "{report:?}");
+    assert_eq!(report.status, Some(JobStatus::Done), "{report:?}");
     assert_eq!(w.accepted(&p.id).await.len(), 1);
     let audit = w.audit(&engine, &p.id).await;
     assert!(audit.contains(&"operator.retry_requested requested".to_string()));
@@ -613,7 +626,7 @@ async fn a_dry_run_records_the_plan_and_touches_nothing() {
         .await;
     w.set(&key, "dry_run", AttributeValue::Bool(true)).await;
     let report = w.run(&engine, &key).await;
-    assert_eq!(report.status, "planned", "{report:?}");
+    assert_eq!(report.status, Some(JobStatus::Planned), "{report:?}");
 
     assert_eq!(
         w.groups(&p.id).await,
@@ -646,7 +659,10 @@ async fn a_dry_run_records_the_plan_and_touches_nothing() {
     let other_job = w
         .job(&engine, &other, EventType::Deactivate, Timestamp::now())
         .await;
-    assert_eq!(w.run(&engine, &other_job).await.status, "planned");
+    assert_eq!(
+        w.run(&engine, &other_job).await.status,
+        Some(JobStatus::Planned)
+    );
     assert_eq!(
         w.groups(&other.id).await,
         ["Engineering", "Everyone", "VPN Users"]
@@ -667,7 +683,7 @@ async fn a_dry_run_records_the_plan_and_touches_nothing() {
     )
     .await
     .unwrap();
-    assert_eq!(w.run(&engine, &key).await.status, "done");
+    assert_eq!(w.run(&engine, &key).await.status, Some(JobStatus::Done));
     assert_eq!(w.groups(&p.id).await, ["Everyone"]);
 }
 
@@ -700,8 +716,14 @@ async fn the_fuse_holds_the_26th_deprovisioning_until_it_is_released() {
     for (key, _) in &keys {
         statuses.push(w.run(&engine, key).await.status);
     }
-    assert_eq!(statuses.iter().filter(|s| *s == "done").count(), 25);
-    assert_eq!(statuses[25], "held");
+    assert_eq!(
+        statuses
+            .iter()
+            .filter(|s| **s == Some(JobStatus::Done))
+            .count(),
+        25
+    );
+    assert_eq!(statuses[25], Some(JobStatus::Held));
 
     let (held, _) = &keys[25];
     let fuse = w
@@ -719,11 +741,11 @@ async fn the_fuse_holds_the_26th_deprovisioning_until_it_is_released() {
     assert_eq!(fuse["held_count"].as_n().unwrap(), "1");
     assert!(text(&w.item(held).await, "reason").contains("safety fuse"));
     // Held stays held.
-    assert_eq!(w.run(&engine, held).await.status, "held");
+    assert_eq!(w.run(&engine, held).await.status, Some(JobStatus::Held));
 
     let said = w.ops(&engine, Command::ReleaseHeld).await.unwrap();
     assert!(said.contains("held -> released"), "{said}");
-    assert_eq!(w.run(&engine, held).await.status, "done");
+    assert_eq!(w.run(&engine, held).await.status, Some(JobStatus::Done));
     let fuse_said = w.ops(&engine, Command::Fuse).await.unwrap();
     assert!(fuse_said.contains("held_count        0"), "{fuse_said}");
     let fuse = w
@@ -750,8 +772,8 @@ async fn an_okta_read_failure_never_leads_to_an_action() {
         .await;
     w.sim_faults(json!({"endpoints": [{"family": "users", "status": 503, "count": 100}]}))
         .await;
-    assert_eq!(w.run(&engine, &key).await.status, "retrying");
-    assert_eq!(w.run(&engine, &key).await.status, "failed");
+    assert_eq!(w.run(&engine, &key).await.status, Some(JobStatus::Retrying));
+    assert_eq!(w.run(&engine, &key).await.status, Some(JobStatus::Failed));
     w.http
         .delete(format!("{}/_sim/faults", w.okta))
         .send()
@@ -783,7 +805,7 @@ async fn a_suspension_disables_and_keeps_groups_and_an_unsuspension_restores() {
     let key = w
         .job(&engine, &p, EventType::Suspend, Timestamp::now())
         .await;
-    assert_eq!(w.run(&engine, &key).await.status, "done");
+    assert_eq!(w.run(&engine, &key).await.status, Some(JobStatus::Done));
     assert_eq!(
         w.groups(&p.id).await,
         ["Engineering", "Everyone", "VPN Users"],
@@ -797,7 +819,7 @@ async fn a_suspension_disables_and_keeps_groups_and_an_unsuspension_restores() {
     let key = w
         .job(&engine, &p, EventType::Unsuspend, Timestamp::now())
         .await;
-    assert_eq!(w.run(&engine, &key).await.status, "done");
+    assert_eq!(w.run(&engine, &key).await.status, Some(JobStatus::Done));
     assert_eq!(w.scim_active(&p.scim_id).await, Some(true));
     assert_eq!(w.accepted(&p.id).await[1]["action"], "restore");
 }
@@ -822,7 +844,7 @@ async fn with_delete_in_targets_an_okta_delete_deletes_the_scim_account() {
         .job(&engine, &p, EventType::DeleteInitiated, Timestamp::now())
         .await;
     let report = w.run(&engine, &key).await;
-    assert_eq!(report.status, "done", "{report:?}");
+    assert_eq!(report.status, Some(JobStatus::Done), "{report:?}");
     assert_eq!(w.scim_active(&p.scim_id).await, None, "the account is gone");
     assert_eq!(w.accepted(&p.id).await[0]["action"], "delete");
     let audit = w.audit(&engine, &p.id).await;
@@ -865,7 +887,7 @@ async fn a_deleted_users_login_given_to_someone_else_does_not_lead_to_their_acco
         .job(&engine, &p, EventType::Deactivate, Timestamp::now())
         .await;
     let report = w.run(&engine, &key).await;
-    assert_eq!(report.status, "done", "{report:?}");
+    assert_eq!(report.status, Some(JobStatus::Done), "{report:?}");
     assert_eq!(
         w.scim_active(&p.scim_id).await,
         Some(true),
@@ -892,7 +914,7 @@ async fn a_spent_okta_rate_limit_defers_the_job_without_spending_its_attempts() 
     w.sim_faults(json!({"endpoints": [{"family": "users", "status": 429, "count": 1}]}))
         .await;
     let before = Timestamp::now();
-    assert_eq!(w.run(&engine, &key).await.status, "retrying");
+    assert_eq!(w.run(&engine, &key).await.status, Some(JobStatus::Retrying));
     let item = w.item(&key).await;
     assert_eq!(
         item["attempts"].as_n().unwrap(),
@@ -921,7 +943,7 @@ async fn a_second_departure_after_an_unrestored_return_snapshots_what_the_person
     let first = w
         .job(&engine, &p, EventType::Deactivate, Timestamp::now())
         .await;
-    assert_eq!(w.run(&engine, &first).await.status, "done");
+    assert_eq!(w.run(&engine, &first).await.status, Some(JobStatus::Done));
 
     // Back without a restore job (restore events off): an admin gives them Sales only.
     let activate = format!("/api/v1/users/{}/lifecycle/activate?sendEmail=false", p.id);
@@ -939,7 +961,7 @@ async fn a_second_departure_after_an_unrestored_return_snapshots_what_the_person
     let second = w
         .job(&engine, &p, EventType::Deactivate, Timestamp::now())
         .await;
-    assert_eq!(w.run(&engine, &second).await.status, "done");
+    assert_eq!(w.run(&engine, &second).await.status, Some(JobStatus::Done));
     assert_eq!(w.groups(&p.id).await, ["Everyone"]);
     let audit = w.audit(&engine, &p.id).await;
     assert_eq!(count(&audit, "snapshot recorded"), 1);
@@ -950,6 +972,6 @@ async fn a_second_departure_after_an_unrestored_return_snapshots_what_the_person
     let back = w
         .job(&engine, &p, EventType::Activate, Timestamp::now())
         .await;
-    assert_eq!(w.run(&engine, &back).await.status, "done");
+    assert_eq!(w.run(&engine, &back).await.status, Some(JobStatus::Done));
     assert_eq!(w.groups(&p.id).await, ["Everyone", "Sales"]);
 }

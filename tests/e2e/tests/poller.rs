@@ -8,6 +8,7 @@ use std::time::Duration;
 use e2e_tests::{create_okta_user, deactivate_okta_user, text, Stack};
 use lifecycle::clock::Timestamp;
 use lifecycle::config::PollerConfig;
+use lifecycle::domain::PollOutcome;
 use lifecycle::okta::{ClientOptions, OktaClient, OktaCredentials};
 use lifecycle::poller::{OktaApi, Poller};
 use lifecycle::secrets::Secret;
@@ -130,7 +131,7 @@ async fn a_run_turns_logged_deactivations_into_poll_jobs_and_records_its_figures
     let users = [w.deactivate_new_user().await, w.deactivate_new_user().await];
     let poller = w.poller(&[]).await;
     let report = poller.run("run-1", plenty()).await.unwrap();
-    assert_eq!(report.outcome, "caught_up");
+    assert_eq!(report.outcome, PollOutcome::CaughtUp);
     assert_eq!(report.jobs_created, 2);
     for user in &users {
         let jobs = w.jobs(user).await;
@@ -139,7 +140,7 @@ async fn a_run_turns_logged_deactivations_into_poll_jobs_and_records_its_figures
         assert_eq!(text(&jobs[0], "event_type"), "user.lifecycle.deactivate");
     }
     let status = poller.store().poll_status().await.unwrap();
-    assert_eq!(status.outcome, "caught_up");
+    assert_eq!(status.outcome, Some(PollOutcome::CaughtUp));
     assert_eq!(status.jobs_created, 2);
     assert!(status.lag_seconds.is_some());
     assert!(status.newest_event_at.is_some());
@@ -158,7 +159,7 @@ async fn the_cursor_survives_a_restart_and_no_page_is_read_twice() {
         .run("process-a", plenty())
         .await
         .unwrap();
-    assert_eq!((r1.outcome, r1.jobs_created), ("max_pages", 1));
+    assert_eq!((r1.outcome, r1.jobs_created), (PollOutcome::MaxPages, 1));
     // A new poller (a new process) continues from the stored cursor.
     let r2 = w
         .poller(&limits)
@@ -188,7 +189,7 @@ async fn an_unchanged_cursor_ends_the_run_after_one_page() {
     let poller = w.poller(&[]).await;
     poller.run("run-1", plenty()).await.unwrap();
     let again = poller.run("run-2", plenty()).await.unwrap();
-    assert_eq!(again.outcome, "caught_up");
+    assert_eq!(again.outcome, PollOutcome::CaughtUp);
     assert_eq!(
         again.pages, 1,
         "an empty page with Okta's ever-present next link ends the run"
@@ -207,7 +208,7 @@ async fn a_run_does_not_start_while_another_holds_the_lease() {
         .await
         .unwrap());
     let report = poller.run("me", plenty()).await.unwrap();
-    assert_eq!(report.outcome, "skipped");
+    assert_eq!(report.outcome, PollOutcome::Skipped);
     assert_eq!(report.pages, 0);
     assert!(poller.store().cursor().await.unwrap().is_none());
     // Two runs at once: exactly one of them polls.
@@ -215,7 +216,10 @@ async fn a_run_does_not_start_while_another_holds_the_lease() {
     let (a, b) = tokio::join!(poller.run("a", plenty()), poller.run("b", plenty()));
     let outcomes = [a.unwrap().outcome, b.unwrap().outcome];
     assert_eq!(
-        outcomes.iter().filter(|o| **o == "skipped").count(),
+        outcomes
+            .iter()
+            .filter(|o| **o == PollOutcome::Skipped)
+            .count(),
         1,
         "{outcomes:?}"
     );
@@ -262,17 +266,17 @@ async fn a_429_is_honoured_and_the_next_run_continues() {
         .run("run-1", Instant::now() + Duration::from_secs(3))
         .await
         .unwrap();
-    assert_eq!(limited.outcome, "rate_limited");
+    assert_eq!(limited.outcome, PollOutcome::RateLimited);
     assert_eq!(limited.rate_limited, 1);
     assert!(w.jobs(&user).await.is_empty());
     assert!(poller.store().cursor().await.unwrap().is_none());
     // The same client keeps honouring the 429 until Okta's reset time...
     let same_window = poller.run("run-2", plenty()).await.unwrap();
-    assert_eq!(same_window.outcome, "rate_limited");
+    assert_eq!(same_window.outcome, PollOutcome::RateLimited);
     // ...and the next run after it (a client that has not seen the 429, as after the
     // reset) continues from the stored state.
     let next = w.poller(&[]).await.run("run-3", plenty()).await.unwrap();
-    assert_eq!(next.outcome, "caught_up");
+    assert_eq!(next.outcome, PollOutcome::CaughtUp);
     assert_eq!(w.jobs(&user).await.len(), 1);
 }
 
@@ -282,7 +286,7 @@ async fn a_run_out_of_time_stops_cleanly_and_the_next_one_continues() {
     let user = w.deactivate_new_user().await;
     let poller = w.poller(&[]).await;
     let out_of_time = poller.run("run-1", Instant::now()).await.unwrap();
-    assert_eq!(out_of_time.outcome, "time_budget");
+    assert_eq!(out_of_time.outcome, PollOutcome::TimeBudget);
     assert_eq!(out_of_time.pages, 0);
     let next = poller.run("run-2", plenty()).await.unwrap();
     assert_eq!(next.jobs_created, 1);

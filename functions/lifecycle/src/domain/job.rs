@@ -2,6 +2,8 @@
 
 use std::collections::BTreeMap;
 
+use serde::{Serialize, Serializer};
+
 use crate::clock::Timestamp;
 
 use super::{Action, EventType, EventUuid, Snapshot, UserId};
@@ -90,6 +92,12 @@ impl JobStatus {
             self,
             JobStatus::Pending | JobStatus::RetryRequested | JobStatus::Released
         )
+    }
+}
+
+impl Serialize for JobStatus {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
     }
 }
 

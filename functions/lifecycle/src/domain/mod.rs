@@ -9,6 +9,7 @@ mod event;
 pub mod fuse;
 mod ids;
 mod job;
+mod poll;
 
 pub use access::{Account, Action, GroupRef, Holdings, Op, Person, Snapshot};
 pub use audit::{AuditAction, AuditEntry, AuditOutcome};
@@ -16,3 +17,4 @@ pub use event::{AcceptedEvent, IntakeContext, Source, UserRef};
 pub use fuse::FuseDecision;
 pub use ids::{EventType, EventUuid, IdError, UserId};
 pub use job::{Job, JobStatus, Settle, StateUpdate, UserState};
+pub use poll::PollOutcome;

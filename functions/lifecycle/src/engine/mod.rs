@@ -85,8 +85,9 @@ const SETTLE_MARGIN: Duration = Duration::from_secs(3);
 pub struct JobReport {
     /// The job's sort key.
     pub job: String,
-    /// Its status after this run (or why it was not run).
-    pub status: String,
+    /// Its status after this run, or as found when it was not runnable; `None` when no
+    /// such job exists.
+    pub status: Option<JobStatus>,
     /// Why, for people.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
@@ -276,19 +277,19 @@ impl Engine {
         deadline: Instant,
         dry_run_switch: bool,
     ) -> Result<JobReport, StoreError> {
-        let report = |status: &str, detail: Option<String>| JobReport {
+        let report = |status: Option<&JobStatus>, detail: Option<&str>| JobReport {
             job: key.sk.clone(),
-            status: status.into(),
-            detail,
+            status: status.cloned(),
+            detail: detail.map(str::to_owned),
         };
         let Some(job) = self.store.job(key).await? else {
-            return Ok(report("missing", None));
+            return Ok(report(None, Some("no such job")));
         };
         let now = Timestamp::now();
         let own_claim = job.status == JobStatus::Running && job.claim.as_deref() == Some(token);
         if !job.claimable(now.unix_millis()) && !own_claim {
             // A duplicate stream record, or a job another invocation holds.
-            return Ok(report(job.status.as_str(), Some("not runnable now".into())));
+            return Ok(report(Some(&job.status), Some("not runnable now")));
         }
         if let Some(at) = job
             .not_before_ms
@@ -305,7 +306,7 @@ impl Engine {
             .claim_job(&job, token, Timestamp::now(), self.config.claim)
             .await?
         else {
-            return Ok(report("claimed elsewhere", None));
+            return Ok(report(Some(&job.status), Some("claimed elsewhere")));
         };
         let mut run = Run {
             dry_run: self.config.dry_run || dry_run_switch || job.dry_run,
@@ -320,7 +321,11 @@ impl Engine {
             Err(Stop::Store(e)) => Err(e),
             Err(Stop::Failed(e)) => self.fail(&mut run, &e).await,
         }?;
-        Ok(report(outcome.status.as_str(), outcome.detail))
+        Ok(JobReport {
+            job: key.sk.clone(),
+            status: Some(outcome.status),
+            detail: outcome.detail,
+        })
     }
 
     /// Steps 2–8 of the module doc, one call each; every step that ends the run early

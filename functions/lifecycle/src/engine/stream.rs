@@ -9,6 +9,7 @@ use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventR
 use tracing::Instrument;
 
 use super::Engine;
+use crate::domain::JobStatus;
 use crate::store::{IntakeStore, Key};
 
 impl Engine {
@@ -53,7 +54,7 @@ impl Engine {
             };
             match result {
                 Ok(report) => {
-                    tracing::info!(user = %key.pk, job = %report.job, status = %report.status,
+                    tracing::info!(user = %key.pk, job = %report.job, status = report.status.as_ref().map_or("none", JobStatus::as_str),
                         detail = report.detail.as_deref().unwrap_or(""),
                         elapsed_ms = started.elapsed().as_millis() as u64, "job handled")
                 }

@@ -19,15 +19,15 @@ use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Put, TransactWrite
 use super::dynamo::{cancellation_codes, classify, condition_failed, key_item, n, number, s, text};
 use super::{DynamoStore, Key, StoreError};
 use crate::clock::Timestamp;
-use crate::domain::JobStatus;
+use crate::domain::{JobStatus, PollOutcome};
 
 /// What a poll run did, as stored in `POLLER`/`STATUS`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PollStatus {
     /// When the run started.
     pub last_run_at: Option<String>,
-    /// Why it ended (`caught_up`, `time_budget`, `rate_limited`, `lease_lost`, `error`).
-    pub outcome: String,
+    /// Why it ended; `None` before the first run.
+    pub outcome: Option<PollOutcome>,
     /// Pages read.
     pub pages: u64,
     /// Events read from the System Log.
@@ -251,7 +251,7 @@ impl DynamoStore {
         };
         Ok(PollStatus {
             last_run_at: text("last_run_at"),
-            outcome: text("outcome").unwrap_or_default(),
+            outcome: text("outcome").map(|o| PollOutcome::parse(&o)),
             pages: num("pages").unwrap_or(0),
             events_seen: num("events_seen").unwrap_or(0),
             jobs_created: num("jobs_created").unwrap_or(0),
@@ -274,7 +274,9 @@ impl DynamoStore {
     ) -> Result<(), StoreError> {
         let mut item = key("STATUS");
         let count = |v: u64| n(i64::try_from(v).unwrap_or(i64::MAX));
-        item.insert("outcome".into(), s(&status.outcome));
+        if let Some(outcome) = &status.outcome {
+            item.insert("outcome".into(), s(outcome.as_str()));
+        }
         item.insert("pages".into(), count(status.pages));
         item.insert("events_seen".into(), count(status.events_seen));
         item.insert("jobs_created".into(), count(status.jobs_created));
