@@ -34,19 +34,6 @@ const SWEEP_OVERLAP: Duration = Duration::from_secs(300);
 /// user's status change (clocks and Okta's own bookkeeping differ by moments).
 const STATUS_SKEW: Duration = Duration::from_secs(120);
 
-/// One System Log request.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PageQuery {
-    /// Resume after this cursor.
-    pub after: Option<String>,
-    /// Without a cursor: read from here.
-    pub since: Option<Timestamp>,
-    /// Event types to ask for (server-side filter).
-    pub event_types: Vec<EventType>,
-    /// Events per page.
-    pub limit: u32,
-}
-
 /// One page of the System Log.
 #[derive(Debug, Clone, Default)]
 pub struct Page {
@@ -83,7 +70,7 @@ pub trait OktaReader: Send + Sync {
     /// One page of the System Log; must give up before `deadline`.
     fn log_page(
         &self,
-        query: &PageQuery,
+        query: &LogQuery,
         deadline: Instant,
     ) -> impl Future<Output = Result<Page, ReadError>> + Send;
 
@@ -298,13 +285,13 @@ impl<O: OktaReader> Poller<O> {
             if !self.time_left(deadline) {
                 return Ok(PollOutcome::TimeBudget);
             }
-            let query = PageQuery {
+            let query = LogQuery {
                 after: cursor.clone(),
                 since: cursor
                     .is_none()
                     .then(|| started.minus(self.config.first_lookback)),
                 event_types: types.clone(),
-                limit: self.config.page_limit,
+                limit: Some(self.config.page_limit),
             };
             let page = match self.okta.log_page(&query, deadline).await {
                 Ok(page) => page,
@@ -483,16 +470,11 @@ fn read_error(e: OktaError) -> ReadError {
 }
 
 impl OktaReader for OktaApi {
-    async fn log_page(&self, query: &PageQuery, deadline: Instant) -> Result<Page, ReadError> {
+    async fn log_page(&self, query: &LogQuery, deadline: Instant) -> Result<Page, ReadError> {
         let page = self
             .client
             .with_deadline(deadline.into_std())
-            .system_log_page(&LogQuery {
-                since: query.since,
-                after: query.after.clone(),
-                event_types: query.event_types.clone(),
-                limit: Some(query.limit),
-            })
+            .system_log_page(query)
             .await
             .map_err(read_error)?;
         Ok(Page {

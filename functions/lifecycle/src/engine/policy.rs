@@ -136,9 +136,7 @@ impl Policy {
                 _ => stale(),
             },
             EventType::Unsuspend | EventType::Activate | EventType::Reactivate => match okta {
-                OktaView::Present { status, .. }
-                    if !matches!(status, UserStatus::Deprovisioned | UserStatus::Suspended) =>
-                {
+                OktaView::Present { status, .. } if !status.is_shut_out() => {
                     if state.access_removed() || state.snapshot.is_some() {
                         Decision::Run(Action::Restore)
                     } else {

@@ -30,6 +30,41 @@ pub enum UserStatus {
     Other(String),
 }
 
+impl UserStatus {
+    /// Every status Okta names, for tests that must cover them all.
+    pub const ALL: [UserStatus; 8] = [
+        UserStatus::Staged,
+        UserStatus::Provisioned,
+        UserStatus::Active,
+        UserStatus::Recovery,
+        UserStatus::PasswordExpired,
+        UserStatus::LockedOut,
+        UserStatus::Suspended,
+        UserStatus::Deprovisioned,
+    ];
+
+    /// Okta's name for it.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Staged => "STAGED",
+            Self::Provisioned => "PROVISIONED",
+            Self::Active => "ACTIVE",
+            Self::Recovery => "RECOVERY",
+            Self::PasswordExpired => "PASSWORD_EXPIRED",
+            Self::LockedOut => "LOCKED_OUT",
+            Self::Suspended => "SUSPENDED",
+            Self::Deprovisioned => "DEPROVISIONED",
+            Self::Other(other) => other,
+        }
+    }
+
+    /// Whether Okta itself keeps the person out: deactivated or suspended. Every other
+    /// status, including one this version does not know, may sign in or soon will.
+    pub fn is_shut_out(&self) -> bool {
+        matches!(self, Self::Deprovisioned | Self::Suspended)
+    }
+}
+
 impl From<&str> for UserStatus {
     fn from(s: &str) -> Self {
         match s {
@@ -172,6 +207,31 @@ pub struct UserList {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_status_round_trips_and_only_deprovisioned_and_suspended_shut_the_person_out() {
+        for status in UserStatus::ALL {
+            assert_eq!(UserStatus::from(status.as_str()), status);
+            // Exhaustive: a new variant must be placed on one side here.
+            let shut_out = match status {
+                UserStatus::Deprovisioned | UserStatus::Suspended => true,
+                UserStatus::Staged
+                | UserStatus::Provisioned
+                | UserStatus::Active
+                | UserStatus::Recovery
+                | UserStatus::PasswordExpired
+                | UserStatus::LockedOut
+                | UserStatus::Other(_) => false,
+            };
+            assert_eq!(status.is_shut_out(), shut_out, "{}", status.as_str());
+        }
+        let unknown = UserStatus::from("NEW_THING");
+        assert_eq!(unknown.as_str(), "NEW_THING");
+        assert!(
+            !unknown.is_shut_out(),
+            "an unknown status is never taken as shut out"
+        );
+    }
 
     #[test]
     fn users_are_parsed_leniently_but_need_an_id() {
