@@ -10,6 +10,7 @@ pub mod fuse;
 mod ids;
 mod job;
 mod poll;
+pub mod provision;
 
 pub use access::{Account, Action, GroupRef, Holdings, Op, Person, Snapshot};
 pub use audit::{AuditAction, AuditEntry, AuditOutcome};
