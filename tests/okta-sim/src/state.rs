@@ -14,11 +14,12 @@ use crate::rng::Rng;
 
 mod groups;
 mod lifecycle;
+pub mod profile;
 mod seeding;
 mod users;
 
 use crate::seed::RateLimitConfig;
-pub use lifecycle::Lifecycle;
+pub use lifecycle::{Lifecycle, LifecycleParams};
 
 /// Who made an API call and from where: the context of the log events it causes.
 #[derive(Debug, Clone)]
@@ -139,7 +140,40 @@ pub struct State {
     pub faults: Faults,
     /// Counters.
     pub counters: Counters,
+    /// Profile attributes accepted beyond the base profile (the seed's custom schema).
+    pub custom_attributes: BTreeSet<String>,
+    /// Emails Okta would have sent, in order (kept after the user is deleted).
+    pub emails: Vec<SentEmail>,
     next_seq: u64,
+}
+
+/// An email Okta would have sent (the simulator sends none; tests read these from
+/// `GET /_sim/state` to prove that a call did or did not notify anyone).
+#[derive(Debug, Clone)]
+pub struct SentEmail {
+    /// The user it is about.
+    pub user_id: String,
+    /// That user's login at the time.
+    pub login: String,
+    /// `activation`, `reset_password`, `deactivate` or `delete`.
+    pub kind: &'static str,
+    /// The user's primary email, or `admin` for notices that go to the admin.
+    pub to: String,
+    /// When.
+    pub at: OffsetDateTime,
+}
+
+impl SentEmail {
+    /// As `/_sim/state` shows it.
+    pub fn to_json(&self) -> Value {
+        json!({
+            "userId": self.user_id,
+            "login": self.login,
+            "kind": self.kind,
+            "to": self.to,
+            "at": iso(self.at),
+        })
+    }
 }
 
 /// A log event about to be written.
@@ -222,6 +256,8 @@ impl State {
             limiter: RateLimiter::default(),
             faults: Faults::default(),
             counters: Counters::default(),
+            custom_attributes: BTreeSet::new(),
+            emails: Vec::new(),
             next_seq: 1,
         }
     }
@@ -332,6 +368,12 @@ impl State {
                     "oauthTokens": u.oauth_tokens,
                     "sessionClears": u.session_clears,
                     "groups": self.groups_of(&u.id),
+                    "emails": self
+                        .emails
+                        .iter()
+                        .filter(|e| e.user_id == u.id)
+                        .map(SentEmail::to_json)
+                        .collect::<Vec<_>>(),
                 });
                 j
             })
@@ -356,6 +398,8 @@ impl State {
             "users": users,
             "groups": groups,
             "eventHooks": hooks,
+            "emails": self.emails.iter().map(SentEmail::to_json).collect::<Vec<_>>(),
+            "customProfileAttributes": self.custom_attributes,
             "logEvents": self.log.len(),
             "apiTokens": self.api_tokens.len(),
             "oauthClients": self.clients.keys().collect::<Vec<_>>(),

@@ -40,16 +40,17 @@ impl State {
         description: Option<String>,
     ) -> ApiResult<String> {
         if name.trim().is_empty() {
-            return Err(ApiError::validation("name: The field cannot be left blank"));
+            return Err(ApiError::fields(
+                "name",
+                vec!["name: The field cannot be left blank".into()],
+            ));
         }
         if self
             .groups
             .values()
             .any(|g| g.gtype == GroupType::OktaGroup && g.name.eq_ignore_ascii_case(&name))
         {
-            return Err(ApiError::validation(
-                "name: An object with this field already exists in the current organization",
-            ));
+            return Err(ApiError::already_exists("name"));
         }
         let now = clock::now();
         let id = self.rng.okta_id("00g");
@@ -77,7 +78,8 @@ impl State {
         Ok(id)
     }
 
-    fn managed_group(&self, gid: &str) -> ApiResult<&Group> {
+    /// An OKTA_GROUP whose membership the API may change, or Okta's refusal.
+    pub fn managed_group(&self, gid: &str) -> ApiResult<&Group> {
         let group = self
             .groups
             .get(gid)

@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use jsonwebtoken::DecodingKey;
 use serde_json::{json, Value};
 
-use super::{ApiToken, OAuthClient, State};
+use super::{profile, ApiToken, OAuthClient, State};
 use crate::clock;
 use crate::model::{Group, GroupType, User, UserStatus};
 use crate::seed::SeedDoc;
@@ -89,7 +89,14 @@ impl State {
 
     fn seed_users(&mut self, doc: &SeedDoc) -> Result<(), String> {
         let now = clock::now();
+        self.custom_attributes
+            .extend(doc.custom_profile_attributes.iter().cloned());
         for u in &doc.users {
+            for key in u.profile.keys() {
+                if !profile::BASE_PROFILE.contains(&key.as_str()) {
+                    self.custom_attributes.insert(key.clone());
+                }
+            }
             let status = match &u.status {
                 Some(s) => {
                     UserStatus::parse(s).ok_or_else(|| format!("unknown user status {s}"))?
@@ -103,7 +110,7 @@ impl State {
             }
             let id = u.id.clone().unwrap_or_else(|| self.rng.okta_id("00u"));
             let login = u.profile.get("login").and_then(Value::as_str).unwrap_or("");
-            if self.find_user(login).is_some() || self.users.contains_key(&id) {
+            if self.login_holder(login, None).is_some() || self.users.contains_key(&id) {
                 return Err(format!("duplicate user {id} / {login}"));
             }
             let created = u.created.as_deref().and_then(clock::parse).unwrap_or(now);

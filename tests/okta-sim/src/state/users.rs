@@ -1,20 +1,50 @@
-//! Users: lookup, create, profile update, delete, sessions.
+//! Users: lookup, create, profile update, delete, sessions, the emails Okta would send.
 
 use serde_json::{json, Map, Value};
 
-use super::{Ctx, EventSpec, State};
+use super::profile::{self, login_key};
+use super::{Ctx, EventSpec, SentEmail, State};
 use crate::clock;
 use crate::error::{ApiError, ApiResult};
 use crate::model::{User, UserStatus};
 
 impl State {
-    /// Finds a user by id or by login (case-insensitive), as `GET /users/{idOrLogin}` does.
+    /// Finds a user by id or by login (ignoring case), in any status.
     pub fn find_user(&self, id_or_login: &str) -> Option<&User> {
         self.users.get(id_or_login).or_else(|| {
+            let wanted = id_or_login.to_lowercase();
             self.users
                 .values()
-                .find(|u| u.login().eq_ignore_ascii_case(id_or_login))
+                .find(|u| u.login().to_lowercase() == wanted)
         })
+    }
+
+    /// The user whose login collides with `login` (same up to case and diacritical
+    /// marks, any status, DEPROVISIONED included), other than `except`.
+    pub(super) fn login_holder(&self, login: &str, except: Option<&str>) -> Option<&User> {
+        let key = login_key(login);
+        self.users
+            .values()
+            .filter(|u| Some(u.id.as_str()) != except)
+            .find(|u| login_key(u.login()) == key)
+    }
+
+    /// `GET /api/v1/users/{id}`: an id, a login (ignoring case), or a login shortname
+    /// (the part before `@`) as long as exactly one user has it.
+    pub fn resolve_user(&self, id_or_login: &str) -> ApiResult<String> {
+        if let Some(u) = self.find_user(id_or_login) {
+            return Ok(u.id.clone());
+        }
+        let short = id_or_login.to_lowercase();
+        let mut holders = self.users.values().filter(|u| {
+            u.login()
+                .split_once('@')
+                .is_some_and(|(local, _)| local.to_lowercase() == short)
+        });
+        match (holders.next(), holders.next()) {
+            (Some(u), None) if !id_or_login.contains('@') => Ok(u.id.clone()),
+            _ => Err(ApiError::not_found(id_or_login, "User")),
+        }
     }
 
     /// The id of a user named by id or login, or Okta's 404.
@@ -32,7 +62,34 @@ impl State {
             .unwrap_or(Value::Null)
     }
 
-    /// `POST /api/v1/users`.
+    /// Records an email Okta would have sent about user `id` (`to`: the user's primary
+    /// email, or `"admin"` for the notices that go to the admin).
+    pub(super) fn record_email(&mut self, id: &str, kind: &'static str, to_admin: bool) {
+        let Some(user) = self.users.get(id) else {
+            return;
+        };
+        let to = if to_admin {
+            "admin".to_string()
+        } else {
+            user.profile
+                .get("email")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string()
+        };
+        self.emails.push(SentEmail {
+            user_id: id.to_string(),
+            login: user.login().to_string(),
+            kind,
+            to,
+            at: clock::now(),
+        });
+        self.counters.emails_sent += 1;
+    }
+
+    /// `POST /api/v1/users`: checks the profile like Okta (required fields, unknown
+    /// properties, login shape and uniqueness); `activate` without a password emails an
+    /// activation link (the create's implicit `sendEmail=true`).
     pub fn create_user(
         &mut self,
         ctx: &Ctx,
@@ -40,29 +97,13 @@ impl State {
         has_password: bool,
         activate: bool,
     ) -> ApiResult<String> {
-        let mut missing = Vec::new();
-        for field in ["login", "email", "firstName", "lastName"] {
-            if profile
-                .get(field)
-                .and_then(Value::as_str)
-                .is_none_or(str::is_empty)
-            {
-                missing.push(field);
-            }
-        }
-        if let Some(first) = missing.first() {
-            let mut err = ApiError::validation(format!("{first}: The field cannot be left blank"));
-            err.causes = missing
-                .iter()
-                .map(|f| format!("{f}: The field cannot be left blank"))
-                .collect();
+        let given: Vec<&str> = profile.keys().map(String::as_str).collect();
+        if let Some(err) = profile::check(&profile, &given, &self.custom_attributes) {
             return Err(err);
         }
         let login = profile.get("login").and_then(Value::as_str).unwrap_or("");
-        if self.find_user(login).is_some() {
-            return Err(ApiError::validation(
-                "login: An object with this field already exists in the current organization",
-            ));
+        if self.login_holder(login, None).is_some() {
+            return Err(ApiError::already_exists("login"));
         }
         let now = clock::now();
         let status = match (activate, has_password) {
@@ -107,49 +148,61 @@ impl State {
                     vec![target],
                 ),
             );
+            if !has_password {
+                self.record_email(&id, "activation", false);
+            }
         }
         Ok(id)
     }
 
-    /// `POST /api/v1/users/{id}` (partial) or `PUT` (full replace of the profile).
+    /// `POST /api/v1/users/{id}` (partial: only the given attributes change, a JSON
+    /// `null` clears one, an unknown one fails the whole update) or `PUT` (the profile is
+    /// replaced as given).
     pub fn update_profile(
         &mut self,
         ctx: &Ctx,
         id_or_login: &str,
-        profile: Map<String, Value>,
+        patch: Map<String, Value>,
         replace: bool,
     ) -> ApiResult<String> {
         let id = self.user_id(id_or_login)?;
-        if let Some(login) = profile.get("login").and_then(Value::as_str) {
-            if let Some(other) = self.find_user(login) {
-                if other.id != id {
-                    return Err(ApiError::validation(
-                        "login: An object with this field already exists in the current organization",
-                    ));
-                }
+        if let Some(login) = patch.get("login").and_then(Value::as_str) {
+            if self.login_holder(login, Some(&id)).is_some() {
+                return Err(ApiError::already_exists("login"));
             }
         }
-        if replace {
-            for field in ["login", "email", "firstName", "lastName"] {
-                if !profile.get(field).is_some_and(Value::is_string) {
+        let current = self
+            .users
+            .get(&id)
+            .map(|u| u.profile.clone())
+            .ok_or_else(|| ApiError::not_found(id_or_login, "User"))?;
+        let next = if replace {
+            for field in profile::REQUIRED {
+                if !patch.get(*field).is_some_and(Value::is_string) {
                     return Err(ApiError::validation(format!(
                         "{field}: The field cannot be left blank"
                     )));
                 }
             }
-        }
+            patch
+        } else {
+            let given: Vec<&str> = patch.keys().map(String::as_str).collect();
+            let mut merged = current;
+            for (k, v) in &patch {
+                merged.insert(k.clone(), v.clone());
+            }
+            if let Some(err) = profile::check(&merged, &given, &self.custom_attributes) {
+                return Err(err);
+            }
+            merged.retain(|_, v| !v.is_null());
+            merged
+        };
         let target = {
             let user = self
                 .users
                 .get_mut(&id)
                 .ok_or_else(|| ApiError::not_found(id_or_login, "User"))?;
-            if replace {
-                user.profile = profile;
-            } else {
-                for (k, v) in profile {
-                    user.profile.insert(k, v);
-                }
-            }
+            user.profile = next;
             user.last_updated = clock::now();
             user.target()
         };
@@ -165,13 +218,17 @@ impl State {
         Ok(id)
     }
 
-    /// `DELETE /api/v1/users/{id}`: deactivates first; deletes a deprovisioned user.
-    pub fn delete_user(&mut self, ctx: &Ctx, id_or_login: &str) -> ApiResult<()> {
+    /// `DELETE /api/v1/users/{id}[?sendEmail=true]`: deactivates first; deletes a
+    /// deprovisioned user. `sendEmail` (default false) notifies the admin.
+    pub fn delete_user(&mut self, ctx: &Ctx, id_or_login: &str, send_email: bool) -> ApiResult<()> {
         let id = self.user_id(id_or_login)?;
         let status = self.users.get(&id).map(|u| u.status);
         if status != Some(UserStatus::Deprovisioned) {
-            self.deactivate(ctx, &id);
+            self.deactivate(ctx, &id, send_email);
             return Ok(());
+        }
+        if send_email {
+            self.record_email(&id, "delete", true);
         }
         let target = self.users.get(&id).map(User::target).unwrap_or(Value::Null);
         self.log_event(
