@@ -56,6 +56,50 @@ impl ApiError {
         .with_cause(cause)
     }
 
+    /// E0000001, 400, as Okta words a failed profile check: summary `Api validation
+    /// failed: <first field>`, one cause per `(field, cause)` pair, each cause written
+    /// out in full (e.g. `login: An object with this field already exists in the current
+    /// organization`).
+    pub fn fields(first_field: &str, causes: Vec<String>) -> Self {
+        let mut err = Self::new(
+            StatusCode::BAD_REQUEST,
+            "E0000001",
+            format!("Api validation failed: {first_field}"),
+        );
+        err.causes = causes;
+        err
+    }
+
+    /// E0000001, 400: `field` must be unique and the value is taken.
+    pub fn already_exists(field: &str) -> Self {
+        Self::fields(
+            field,
+            vec![format!(
+                "{field}: An object with this field already exists in the current organization"
+            )],
+        )
+    }
+
+    /// E0000028, 400: a required query parameter is missing.
+    pub fn missing_parameter(name: &str) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "E0000028",
+            "The request is missing a required parameter.",
+        )
+        .with_cause(format!("{name}: The parameter is required"))
+    }
+
+    /// E0000093, 400: too many targets (e.g. more than 20 `groupIds` on create).
+    pub fn target_count_exceeded() -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "E0000093",
+            "Target count limit exceeded",
+        )
+        .with_cause("The number of group targets is too large")
+    }
+
     /// E0000003, 400: the body is not well-formed JSON.
     pub fn malformed_body() -> Self {
         Self::new(

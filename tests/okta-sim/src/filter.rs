@@ -23,7 +23,7 @@ pub enum Filter {
 /// Comparison operators Okta accepts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Op {
-    /// equals (strings compared case-insensitively, as Okta does for logins)
+    /// equals
     Eq,
     /// not equals
     Ne,
@@ -210,27 +210,42 @@ impl Filter {
         Ok(f)
     }
 
-    /// True when `obj` (the JSON Okta would return) satisfies the filter.
+    /// True when `obj` (the JSON Okta would return) satisfies the filter, strings
+    /// compared ignoring case.
     pub fn matches(&self, obj: &Value) -> bool {
+        self.matches_case(obj, false)
+    }
+
+    /// True when `obj` satisfies the filter; `case_sensitive` decides how strings
+    /// compare (Okta's user `filter` is case-sensitive, its `search` is not).
+    pub fn matches_case(&self, obj: &Value, case_sensitive: bool) -> bool {
         match self {
-            Filter::And(a, b) => a.matches(obj) && b.matches(obj),
-            Filter::Or(a, b) => a.matches(obj) || b.matches(obj),
+            Filter::And(a, b) => {
+                a.matches_case(obj, case_sensitive) && b.matches_case(obj, case_sensitive)
+            }
+            Filter::Or(a, b) => {
+                a.matches_case(obj, case_sensitive) || b.matches_case(obj, case_sensitive)
+            }
             Filter::Cmp { attr, op, value } => {
                 let actual = attr.split('.').try_fold(obj, |v, k| v.get(k));
-                compare(actual, *op, value)
+                compare(actual, *op, value, case_sensitive)
             }
         }
     }
 }
 
-fn compare(actual: Option<&Value>, op: Op, expected: &Value) -> bool {
+fn compare(actual: Option<&Value>, op: Op, expected: &Value, case_sensitive: bool) -> bool {
     let actual = actual.unwrap_or(&Value::Null);
     if op == Op::Pr {
         return !actual.is_null();
     }
     match (actual, expected) {
         (Value::String(a), Value::String(e)) => {
-            let (a, e) = (a.to_lowercase(), e.to_lowercase());
+            let (a, e) = if case_sensitive {
+                (a.clone(), e.clone())
+            } else {
+                (a.to_lowercase(), e.to_lowercase())
+            };
             match op {
                 Op::Eq => a == e,
                 Op::Ne => a != e,

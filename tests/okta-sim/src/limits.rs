@@ -213,6 +213,8 @@ pub struct Counters {
     pub rate_limited: u64,
     /// Requests answered by an endpoint fault.
     pub faults_injected: u64,
+    /// Emails Okta would have sent (activation, password reset, admin notices).
+    pub emails_sent: u64,
     /// Event hook deliveries.
     pub deliveries: DeliveryCounters,
 }

@@ -15,6 +15,9 @@ pub struct SeedDoc {
     pub users: Vec<SeedUser>,
     /// Groups and their members.
     pub groups: Vec<SeedGroup>,
+    /// Custom user profile attributes (as if added in the Profile Editor); attributes the
+    /// seed's users carry outside the base profile are added too.
+    pub custom_profile_attributes: Vec<String>,
     /// Per-minute limits per endpoint family and the concurrency limit.
     pub rate_limits: Option<RateLimitConfig>,
 }

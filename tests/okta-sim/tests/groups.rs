@@ -110,3 +110,72 @@ async fn unknown_group_and_unknown_user_are_404() {
     assert_eq!(b.status, 404);
     assert_eq!(b.error_code(), "E0000007");
 }
+
+#[tokio::test]
+async fn a_duplicate_okta_group_name_is_e0000001_on_name() {
+    let h = start().await;
+    let a = h
+        .post(
+            "/api/v1/groups",
+            json!({"profile": {"name": "Engineering"}}),
+        )
+        .await;
+    assert_eq!(a.status, 400);
+    assert_eq!(a.error_code(), "E0000001");
+    assert_eq!(a.body["errorSummary"], "Api validation failed: name");
+    assert_eq!(
+        a.body["errorCauses"],
+        json!([{"errorSummary": "name: An object with this field already exists in the current organization"}])
+    );
+    let log = h.log_events("group.lifecycle.create").await;
+    assert!(log.is_empty(), "a refused create logs nothing");
+}
+
+#[tokio::test]
+async fn a_created_group_is_an_okta_group_found_by_search_and_q_exact_match_first() {
+    let h = start().await;
+    let g = h
+        .post(
+            "/api/v1/groups",
+            json!({"profile": {"name": "Sales Ops", "description": "d"}, "type": "APP_GROUP"}),
+        )
+        .await;
+    assert_eq!(g.status, 200);
+    assert_eq!(g.body["type"], "OKTA_GROUP", "type is read-only");
+    assert_eq!(g.body["profile"]["name"], "Sales Ops");
+    assert_eq!(g.body["profile"]["description"], "d");
+    let gid = g.body["id"].as_str().expect("id");
+    let search = okta_sim::qs::encode(r#"profile.name eq "Sales Ops""#);
+    let found = h.get(&format!("/api/v1/groups?search={search}")).await;
+    assert_eq!(found.status, 200);
+    assert_eq!(found.body.as_array().expect("array").len(), 1);
+    assert_eq!(found.body[0]["id"], gid);
+    let q = h.get("/api/v1/groups?q=Sales").await;
+    let names: Vec<&str> = q
+        .body
+        .as_array()
+        .expect("array")
+        .iter()
+        .filter_map(|g| g["profile"]["name"].as_str())
+        .collect();
+    assert_eq!(names.len(), 2, "{names:?}");
+    assert_eq!(names[0], "Sales", "the exact match comes first");
+    let created = h.log_events("group.lifecycle.create").await;
+    assert_eq!(created.len(), 1);
+    assert_eq!(created[0]["target"][0]["id"], gid);
+}
+
+#[tokio::test]
+async fn membership_writes_on_app_and_built_in_groups_are_refused_both_ways() {
+    let h = start().await;
+    let ad = h.group_id("AD Domain Users").await;
+    let everyone = h.group_id("Everyone").await;
+    let uid = h.user_id("grace.hopper@example.com").await;
+    let put_ad = h.put(&format!("/api/v1/groups/{ad}/users/{uid}")).await;
+    assert_eq!((put_ad.status, put_ad.error_code()), (403, "E0000006"));
+    let put_all = h
+        .put(&format!("/api/v1/groups/{everyone}/users/{uid}"))
+        .await;
+    assert_eq!((put_all.status, put_all.error_code()), (400, "E0000060"));
+    assert!(h.log_events("group.user_membership.add").await.is_empty());
+}

@@ -5,6 +5,8 @@ mod binary_and_control;
 mod common;
 mod groups;
 mod hooks;
+mod lifecycle;
 mod limits;
 mod logs;
+mod provisioning;
 mod users;

@@ -19,14 +19,14 @@ use crate::state::Ctx;
 /// `GET /api/v1/groups`.
 pub async fn list(State(sim): State<Arc<Sim>>, RawQuery(raw): RawQuery) -> ApiResult<Response> {
     let params = qs::parse(raw.as_deref());
-    let limit = limit_param(&params, 10_000, 10_000)?;
+    let q = qs::get(&params, "q").map(str::to_lowercase);
+    let limit = limit_param(&params, if q.is_some() { 300 } else { 10_000 }, 10_000)?;
     let filter = match qs::get(&params, "filter").or(qs::get(&params, "search")) {
         Some(f) => Some(Filter::parse(f).map_err(ApiError::invalid_search)?),
         None => None,
     };
-    let q = qs::get(&params, "q").map(str::to_lowercase);
     let state = sim.lock();
-    let items: Vec<(String, Value)> = state
+    let mut items: Vec<(String, Value)> = state
         .groups
         .values()
         .filter(|g| {
@@ -36,6 +36,15 @@ pub async fn list(State(sim): State<Arc<Sim>>, RawQuery(raw): RawQuery) -> ApiRe
         .map(|g| (g.id.clone(), g.to_json(&state.org_url)))
         .filter(|(_, j)| filter.as_ref().is_none_or(|f| f.matches(j)))
         .collect();
+    if let Some(q) = &q {
+        // "Exact matches are always returned before partial matches."
+        let exact = |j: &Value| {
+            j.pointer("/profile/name")
+                .and_then(Value::as_str)
+                .is_some_and(|n| n.to_lowercase() == *q)
+        };
+        items.sort_by_key(|(_, j)| !exact(j));
+    }
     let (items, next) = page(items, qs::get(&params, "after"), limit);
     let headers = link_headers(
         &state.org_url,

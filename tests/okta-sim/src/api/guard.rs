@@ -60,23 +60,7 @@ pub async fn guard(State(sim): State<Arc<Sim>>, mut req: Request, next: Next) ->
         Some(f) => {
             sim.lock().counters.faults_injected += 1;
             let rate_limited = matches!(f, Forced::Status(429));
-            let err = match f {
-                Forced::Status(429) => ApiError::rate_limited(false),
-                Forced::Status(500) => ApiError::internal(),
-                Forced::Status(503) => ApiError::unavailable(),
-                Forced::Status(code) => {
-                    let mut e = ApiError::internal();
-                    e.status =
-                        StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-                    e
-                }
-                Forced::Hang(ms) => {
-                    tokio::time::sleep(Duration::from_millis(ms)).await;
-                    let mut e = ApiError::unavailable();
-                    e.status = StatusCode::GATEWAY_TIMEOUT;
-                    e
-                }
-            };
+            let err = injected_error(f).await;
             // An injected 429 looks exactly like a spent window; any other injected
             // failure carries the window's real figures, as Okta's own 5xx do.
             let d = if rate_limited {
@@ -119,18 +103,8 @@ pub async fn guard(State(sim): State<Arc<Sim>>, mut req: Request, next: Next) ->
                 };
                 match ctx {
                     Err(e) => finish(&sim, e.into_response(), d, &request_id),
-                    Ok(mut ctx) => {
-                        ctx.uri = req
-                            .uri()
-                            .path_and_query()
-                            .map(|p| p.as_str().to_string())
-                            .unwrap_or_default();
-                        ctx.user_agent = req
-                            .headers()
-                            .get("user-agent")
-                            .and_then(|v| v.to_str().ok())
-                            .unwrap_or("")
-                            .to_string();
+                    Ok(ctx) => {
+                        let ctx = with_request(ctx, &req);
                         req.extensions_mut().insert(ctx);
                         let resp = next.run(req).await;
                         finish(&sim, resp, d, &request_id)
@@ -140,6 +114,42 @@ pub async fn guard(State(sim): State<Arc<Sim>>, mut req: Request, next: Next) ->
         },
     };
     resp
+}
+
+/// The answer of an injected fault (a hang first sleeps, then answers 504).
+async fn injected_error(f: Forced) -> ApiError {
+    match f {
+        Forced::Status(429) => ApiError::rate_limited(false),
+        Forced::Status(500) => ApiError::internal(),
+        Forced::Status(503) => ApiError::unavailable(),
+        Forced::Status(code) => {
+            let mut e = ApiError::internal();
+            e.status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            e
+        }
+        Forced::Hang(ms) => {
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+            let mut e = ApiError::unavailable();
+            e.status = StatusCode::GATEWAY_TIMEOUT;
+            e
+        }
+    }
+}
+
+/// The caller's context completed with the request's path, query and user agent.
+fn with_request(mut ctx: Ctx, req: &Request) -> Ctx {
+    ctx.uri = req
+        .uri()
+        .path_and_query()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_default();
+    ctx.user_agent = req
+        .headers()
+        .get("user-agent")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    ctx
 }
 
 fn take_fault(state: &mut crate::state::State, family: Family) -> Option<Forced> {

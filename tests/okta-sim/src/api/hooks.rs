@@ -24,6 +24,61 @@ struct HookSpec {
     version: String,
 }
 
+fn valid_header(k: &str, v: &str) -> bool {
+    axum::http::HeaderName::from_bytes(k.as_bytes()).is_ok()
+        && axum::http::HeaderValue::from_str(v).is_ok()
+}
+
+/// `channel.config.headers`: `[{key, value}]`, each a valid HTTP header.
+fn parse_headers(config: &Value) -> ApiResult<Vec<(String, String)>> {
+    let headers: Vec<(String, String)> = config
+        .get("headers")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|h| {
+                    Some((
+                        h.get("key")?.as_str()?.to_string(),
+                        h.get("value")?.as_str()?.to_string(),
+                    ))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    if headers.iter().any(|(k, v)| !valid_header(k, v)) {
+        return Err(ApiError::validation(
+            "channel.config.headers: invalid header",
+        ));
+    }
+    Ok(headers)
+}
+
+/// `channel.config.authScheme`: `{type: HEADER, key, value}` or absent.
+fn parse_auth(config: &Value) -> ApiResult<Option<(String, String)>> {
+    let a = match config.get("authScheme") {
+        None | Some(Value::Null) => return Ok(None),
+        Some(a) => a,
+    };
+    if a.get("type").and_then(Value::as_str) != Some("HEADER") {
+        return Err(ApiError::validation(
+            "channel.config.authScheme.type: must be HEADER",
+        ));
+    }
+    let key = a.get("key").and_then(Value::as_str).unwrap_or("");
+    let value = a.get("value").and_then(Value::as_str).unwrap_or("");
+    if key.is_empty() || value.is_empty() {
+        return Err(ApiError::validation(
+            "channel.config.authScheme: key and value are required",
+        ));
+    }
+    if !valid_header(key, value) {
+        return Err(ApiError::validation(
+            "channel.config.authScheme: invalid header",
+        ));
+    }
+    Ok(Some((key.to_string(), value.to_string())))
+}
+
 fn parse_spec(body: &Value) -> ApiResult<HookSpec> {
     let name = body
         .get("name")
@@ -70,52 +125,8 @@ fn parse_spec(body: &Value) -> ApiResult<HookSpec> {
         .filter(|u| u.starts_with("http://") || u.starts_with("https://"))
         .ok_or_else(|| ApiError::validation("channel.config.uri: must be an http(s) URL"))?
         .to_string();
-    let headers: Vec<(String, String)> = config
-        .get("headers")
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(|h| {
-                    Some((
-                        h.get("key")?.as_str()?.to_string(),
-                        h.get("value")?.as_str()?.to_string(),
-                    ))
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    let valid_header = |k: &str, v: &str| {
-        axum::http::HeaderName::from_bytes(k.as_bytes()).is_ok()
-            && axum::http::HeaderValue::from_str(v).is_ok()
-    };
-    if headers.iter().any(|(k, v)| !valid_header(k, v)) {
-        return Err(ApiError::validation(
-            "channel.config.headers: invalid header",
-        ));
-    }
-    let auth = match config.get("authScheme") {
-        None | Some(Value::Null) => None,
-        Some(a) => {
-            if a.get("type").and_then(Value::as_str) != Some("HEADER") {
-                return Err(ApiError::validation(
-                    "channel.config.authScheme.type: must be HEADER",
-                ));
-            }
-            let key = a.get("key").and_then(Value::as_str).unwrap_or("");
-            let value = a.get("value").and_then(Value::as_str).unwrap_or("");
-            if key.is_empty() || value.is_empty() {
-                return Err(ApiError::validation(
-                    "channel.config.authScheme: key and value are required",
-                ));
-            }
-            if !valid_header(key, value) {
-                return Err(ApiError::validation(
-                    "channel.config.authScheme: invalid header",
-                ));
-            }
-            Some((key.to_string(), value.to_string()))
-        }
-    };
+    let headers = parse_headers(&config)?;
+    let auth = parse_auth(&config)?;
     Ok(HookSpec {
         name,
         event_types,

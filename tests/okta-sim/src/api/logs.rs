@@ -24,6 +24,21 @@ fn parse_cursor(s: &str) -> Option<u64> {
     s.rsplit('_').next()?.parse().ok()
 }
 
+/// Query parameter `name` parsed by `parse`; 400 `E0000001` when it does not parse.
+fn optional<T>(
+    params: &[(String, String)],
+    name: &str,
+    what: &str,
+    parse: impl Fn(&str) -> Option<T>,
+) -> ApiResult<Option<T>> {
+    match qs::get(params, name) {
+        Some(v) => parse(v)
+            .map(Some)
+            .ok_or_else(|| ApiError::validation(format!("{name}: invalid {what} {v}"))),
+        None => Ok(None),
+    }
+}
+
 /// `GET /api/v1/logs`.
 pub async fn list(State(sim): State<Arc<Sim>>, RawQuery(raw): RawQuery) -> ApiResult<Response> {
     let params = qs::parse(raw.as_deref());
@@ -38,25 +53,10 @@ pub async fn list(State(sim): State<Arc<Sim>>, RawQuery(raw): RawQuery) -> ApiRe
             )))
         }
     };
-    let since = match qs::get(&params, "since") {
-        Some(s) => clock::parse(s)
-            .ok_or_else(|| ApiError::validation(format!("since: invalid date {s}")))?,
-        None => clock::now() - Duration::days(7),
-    };
-    let until = match qs::get(&params, "until") {
-        Some(s) => Some(
-            clock::parse(s)
-                .ok_or_else(|| ApiError::validation(format!("until: invalid date {s}")))?,
-        ),
-        None => None,
-    };
-    let after = match qs::get(&params, "after") {
-        Some(a) => Some(
-            parse_cursor(a)
-                .ok_or_else(|| ApiError::validation(format!("after: invalid cursor {a}")))?,
-        ),
-        None => None,
-    };
+    let since = optional(&params, "since", "date", clock::parse)?
+        .unwrap_or_else(|| clock::now() - Duration::days(7));
+    let until = optional(&params, "until", "date", clock::parse)?;
+    let after = optional(&params, "after", "cursor", parse_cursor)?;
     let filter = match qs::get(&params, "filter") {
         Some(f) => Some(Filter::parse(f).map_err(ApiError::invalid_search)?),
         None => None,

@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 use crate::clock;
 use crate::qs;
 use crate::sim::Sim;
-use crate::state::AccessToken;
+use crate::state::{AccessToken, OAuthClient};
 
 const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 const TOKEN_LIFETIME_SECS: i64 = 3600;
@@ -74,6 +74,49 @@ struct AssertionClaims {
     jti: Option<String>,
 }
 
+/// Checks a client assertion's signature (any of the app's keys), audience, issuer,
+/// subject and expiry; returns its `jti`, or why it is an `invalid_client`.
+fn verify_assertion(
+    org_url: &str,
+    client: &OAuthClient,
+    assertion: &str,
+) -> Result<String, String> {
+    let audience = format!("{org_url}/oauth2/v1/token");
+    let mut validation = Validation::new(Algorithm::RS256);
+    validation.set_audience(&[audience.as_str()]);
+    validation.set_issuer(&[client.client_id.as_str()]);
+    validation.set_required_spec_claims(&["exp", "aud", "iss", "sub"]);
+    validation.leeway = 0;
+    let mut verified = None;
+    let mut last_error = String::from("no key");
+    for key in &client.keys {
+        match jsonwebtoken::decode::<AssertionClaims>(assertion, key, &validation) {
+            Ok(data) => {
+                verified = Some(data.claims);
+                break;
+            }
+            Err(e) => last_error = e.to_string(),
+        }
+    }
+    let Some(claims) = verified else {
+        tracing::debug!(client_id = %client.client_id, error = %last_error, "client assertion rejected");
+        return Err(format!(
+            "The client_assertion token is invalid: {last_error}."
+        ));
+    };
+    if claims.sub != client.client_id {
+        return Err("The client_assertion sub must equal the client_id.".into());
+    }
+    let now = clock::now();
+    if claims.exp > now.unix_timestamp() + TOKEN_LIFETIME_SECS {
+        return Err("The client_assertion token has an expiration too far in the future.".into());
+    }
+    claims
+        .jti
+        .filter(|j| !j.is_empty())
+        .ok_or_else(|| "The client_assertion token must have a jti claim.".into())
+}
+
 /// The token endpoint.
 pub async fn token(State(sim): State<Arc<Sim>>, body: Bytes) -> Response {
     let text = String::from_utf8_lossy(&body);
@@ -117,41 +160,11 @@ pub async fn token(State(sim): State<Arc<Sim>>, body: Bytes) -> Response {
     let Some(client) = client else {
         return invalid_client("Invalid value for 'client_id' parameter.");
     };
-    let audience = format!("{}/oauth2/v1/token", sim.org_url);
-    let mut validation = Validation::new(Algorithm::RS256);
-    validation.set_audience(&[audience.as_str()]);
-    validation.set_issuer(&[client.client_id.as_str()]);
-    validation.set_required_spec_claims(&["exp", "aud", "iss", "sub"]);
-    validation.leeway = 0;
-    let mut verified = None;
-    let mut last_error = String::from("no key");
-    for key in &client.keys {
-        match jsonwebtoken::decode::<AssertionClaims>(assertion, key, &validation) {
-            Ok(data) => {
-                verified = Some(data.claims);
-                break;
-            }
-            Err(e) => last_error = e.to_string(),
-        }
-    }
-    let Some(claims) = verified else {
-        tracing::debug!(client_id = %client.client_id, error = %last_error, "client assertion rejected");
-        return invalid_client(&format!(
-            "The client_assertion token is invalid: {last_error}."
-        ));
+    let jti = match verify_assertion(&sim.org_url, &client, assertion) {
+        Ok(jti) => jti,
+        Err(why) => return invalid_client(&why),
     };
-    if claims.sub != client.client_id {
-        return invalid_client("The client_assertion sub must equal the client_id.");
-    }
     let now = clock::now();
-    if claims.exp > now.unix_timestamp() + TOKEN_LIFETIME_SECS {
-        return invalid_client(
-            "The client_assertion token has an expiration too far in the future.",
-        );
-    }
-    let Some(jti) = claims.jti.filter(|j| !j.is_empty()) else {
-        return invalid_client("The client_assertion token must have a jti claim.");
-    };
     let not_allowed: Vec<&str> = requested
         .iter()
         .filter(|s| !client.scopes.contains(s))

@@ -15,17 +15,23 @@ use crate::filter::Filter;
 use crate::model::UserStatus;
 use crate::qs;
 use crate::sim::Sim;
-use crate::state::{Ctx, Lifecycle};
+use crate::state::{Ctx, Lifecycle, LifecycleParams};
 
 /// `GET /api/v1/users`.
 pub async fn list(State(sim): State<Arc<Sim>>, RawQuery(raw): RawQuery) -> ApiResult<Response> {
     let params = qs::parse(raw.as_deref());
-    let limit = limit_param(&params, 200, 200)?;
-    let filter = match qs::get(&params, "filter").or(qs::get(&params, "search")) {
+    let q = qs::get(&params, "q").map(str::to_lowercase);
+    let limit = limit_param(&params, if q.is_some() { 10 } else { 200 }, 200)?;
+    // `filter` compares values case-sensitively, `search` ignores case (the spec); both
+    // include DEPROVISIONED users, a plain list and `q` leave them out.
+    let (expr, case_sensitive) = match (qs::get(&params, "search"), qs::get(&params, "filter")) {
+        (Some(s), _) => (Some(s), false),
+        (None, f) => (f, true),
+    };
+    let filter = match expr {
         Some(f) => Some(Filter::parse(f).map_err(ApiError::invalid_search)?),
         None => None,
     };
-    let q = qs::get(&params, "q").map(str::to_lowercase);
     let after = qs::get(&params, "after");
     let state = sim.lock();
     let items: Vec<(String, Value)> = state
@@ -43,7 +49,11 @@ pub async fn list(State(sim): State<Arc<Sim>>, RawQuery(raw): RawQuery) -> ApiRe
             })
         })
         .map(|u| (u.id.clone(), u.to_json(&state.org_url, &state.user_type_id)))
-        .filter(|(_, j)| filter.as_ref().is_none_or(|f| f.matches(j)))
+        .filter(|(_, j)| {
+            filter
+                .as_ref()
+                .is_none_or(|f| f.matches_case(j, case_sensitive))
+        })
         .collect();
     let (items, next) = page(items, after, limit);
     let headers = link_headers(
@@ -62,9 +72,12 @@ pub async fn get_one(
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
     let state = sim.lock();
-    let uid = state.user_id(&id)?;
+    let uid = state.resolve_user(&id)?;
     Ok(Json(state.user_json(&uid)))
 }
+
+/// At most this many `groupIds` on a create (Okta: E0000093 beyond).
+const MAX_GROUP_IDS: usize = 20;
 
 /// `POST /api/v1/users?activate=true|false`.
 pub async fn create(
@@ -96,11 +109,12 @@ pub async fn create(
                 .collect()
         })
         .unwrap_or_default();
+    if group_ids.len() > MAX_GROUP_IDS {
+        return Err(ApiError::target_count_exceeded());
+    }
     sim.with(|state| {
         for gid in &group_ids {
-            if !state.groups.contains_key(gid) {
-                return Err(ApiError::not_found(gid, "UserGroup"));
-            }
+            state.managed_group(gid)?;
         }
         let id = state.create_user(&ctx, profile, has_password, activate)?;
         for gid in &group_ids {
@@ -155,19 +169,29 @@ pub async fn lifecycle(
 ) -> ApiResult<Json<Value>> {
     let params = qs::parse(raw.as_deref());
     let op = Lifecycle::parse(&op).ok_or_else(|| ApiError::not_found(&ctx.uri, "Resource"))?;
-    let send_email = bool_param(&params, "sendEmail", true)?;
-    let temp = bool_param(&params, "tempPassword", false)?;
-    sim.with(|state| state.lifecycle(&ctx, &id, op, send_email, temp))
+    let send_email = match qs::get(&params, "sendEmail") {
+        Some(_) => Some(bool_param(&params, "sendEmail", false)?),
+        None => None,
+    };
+    let lp = LifecycleParams {
+        send_email,
+        temp_password: bool_param(&params, "tempPassword", false)?,
+        revoke_sessions: bool_param(&params, "revokeSessions", false)?,
+    };
+    sim.with(|state| state.lifecycle(&ctx, &id, op, lp))
         .map(Json)
 }
 
-/// `DELETE /api/v1/users/{id}`: deactivate first, delete the second time.
+/// `DELETE /api/v1/users/{id}[?sendEmail=true]`: deactivate first, delete the second time.
 pub async fn delete_user(
     State(sim): State<Arc<Sim>>,
     Extension(ctx): Extension<Ctx>,
     Path(id): Path<String>,
+    RawQuery(raw): RawQuery,
 ) -> ApiResult<StatusCode> {
-    sim.with(|state| state.delete_user(&ctx, &id))?;
+    let params = qs::parse(raw.as_deref());
+    let send_email = bool_param(&params, "sendEmail", false)?;
+    sim.with(|state| state.delete_user(&ctx, &id, send_email))?;
     Ok(StatusCode::NO_CONTENT)
 }
 
