@@ -14,6 +14,7 @@
 
 #![warn(missing_docs)]
 
+pub mod actions;
 pub mod aws;
 pub mod clock;
 pub mod config;
