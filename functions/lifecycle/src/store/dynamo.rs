@@ -1,6 +1,7 @@
 //! The DynamoDB adapter of [`IntakeStore`].
 
 use std::collections::HashMap;
+use std::ops::ControlFlow;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
@@ -9,6 +10,7 @@ use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 use aws_sdk_dynamodb::Client;
 
+use super::keys::SkRange;
 use super::{IntakeStore, Integration, Key, Quarantine, RecordOutcome, StoreError};
 use crate::clock::Timestamp;
 use crate::domain::{AcceptedEvent, IntakeContext};
@@ -304,6 +306,76 @@ impl DynamoStore {
             .await
             .map_err(|e| classify("GetItem", &e))?;
         Ok(out.item)
+    }
+
+    /// Queries the items of partition `pk` whose sort keys are in `sk`, strongly
+    /// consistent, a page at a time: `page` sees each page and may stop the reading, with
+    /// the value it breaks with. `projection` names the attributes to read (all if empty).
+    pub(super) async fn query_pages<B>(
+        &self,
+        pk: &str,
+        sk: &SkRange,
+        projection: &[&str],
+        mut page: impl FnMut(&[HashMap<String, AttributeValue>]) -> ControlFlow<B>,
+    ) -> Result<Option<B>, StoreError> {
+        let (condition, bounds) = match sk {
+            SkRange::Prefix(p) => (
+                "pk = :pk AND begins_with(sk, :prefix)",
+                vec![(":prefix", p)],
+            ),
+            SkRange::Between(from, to) => (
+                "pk = :pk AND sk BETWEEN :from AND :to",
+                vec![(":from", from), (":to", to)],
+            ),
+        };
+        let mut values = HashMap::from([(":pk".to_string(), s(pk))]);
+        values.extend(bounds.into_iter().map(|(k, v)| (k.to_string(), s(v))));
+        let placeholders: Vec<String> = (0..projection.len()).map(|i| format!("#p{i}")).collect();
+        let names: HashMap<String, String> = placeholders
+            .iter()
+            .cloned()
+            .zip(projection.iter().map(|a| a.to_string()))
+            .collect();
+        let projection = (!names.is_empty()).then(|| placeholders.join(", "));
+        let names = (!names.is_empty()).then_some(names);
+        let mut start = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression(condition)
+                .set_expression_attribute_values(Some(values.clone()))
+                .set_projection_expression(projection.clone())
+                .set_expression_attribute_names(names.clone())
+                .set_exclusive_start_key(start)
+                .consistent_read(true)
+                .send()
+                .await
+                .map_err(|e| classify("Query", &e))?;
+            if let ControlFlow::Break(found) = page(out.items()) {
+                return Ok(Some(found));
+            }
+            start = out.last_evaluated_key().cloned();
+            if start.is_none() {
+                return Ok(None);
+            }
+        }
+    }
+
+    /// Every item of partition `pk` whose sort key is in `sk`, in sort key order.
+    pub(super) async fn query_all(
+        &self,
+        pk: &str,
+        sk: &SkRange,
+    ) -> Result<Vec<HashMap<String, AttributeValue>>, StoreError> {
+        let mut items = Vec::new();
+        self.query_pages(pk, sk, &[], |page| {
+            items.extend(page.iter().cloned());
+            ControlFlow::<()>::Continue(())
+        })
+        .await?;
+        Ok(items)
     }
 }
 

@@ -13,6 +13,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, TransactWriteItem, Up
 use super::dynamo::{
     cancellation_codes, classify, condition_failed, flag, key_item, n, number, s, text,
 };
+use super::keys::SkRange;
 use super::{DynamoStore, Key, StoreError};
 use crate::clock::Timestamp;
 use crate::domain::{
@@ -398,7 +399,8 @@ impl DynamoStore {
     /// A user's jobs, oldest first.
     pub async fn jobs_of(&self, user: &UserId) -> Result<Vec<Job>, StoreError> {
         let mut jobs = Vec::new();
-        for item in self.query_prefix(user, "JOB#").await? {
+        let items = self.query_all(&Key::user_pk(user), &Key::jobs()).await?;
+        for item in items {
             let key = Key::new(
                 text(&item, "pk").unwrap_or_default(),
                 text(&item, "sk").unwrap_or_default(),
@@ -408,31 +410,13 @@ impl DynamoStore {
         Ok(jobs)
     }
 
+    /// A user's items whose sort keys start with `prefix`, in sort key order.
     pub(super) async fn query_prefix(
         &self,
         user: &UserId,
         prefix: &str,
     ) -> Result<Vec<HashMap<String, AttributeValue>>, StoreError> {
-        let mut items = Vec::new();
-        let mut start = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
-                .expression_attribute_values(":pk", s(&Key::user_pk(user)))
-                .expression_attribute_values(":prefix", s(prefix))
-                .set_exclusive_start_key(start)
-                .consistent_read(true)
-                .send()
-                .await
-                .map_err(|e| classify("Query", &e))?;
-            items.extend(out.items().iter().cloned());
-            start = out.last_evaluated_key().cloned();
-            if start.is_none() {
-                return Ok(items);
-            }
-        }
+        self.query_all(&Key::user_pk(user), &SkRange::Prefix(prefix.into()))
+            .await
     }
 }
