@@ -6,11 +6,14 @@ use std::time::Duration;
 
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::primitives::Blob;
-use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::builders::UpdateBuilder;
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 use aws_sdk_dynamodb::Client;
 
 use super::keys::SkRange;
+use super::update::UpdateExpr;
 use super::{IntakeStore, Integration, Key, Quarantine, RecordOutcome, StoreError};
 use crate::clock::Timestamp;
 use crate::domain::{AcceptedEvent, IntakeContext};
@@ -306,6 +309,39 @@ impl DynamoStore {
             .await
             .map_err(|e| classify("GetItem", &e))?;
         Ok(out.item)
+    }
+
+    /// A transaction's update of one item, its table and key filled in.
+    pub(super) fn update_of(&self, key: &Key) -> UpdateBuilder {
+        Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key_item(key)))
+    }
+
+    /// A transaction item that applies `u` to one item.
+    pub(super) fn transact_update(
+        &self,
+        key: &Key,
+        u: UpdateExpr,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let update = u
+            .apply_to_update(self.update_of(key))
+            .build()
+            .map_err(|e| StoreError::Rejected {
+                op: "build update",
+                detail: e.to_string(),
+            })?;
+        Ok(TransactWriteItem::builder().update(update).build())
+    }
+
+    /// An `UpdateItem` request that applies `u` to one item.
+    pub(super) fn update_request(&self, key: &Key, u: UpdateExpr) -> UpdateItemFluentBuilder {
+        u.apply_to_request(
+            self.client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(key_item(key))),
+        )
     }
 
     /// Queries the items of partition `pk` whose sort keys are in `sk`, strongly

@@ -8,12 +8,11 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, TransactWriteItem};
 
-use super::dynamo::{
-    cancellation_codes, classify, condition_failed, flag, key_item, n, number, s, text,
-};
+use super::dynamo::{cancellation_codes, classify, condition_failed, flag, n, number, s, text};
 use super::keys::SkRange;
+use super::update::UpdateExpr;
 use super::{DynamoStore, Key, StoreError};
 use crate::clock::Timestamp;
 use crate::domain::{
@@ -91,6 +90,17 @@ fn claim_lost<R: std::fmt::Debug>(
     classify(op, &err)
 }
 
+/// An operator's request: the job moves from the status just read to `to`.
+fn request_expr(job: &Job, to: &JobStatus, actor: &str, now: Timestamp) -> UpdateExpr {
+    let mut u = UpdateExpr::new();
+    u.set("status", s(to.as_str()))
+        .set("requested_at", s(&now.to_string()))
+        .set("requested_by", s(actor));
+    let (status, from) = (u.name("status"), u.value(s(job.status.as_str())));
+    u.condition(format!("{status} = {from}"));
+    u
+}
+
 impl DynamoStore {
     /// Reads a job (strongly consistent: the stream record may be older than the item).
     pub async fn job(&self, key: &Key) -> Result<Option<Job>, StoreError> {
@@ -109,38 +119,36 @@ impl DynamoStore {
         now: Timestamp,
         lease: Duration,
     ) -> Result<Option<Job>, StoreError> {
-        let attempts = if job.status.starts_a_round() {
-            "attempts = :one"
+        let mut u = UpdateExpr::new();
+        u.set("status", s("running"))
+            .set("claimed_from", s(job.status.as_str()))
+            .set("claim", s(token))
+            .set("claim_expires_ms", n(now.plus(lease).unix_millis()))
+            .set("started_at", s(&now.to_string()));
+        if job.status.starts_a_round() {
+            u.set("attempts", n(1));
         } else {
-            "attempts = if_not_exists(attempts, :zero) + :one"
-        };
+            u.increment("attempts", 1);
+        }
+        u.increment("runs", 1)
+            .set_if_absent("steps", AttributeValue::M(HashMap::new()))
+            .remove("not_before_ms");
+        let (status, from, running) = (
+            u.name("status"),
+            u.value(s(job.status.as_str())),
+            u.value(s("running")),
+        );
+        let (expires, now_ms) = (u.name("claim_expires_ms"), u.value(n(now.unix_millis())));
+        let (claim, token) = (u.name("claim"), u.value(s(token)));
+        u.condition(format!("{status} = {from}"));
+        // A running job can be taken over once its claim expired, or at once by the
+        // holder of the claim (the same stream record, retried after a failure).
+        u.condition(format!(
+            "{status} <> {running} OR attribute_not_exists({expires}) \
+             OR {expires} < {now_ms} OR {claim} = {token}"
+        ));
         let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key_item(&Key::of_job(job))))
-            .update_expression(format!(
-                "SET #s = :running, claimed_from = :from, claim = :token, \
-                 claim_expires_ms = :exp, started_at = :now, {attempts}, \
-                 runs = if_not_exists(runs, :zero) + :one, steps = if_not_exists(steps, :empty) \
-                 REMOVE not_before_ms"
-            ))
-            // A running job can be taken over once its claim expired, or at once by the
-            // holder of the claim (the same stream record, retried after a failure).
-            .condition_expression(
-                "#s = :from AND (#s <> :running OR attribute_not_exists(claim_expires_ms) \
-                 OR claim_expires_ms < :now_ms OR claim = :token)",
-            )
-            .expression_attribute_names("#s", "status")
-            .expression_attribute_values(":running", s("running"))
-            .expression_attribute_values(":from", s(job.status.as_str()))
-            .expression_attribute_values(":token", s(token))
-            .expression_attribute_values(":exp", n(now.plus(lease).unix_millis()))
-            .expression_attribute_values(":now", s(&now.to_string()))
-            .expression_attribute_values(":now_ms", n(now.unix_millis()))
-            .expression_attribute_values(":one", n(1))
-            .expression_attribute_values(":zero", n(0))
-            .expression_attribute_values(":empty", AttributeValue::M(HashMap::new()))
+            .update_request(&Key::of_job(job), u)
             .return_values(ReturnValue::AllNew)
             .send()
             .await;
@@ -154,16 +162,18 @@ impl DynamoStore {
         }
     }
 
-    pub(super) fn job_update(
+    /// A transaction item updating a job with what `fill` adds, conditional on the claim.
+    fn job_update(
         &self,
         job: &Job,
         token: &str,
-    ) -> aws_sdk_dynamodb::types::builders::UpdateBuilder {
-        Update::builder()
-            .table_name(&self.table)
-            .set_key(Some(key_item(&Key::of_job(job))))
-            .condition_expression("claim = :token")
-            .expression_attribute_values(":token", s(token))
+        fill: impl FnOnce(&mut UpdateExpr),
+    ) -> Result<TransactWriteItem, StoreError> {
+        let mut u = UpdateExpr::new();
+        let (claim, token) = (u.name("claim"), u.value(s(token)));
+        u.condition(format!("{claim} = {token}"));
+        fill(&mut u);
+        self.transact_update(&Key::of_job(job), u)
     }
 
     pub(super) async fn transact(
@@ -191,43 +201,23 @@ impl DynamoStore {
         dry_run: bool,
         audit: &AuditEntry,
     ) -> Result<(), StoreError> {
-        let update = build(
-            self.job_update(job, token)
-                .update_expression("SET #a = :action, #p = :plan, dry_run_applied = :dry")
-                .expression_attribute_names("#a", "action")
-                .expression_attribute_names("#p", "plan")
-                .expression_attribute_values(":action", s(action.as_str()))
-                .expression_attribute_values(
-                    ":plan",
-                    AttributeValue::L(plan.iter().map(|p| s(p)).collect()),
-                )
-                .expression_attribute_values(":dry", AttributeValue::Bool(dry_run))
-                .build(),
-        )?;
-        self.transact(
-            "record plan",
-            vec![
-                TransactWriteItem::builder().update(update).build(),
-                self.audit_put(audit)?,
-            ],
-        )
-        .await
+        let update = self.job_update(job, token, |u| {
+            let plan = AttributeValue::L(plan.iter().map(|p| s(p)).collect());
+            u.set("action", s(action.as_str()))
+                .set("plan", plan)
+                .set("dry_run_applied", AttributeValue::Bool(dry_run));
+        })?;
+        self.transact("record plan", vec![update, self.audit_put(audit)?])
+            .await
     }
 
     /// Notes on the job that the fuse has counted it (or an operator released it), so a
     /// later attempt is not counted again.
     pub async fn mark_fuse_admitted(&self, job: &Job, token: &str) -> Result<(), StoreError> {
-        let update = build(
-            self.job_update(job, token)
-                .update_expression("SET fuse_admitted = :yes")
-                .expression_attribute_values(":yes", AttributeValue::Bool(true))
-                .build(),
-        )?;
-        self.transact(
-            "mark fuse admitted",
-            vec![TransactWriteItem::builder().update(update).build()],
-        )
-        .await
+        let update = self.job_update(job, token, |u| {
+            u.set("fuse_admitted", AttributeValue::Bool(true));
+        })?;
+        self.transact("mark fuse admitted", vec![update]).await
     }
 
     /// Records a completed step on the job and its audit line, together.
@@ -239,21 +229,11 @@ impl DynamoStore {
         outcome: &str,
         audit: &AuditEntry,
     ) -> Result<(), StoreError> {
-        let update = build(
-            self.job_update(job, token)
-                .update_expression("SET steps.#step = :outcome")
-                .expression_attribute_names("#step", step_id)
-                .expression_attribute_values(":outcome", s(outcome))
-                .build(),
-        )?;
-        self.transact(
-            "record step",
-            vec![
-                TransactWriteItem::builder().update(update).build(),
-                self.audit_put(audit)?,
-            ],
-        )
-        .await
+        let update = self.job_update(job, token, |u| {
+            u.set_path(&["steps", step_id], s(outcome));
+        })?;
+        self.transact("record step", vec![update, self.audit_put(audit)?])
+            .await
     }
 
     /// Ends a run: the job's new status, its audit line and, for a completed job, the
@@ -266,83 +246,26 @@ impl DynamoStore {
         audit: &AuditEntry,
         state: Option<&StateUpdate>,
     ) -> Result<(), StoreError> {
-        let mut set = vec!["#s = :status", "finished_at = :now"];
-        let mut remove = vec!["claim", "claim_expires_ms"];
-        let mut update = self
-            .job_update(job, token)
-            .expression_attribute_names("#s", "status")
-            .expression_attribute_values(":status", s(settle.status.as_str()))
-            .expression_attribute_values(":now", s(&audit.at.to_string()));
-        for (name, value, placeholder) in [
-            ("reason", &settle.reason, ":reason"),
-            ("last_error", &settle.error, ":error"),
-        ] {
-            match value {
-                Some(v) => {
-                    set.push(if name == "reason" {
-                        "reason = :reason"
-                    } else {
-                        "last_error = :error"
-                    });
-                    update = update.expression_attribute_values(placeholder, s(v));
-                }
-                None => remove.push(name),
+        let update = self.job_update(job, token, |u| {
+            u.set("status", s(settle.status.as_str()))
+                .set("finished_at", s(&audit.at.to_string()))
+                .set_or_remove("reason", settle.reason.as_deref().map(s))
+                .set_or_remove("last_error", settle.error.as_deref().map(s))
+                .remove("claim")
+                .remove("claim_expires_ms");
+            if let Some(at) = settle.not_before_ms {
+                u.set("not_before_ms", n(at));
             }
-        }
-        if let Some(at) = settle.not_before_ms {
-            set.push("not_before_ms = :nb");
-            update = update.expression_attribute_values(":nb", n(at));
-        }
-        if settle.deferred {
-            set.push("attempts = attempts - :one");
-            set.push("deferrals = if_not_exists(deferrals, :zero) + :one");
-            update = update
-                .expression_attribute_values(":one", n(1))
-                .expression_attribute_values(":zero", n(0));
-        }
-        let update = build(
-            update
-                .update_expression(format!(
-                    "SET {} REMOVE {}",
-                    set.join(", "),
-                    remove.join(", ")
-                ))
-                .build(),
-        )?;
-        let mut items = vec![
-            TransactWriteItem::builder().update(update).build(),
-            self.audit_put(audit)?,
-        ];
+            if settle.deferred {
+                // A wait for a rate limit: the attempt is given back, counted as a deferral.
+                let (attempts, one) = (u.name("attempts"), u.value(n(1)));
+                u.set_expr("attempts", format!("{attempts} - {one}"))
+                    .increment("deferrals", 1);
+            }
+        })?;
+        let mut items = vec![update, self.audit_put(audit)?];
         if let Some(st) = state {
-            let mut expr = String::from(
-                "SET applied = :applied, episode = :episode, last_event_published = :p, \
-                 last_event_uuid = :uuid, last_job = :job, updated_at = :now, kind = :kind",
-            );
-            if st.clear_snapshot {
-                expr.push_str(" REMOVE #snap, snapshot_at, snapshot_job");
-            }
-            let mut update = Update::builder();
-            if st.clear_snapshot {
-                update = update.expression_attribute_names("#snap", "snapshot");
-            }
-            let update = build(
-                update
-                    .table_name(&self.table)
-                    .set_key(Some(key_item(&Key::user_state(&job.user))))
-                    .update_expression(expr)
-                    .condition_expression(
-                        "attribute_not_exists(last_event_published) OR last_event_published <= :p",
-                    )
-                    .expression_attribute_values(":applied", s(st.applied.as_str()))
-                    .expression_attribute_values(":episode", s(&st.episode))
-                    .expression_attribute_values(":p", s(&st.published.to_string()))
-                    .expression_attribute_values(":uuid", s(&st.event_uuid))
-                    .expression_attribute_values(":job", s(&st.job_id))
-                    .expression_attribute_values(":now", s(&audit.at.to_string()))
-                    .expression_attribute_values(":kind", s("state"))
-                    .build(),
-            )?;
-            items.push(TransactWriteItem::builder().update(update).build());
+            items.push(self.state_update(&job.user, st, audit.at)?);
         }
         self.transact("settle job", items).await
     }
@@ -358,16 +281,8 @@ impl DynamoStore {
         now: Timestamp,
     ) -> Result<bool, StoreError> {
         let update = build(
-            Update::builder()
-                .table_name(&self.table)
-                .set_key(Some(key_item(&Key::of_job(job))))
-                .update_expression("SET #s = :to, requested_at = :now, requested_by = :actor")
-                .condition_expression("#s = :from")
-                .expression_attribute_names("#s", "status")
-                .expression_attribute_values(":to", s(to.as_str()))
-                .expression_attribute_values(":from", s(job.status.as_str()))
-                .expression_attribute_values(":now", s(&now.to_string()))
-                .expression_attribute_values(":actor", s(actor))
+            request_expr(job, &to, actor, now)
+                .apply_to_update(self.update_of(&Key::of_job(job)))
                 .build(),
         )?;
         let audit = AuditEntry {

@@ -1,11 +1,14 @@
 //! The user's state item (`USER#<id>` / `STATE`): last applied action and event,
 //! episode, and the snapshot (JSON) a restore gives back.
 
+use aws_sdk_dynamodb::types::TransactWriteItem;
+
 use super::dynamo::{classify, condition_failed, key_item, s, text};
 use super::job::corrupt;
+use super::update::UpdateExpr;
 use super::{DynamoStore, Key, StoreError};
 use crate::clock::Timestamp;
-use crate::domain::{Action, Snapshot, UserId, UserState};
+use crate::domain::{Action, Snapshot, StateUpdate, UserId, UserState};
 
 impl DynamoStore {
     /// Reads a user's state; a user never acted on has the default.
@@ -86,5 +89,32 @@ impl DynamoStore {
             }
             Err(e) => Err(classify("UpdateItem", &e)),
         }
+    }
+
+    /// The user's state after a completed job, as a transaction item written at `now`;
+    /// it moves only forward in event time.
+    pub(super) fn state_update(
+        &self,
+        user: &UserId,
+        st: &StateUpdate,
+        now: Timestamp,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let published = s(&st.published.to_string());
+        let mut u = UpdateExpr::new();
+        u.set("applied", s(st.applied.as_str()))
+            .set("episode", s(&st.episode))
+            .set("last_event_published", published.clone())
+            .set("last_event_uuid", s(&st.event_uuid))
+            .set("last_job", s(&st.job_id))
+            .set("updated_at", s(&now.to_string()))
+            .set("kind", s("state"));
+        if st.clear_snapshot {
+            u.remove("snapshot")
+                .remove("snapshot_at")
+                .remove("snapshot_job");
+        }
+        let (last, p) = (u.name("last_event_published"), u.value(published));
+        u.condition(format!("attribute_not_exists({last}) OR {last} <= {p}"));
+        self.transact_update(&Key::user_state(user), u)
     }
 }
