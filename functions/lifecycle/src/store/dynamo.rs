@@ -201,18 +201,11 @@ impl DynamoStore {
     }
 
     async fn mark_time(&self, field: &'static str, at: Timestamp) -> Result<(), StoreError> {
-        let key = Key::integration();
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key_item(&key)))
-            .update_expression("SET #f = :now")
-            .condition_expression("attribute_not_exists(#f) OR #f < :now")
-            .expression_attribute_names("#f", field)
-            .expression_attribute_values(":now", s(&at.to_string()))
-            .send()
-            .await;
+        let mut u = UpdateExpr::new();
+        u.set(field, s(&at.to_string()));
+        let (f, now) = (u.name(field), u.value(s(&at.to_string())));
+        u.condition(format!("attribute_not_exists({f}) OR {f} < {now}"));
+        let result = self.update_request(&Key::integration(), u).send().await;
         match result {
             Ok(_) => Ok(()),
             // A newer time is already recorded: nothing to do.

@@ -3,7 +3,7 @@
 
 use aws_sdk_dynamodb::types::TransactWriteItem;
 
-use super::dynamo::{classify, condition_failed, key_item, s, text};
+use super::dynamo::{classify, condition_failed, s, text};
 use super::job::corrupt;
 use super::update::UpdateExpr;
 use super::{DynamoStore, Key, StoreError};
@@ -61,27 +61,18 @@ impl DynamoStore {
             op: "encode snapshot",
             detail: e.to_string(),
         })?;
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key_item(&Key::user_state(user))))
-            .update_expression(
-                "SET #snap = :snap, snapshot_at = :now, snapshot_job = :job, kind = :kind",
-            )
-            .condition_expression(
-                "attribute_not_exists(#snap) OR (attribute_exists(snapshot_job) AND snapshot_job = :old)",
-            )
-            // SNAPSHOT is one of DynamoDB's reserved words.
-            .expression_attribute_names("#snap", "snapshot")
-            // No job key starts with "-": without a snapshot to replace, nothing matches.
-            .expression_attribute_values(":old", s(replacing.unwrap_or("-")))
-            .expression_attribute_values(":snap", s(&json))
-            .expression_attribute_values(":now", s(&now.to_string()))
-            .expression_attribute_values(":job", s(job_id))
-            .expression_attribute_values(":kind", s("state"))
-            .send()
-            .await;
+        let mut u = UpdateExpr::new();
+        u.set("snapshot", s(&json))
+            .set("snapshot_at", s(&now.to_string()))
+            .set("snapshot_job", s(job_id))
+            .set("kind", s("state"));
+        let (snap, snap_job) = (u.name("snapshot"), u.name("snapshot_job"));
+        // No job key starts with "-": without a snapshot to replace, nothing matches.
+        let old = u.value(s(replacing.unwrap_or("-")));
+        u.condition(format!(
+            "attribute_not_exists({snap}) OR (attribute_exists({snap_job}) AND {snap_job} = {old})"
+        ));
+        let result = self.update_request(&Key::user_state(user), u).send().await;
         match result {
             Ok(_) => Ok(snapshot.clone()),
             Err(e) if condition_failed(&e) => {
