@@ -90,13 +90,43 @@ fn claim_lost<R: std::fmt::Debug>(
     classify(op, &err)
 }
 
-/// An operator's request: the job moves from the status just read to `to`.
-fn request_expr(job: &Job, to: &JobStatus, actor: &str, now: Timestamp) -> UpdateExpr {
+/// A claim of a job that has status `from`: `running` under `token` until `now + lease`.
+fn claim_expr(from: &JobStatus, token: &str, now: Timestamp, lease: Duration) -> UpdateExpr {
+    let mut u = UpdateExpr::new();
+    u.set("status", s("running"))
+        .set("claimed_from", s(from.as_str()))
+        .set("claim", s(token))
+        .set("claim_expires_ms", n(now.plus(lease).unix_millis()))
+        .set("started_at", s(&now.to_string()));
+    if from.starts_a_round() {
+        u.set("attempts", n(1));
+    } else {
+        u.increment("attempts", 1);
+    }
+    u.increment("runs", 1)
+        .set_if_absent("steps", AttributeValue::M(HashMap::new()))
+        .remove("not_before_ms");
+    let (status, running) = (u.name("status"), u.value(s("running")));
+    let from = u.value(s(from.as_str()));
+    let (expires, now_ms) = (u.name("claim_expires_ms"), u.value(n(now.unix_millis())));
+    let (claim, token) = (u.name("claim"), u.value(s(token)));
+    u.condition(format!("{status} = {from}"));
+    // A running job can be taken over once its claim expired, or at once by the
+    // holder of the claim (the same stream record, retried after a failure).
+    u.condition(format!(
+        "{status} <> {running} OR attribute_not_exists({expires}) \
+         OR {expires} < {now_ms} OR {claim} = {token}"
+    ));
+    u
+}
+
+/// An operator's request: the job moves from the status just read, `from`, to `to`.
+fn request_expr(from: &JobStatus, to: &JobStatus, actor: &str, now: Timestamp) -> UpdateExpr {
     let mut u = UpdateExpr::new();
     u.set("status", s(to.as_str()))
         .set("requested_at", s(&now.to_string()))
         .set("requested_by", s(actor));
-    let (status, from) = (u.name("status"), u.value(s(job.status.as_str())));
+    let (status, from) = (u.name("status"), u.value(s(from.as_str())));
     u.condition(format!("{status} = {from}"));
     u
 }
@@ -119,34 +149,7 @@ impl DynamoStore {
         now: Timestamp,
         lease: Duration,
     ) -> Result<Option<Job>, StoreError> {
-        let mut u = UpdateExpr::new();
-        u.set("status", s("running"))
-            .set("claimed_from", s(job.status.as_str()))
-            .set("claim", s(token))
-            .set("claim_expires_ms", n(now.plus(lease).unix_millis()))
-            .set("started_at", s(&now.to_string()));
-        if job.status.starts_a_round() {
-            u.set("attempts", n(1));
-        } else {
-            u.increment("attempts", 1);
-        }
-        u.increment("runs", 1)
-            .set_if_absent("steps", AttributeValue::M(HashMap::new()))
-            .remove("not_before_ms");
-        let (status, from, running) = (
-            u.name("status"),
-            u.value(s(job.status.as_str())),
-            u.value(s("running")),
-        );
-        let (expires, now_ms) = (u.name("claim_expires_ms"), u.value(n(now.unix_millis())));
-        let (claim, token) = (u.name("claim"), u.value(s(token)));
-        u.condition(format!("{status} = {from}"));
-        // A running job can be taken over once its claim expired, or at once by the
-        // holder of the claim (the same stream record, retried after a failure).
-        u.condition(format!(
-            "{status} <> {running} OR attribute_not_exists({expires}) \
-             OR {expires} < {now_ms} OR {claim} = {token}"
-        ));
+        let u = claim_expr(&job.status, token, now, lease);
         let result = self
             .update_request(&Key::of_job(job), u)
             .return_values(ReturnValue::AllNew)
@@ -281,7 +284,7 @@ impl DynamoStore {
         now: Timestamp,
     ) -> Result<bool, StoreError> {
         let update = build(
-            request_expr(job, &to, actor, now)
+            request_expr(&job.status, &to, actor, now)
                 .apply_to_update(self.update_of(&Key::of_job(job)))
                 .build(),
         )?;
@@ -333,5 +336,86 @@ impl DynamoStore {
     ) -> Result<Vec<HashMap<String, AttributeValue>>, StoreError> {
         self.query_all(&Key::user_pk(user), &SkRange::Prefix(prefix.into()))
             .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(t: &str) -> Timestamp {
+        Timestamp::parse(t).unwrap()
+    }
+
+    fn names(u: &crate::store::update::Rendered) -> Vec<(&str, &str)> {
+        u.2.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
+    }
+
+    #[test]
+    fn a_claim_starts_a_round_or_counts_one_more_attempt() {
+        let now = at("2026-11-23T10:00:00.000Z");
+        let lease = Duration::from_secs(60);
+        let claim = claim_expr(&JobStatus::Pending, "t1", now, lease).render();
+        assert_eq!(
+            claim.0,
+            "SET #n0 = :v0, #n1 = :v1, #n2 = :v2, #n3 = :v3, #n4 = :v4, #n5 = :v5, \
+             #n6 = if_not_exists(#n6, :v6) + :v5, #n7 = if_not_exists(#n7, :v7) \
+             REMOVE #n8"
+        );
+        assert_eq!(
+            claim.1.as_deref(),
+            Some(
+                "(#n0 = :v1) AND (#n0 <> :v0 OR attribute_not_exists(#n3) \
+                 OR #n3 < :v8 OR #n2 = :v2)"
+            )
+        );
+        assert_eq!(
+            names(&claim),
+            [
+                ("#n0", "status"),
+                ("#n1", "claimed_from"),
+                ("#n2", "claim"),
+                ("#n3", "claim_expires_ms"),
+                ("#n4", "started_at"),
+                ("#n5", "attempts"),
+                ("#n6", "runs"),
+                ("#n7", "steps"),
+                ("#n8", "not_before_ms"),
+            ]
+        );
+        let values = &claim.3;
+        assert_eq!(values[":v0"], s("running"));
+        assert_eq!(values[":v1"], s("pending"));
+        assert_eq!(values[":v2"], s("t1"));
+        assert_eq!(values[":v3"], n(now.plus(lease).unix_millis()));
+        assert_eq!(values[":v5"], n(1));
+        assert_eq!(values[":v6"], n(0));
+        assert_eq!(values[":v7"], AttributeValue::M(HashMap::new()));
+        assert_eq!(values[":v8"], n(now.unix_millis()));
+
+        let retry = claim_expr(&JobStatus::Retrying, "t1", now, lease).render();
+        assert!(retry
+            .0
+            .contains("#n5 = if_not_exists(#n5, :v5) + :v6, #n6 = if_not_exists(#n6, :v5) + :v6"));
+        assert_eq!(retry.3[":v1"], s("retrying"));
+    }
+
+    #[test]
+    fn a_request_moves_only_from_the_status_just_read() {
+        let now = at("2026-11-23T10:00:00.000Z");
+        let u = request_expr(&JobStatus::Failed, &JobStatus::RetryRequested, "ops", now);
+        let u = u.render();
+        assert_eq!(u.0, "SET #n0 = :v0, #n1 = :v1, #n2 = :v2");
+        assert_eq!(u.1.as_deref(), Some("#n0 = :v3"));
+        assert_eq!(
+            names(&u),
+            [
+                ("#n0", "status"),
+                ("#n1", "requested_at"),
+                ("#n2", "requested_by")
+            ]
+        );
+        assert_eq!(u.3[":v0"], s("retry_requested"));
+        assert_eq!(u.3[":v3"], s("failed"));
     }
 }

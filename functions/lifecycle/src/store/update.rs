@@ -193,31 +193,38 @@ impl UpdateExpr {
     }
 }
 
+/// An update as tests compare it: the update expression, the condition, and the name
+/// and value placeholders in order.
+#[cfg(test)]
+pub(super) type Rendered = (
+    String,
+    Option<String>,
+    std::collections::BTreeMap<String, String>,
+    std::collections::BTreeMap<String, AttributeValue>,
+);
+
+#[cfg(test)]
+impl UpdateExpr {
+    /// What the update sends, for comparing in tests.
+    pub(super) fn render(self) -> Rendered {
+        let (update, condition) = (self.update_expression(), self.condition_expression());
+        let (names, values) = self.maps();
+        let (names, values) = (names.unwrap_or_default(), values.unwrap_or_default());
+        (
+            update,
+            condition,
+            names.into_iter().collect(),
+            values.into_iter().collect(),
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
     use crate::store::dynamo::s;
-
-    /// The update expression, the condition and the two placeholder maps, sorted.
-    fn render(
-        u: UpdateExpr,
-    ) -> (
-        String,
-        Option<String>,
-        BTreeMap<String, String>,
-        BTreeMap<String, AttributeValue>,
-    ) {
-        let (update, condition) = (u.update_expression(), u.condition_expression());
-        let (names, values) = u.maps();
-        (
-            update,
-            condition,
-            names.unwrap_or_default().into_iter().collect(),
-            values.unwrap_or_default().into_iter().collect(),
-        )
-    }
 
     fn names(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         pairs
@@ -239,7 +246,7 @@ mod tests {
         u.set("status", s("done"))
             .set("limit", n(5))
             .set_path(&["steps", "okta.deactivate"], s("ok"));
-        let (update, condition, names_, values_) = render(u);
+        let (update, condition, names_, values_) = u.render();
         assert_eq!(update, "SET #n0 = :v0, #n1 = :v1, #n2.#n3 = :v2");
         assert_eq!(condition, None);
         assert_eq!(
@@ -272,7 +279,7 @@ mod tests {
     fn empty_clauses_and_maps_are_omitted() {
         let mut u = UpdateExpr::new();
         u.remove("reason");
-        let (update, condition, _, values_) = render(u);
+        let (update, condition, _, values_) = u.render();
         assert_eq!(update, "REMOVE #n0");
         assert_eq!(condition, None);
         assert!(values_.is_empty());
@@ -298,7 +305,7 @@ mod tests {
     fn counters_keep_a_missing_attribute_at_zero() {
         let mut u = UpdateExpr::new();
         u.increment("runs", 1).set_if_absent("steps", n(7));
-        let (update, _, names_, values_) = render(u);
+        let (update, _, names_, values_) = u.render();
         assert_eq!(
             update,
             "SET #n0 = if_not_exists(#n0, :v0) + :v1, #n1 = if_not_exists(#n1, :v2)"
@@ -326,7 +333,7 @@ mod tests {
         let (attempts, one) = (u.name("attempts"), u.value(n(1)));
         u.set_expr("attempts", format!("{attempts} - {one}"))
             .increment("deferrals", 1);
-        let (update, condition, names_, values_) = render(u);
+        let (update, condition, names_, values_) = u.render();
         assert_eq!(
             update,
             "SET #n1 = :v1, #n2 = :v2, #n4 = :v3, #n6 = :v4, #n7 = #n7 - :v5, \
@@ -360,7 +367,7 @@ mod tests {
         u.set("last_event_published", p.clone()).remove("snapshot");
         let (last, v) = (u.name("last_event_published"), u.value(p));
         u.condition(format!("attribute_not_exists({last}) OR {last} <= {v}"));
-        let (update, condition, names_, _) = render(u);
+        let (update, condition, names_, _) = u.render();
         assert_eq!(update, "SET #n0 = :v0 REMOVE #n1");
         assert_eq!(
             condition.as_deref(),
@@ -383,7 +390,7 @@ mod tests {
             .add("held_jobs", job.clone());
         let (v, current) = (u.name("version"), u.value(n(2)));
         u.condition(format!("attribute_not_exists({v}) OR {v} = {current}"));
-        let (update, condition, _, values_) = render(u);
+        let (update, condition, _, values_) = u.render();
         assert_eq!(update, "SET #n0 = :v0, #n1 = :v1 ADD #n2 :v2, #n3 :v3");
         assert_eq!(
             condition.as_deref(),
@@ -395,7 +402,7 @@ mod tests {
         u.delete("held_jobs", job).add("held_count", n(-1));
         let pk = u.name("pk");
         u.condition(format!("attribute_exists({pk})"));
-        let (update, condition, names_, _) = render(u);
+        let (update, condition, names_, _) = u.render();
         assert_eq!(update, "ADD #n1 :v1 DELETE #n0 :v0");
         assert_eq!(condition.as_deref(), Some("attribute_exists(#n2)"));
         assert_eq!(
