@@ -38,26 +38,12 @@ impl UpdateExpr {
 
     /// The placeholder of an attribute name, for writing conditions and expressions.
     pub(super) fn name(&mut self, attr: &str) -> String {
-        let i = match self.names.iter().position(|a| a == attr) {
-            Some(i) => i,
-            None => {
-                self.names.push(attr.to_owned());
-                self.names.len() - 1
-            }
-        };
-        format!("#n{i}")
+        format!("#n{}", index_of(&mut self.names, attr.to_owned()))
     }
 
     /// The placeholder of a value, for writing conditions and expressions.
     pub(super) fn value(&mut self, v: AttributeValue) -> String {
-        let i = match self.values.iter().position(|x| *x == v) {
-            Some(i) => i,
-            None => {
-                self.values.push(v);
-                self.values.len() - 1
-            }
-        };
-        format!(":v{i}")
+        format!(":v{}", index_of(&mut self.values, v))
     }
 
     /// `SET attr = rhs`, `rhs` written with [`Self::name`] and [`Self::value`].
@@ -191,6 +177,14 @@ impl UpdateExpr {
             .set_expression_attribute_names(names)
             .set_expression_attribute_values(values)
     }
+}
+
+/// Where `x` is in `list`, added at the end if it is not there yet.
+fn index_of<T: PartialEq>(list: &mut Vec<T>, x: T) -> usize {
+    list.iter().position(|y| *y == x).unwrap_or_else(|| {
+        list.push(x);
+        list.len() - 1
+    })
 }
 
 /// An update as tests compare it: the update expression, the condition, and the name
