@@ -321,7 +321,7 @@ impl DynamoStore {
             .apply_to_update(self.update_of(key))
             .build()
             .map_err(|e| StoreError::Rejected {
-                op: "build update",
+                op: "build request",
                 detail: e.to_string(),
             })?;
         Ok(TransactWriteItem::builder().update(update).build())
