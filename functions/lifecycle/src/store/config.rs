@@ -3,18 +3,16 @@
 
 use aws_sdk_dynamodb::types::AttributeValue;
 
-use super::dynamo::{classify, key_item};
+use super::dynamo::classify;
+use super::update::UpdateExpr;
 use super::{DynamoStore, Key, StoreError};
 
 impl DynamoStore {
     /// Sets the operator's dry-run switch on `CONFIG`/`INTEGRATION`.
     pub async fn set_dry_run(&self, on: bool) -> Result<(), StoreError> {
-        self.client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key_item(&Key::integration())))
-            .update_expression("SET dry_run = :on")
-            .expression_attribute_values(":on", AttributeValue::Bool(on))
+        let mut u = UpdateExpr::new();
+        u.set("dry_run", AttributeValue::Bool(on));
+        self.update_request(&Key::integration(), u)
             .send()
             .await
             .map(|_| ())

@@ -1,14 +1,19 @@
 //! The DynamoDB adapter of [`IntakeStore`].
 
 use std::collections::HashMap;
+use std::ops::ControlFlow;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::primitives::Blob;
-use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::builders::UpdateBuilder;
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 use aws_sdk_dynamodb::Client;
 
+use super::keys::SkRange;
+use super::update::UpdateExpr;
 use super::{IntakeStore, Integration, Key, Quarantine, RecordOutcome, StoreError};
 use crate::clock::Timestamp;
 use crate::domain::{AcceptedEvent, IntakeContext};
@@ -196,18 +201,11 @@ impl DynamoStore {
     }
 
     async fn mark_time(&self, field: &'static str, at: Timestamp) -> Result<(), StoreError> {
-        let key = Key::integration();
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key_item(&key)))
-            .update_expression("SET #f = :now")
-            .condition_expression("attribute_not_exists(#f) OR #f < :now")
-            .expression_attribute_names("#f", field)
-            .expression_attribute_values(":now", s(&at.to_string()))
-            .send()
-            .await;
+        let mut u = UpdateExpr::new();
+        u.set(field, s(&at.to_string()));
+        let (f, now) = (u.name(field), u.value(s(&at.to_string())));
+        u.condition(format!("attribute_not_exists({f}) OR {f} < {now}"));
+        let result = self.update_request(&Key::integration(), u).send().await;
         match result {
             Ok(_) => Ok(()),
             // A newer time is already recorded: nothing to do.
@@ -304,6 +302,109 @@ impl DynamoStore {
             .await
             .map_err(|e| classify("GetItem", &e))?;
         Ok(out.item)
+    }
+
+    /// A transaction's update of one item, its table and key filled in.
+    pub(super) fn update_of(&self, key: &Key) -> UpdateBuilder {
+        Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key_item(key)))
+    }
+
+    /// A transaction item that applies `u` to one item.
+    pub(super) fn transact_update(
+        &self,
+        key: &Key,
+        u: UpdateExpr,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let update = u
+            .apply_to_update(self.update_of(key))
+            .build()
+            .map_err(|e| StoreError::Rejected {
+                op: "build request",
+                detail: e.to_string(),
+            })?;
+        Ok(TransactWriteItem::builder().update(update).build())
+    }
+
+    /// An `UpdateItem` request that applies `u` to one item.
+    pub(super) fn update_request(&self, key: &Key, u: UpdateExpr) -> UpdateItemFluentBuilder {
+        u.apply_to_request(
+            self.client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(key_item(key))),
+        )
+    }
+
+    /// Queries the items of partition `pk` whose sort keys are in `sk`, strongly
+    /// consistent, a page at a time: `page` sees each page and may stop the reading, with
+    /// the value it breaks with. `projection` names the attributes to read (all if empty).
+    pub(super) async fn query_pages<B>(
+        &self,
+        pk: &str,
+        sk: &SkRange,
+        projection: &[&str],
+        mut page: impl FnMut(&[HashMap<String, AttributeValue>]) -> ControlFlow<B>,
+    ) -> Result<Option<B>, StoreError> {
+        let (condition, bounds) = match sk {
+            SkRange::Prefix(p) => (
+                "pk = :pk AND begins_with(sk, :prefix)",
+                vec![(":prefix", p)],
+            ),
+            SkRange::Between(from, to) => (
+                "pk = :pk AND sk BETWEEN :from AND :to",
+                vec![(":from", from), (":to", to)],
+            ),
+        };
+        let mut values = HashMap::from([(":pk".to_string(), s(pk))]);
+        values.extend(bounds.into_iter().map(|(k, v)| (k.to_string(), s(v))));
+        let placeholders: Vec<String> = (0..projection.len()).map(|i| format!("#p{i}")).collect();
+        let names: HashMap<String, String> = placeholders
+            .iter()
+            .cloned()
+            .zip(projection.iter().map(|a| a.to_string()))
+            .collect();
+        let projection = (!names.is_empty()).then(|| placeholders.join(", "));
+        let names = (!names.is_empty()).then_some(names);
+        let mut start = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression(condition)
+                .set_expression_attribute_values(Some(values.clone()))
+                .set_projection_expression(projection.clone())
+                .set_expression_attribute_names(names.clone())
+                .set_exclusive_start_key(start)
+                .consistent_read(true)
+                .send()
+                .await
+                .map_err(|e| classify("Query", &e))?;
+            if let ControlFlow::Break(found) = page(out.items()) {
+                return Ok(Some(found));
+            }
+            start = out.last_evaluated_key().cloned();
+            if start.is_none() {
+                return Ok(None);
+            }
+        }
+    }
+
+    /// Every item of partition `pk` whose sort key is in `sk`, in sort key order.
+    pub(super) async fn query_all(
+        &self,
+        pk: &str,
+        sk: &SkRange,
+    ) -> Result<Vec<HashMap<String, AttributeValue>>, StoreError> {
+        let mut items = Vec::new();
+        self.query_pages(pk, sk, &[], |page| {
+            items.extend(page.iter().cloned());
+            ControlFlow::<()>::Continue(())
+        })
+        .await?;
+        Ok(items)
     }
 }
 

@@ -6,8 +6,9 @@ use std::time::Duration;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 
-use super::dynamo::{classify, condition_failed, key_item, n, number, s, text};
+use super::dynamo::{classify, condition_failed, n, number, s, text};
 use super::keys::held_ref;
+use super::update::UpdateExpr;
 use super::{DynamoStore, Key, StoreError};
 use crate::clock::Timestamp;
 use crate::domain::{fuse, FuseDecision};
@@ -52,43 +53,24 @@ impl DynamoStore {
             }
             // One update either way: the window pruned (and this job counted, if it fits),
             // or the hold recorded; the job is listed while the list is short.
-            let list_it = !fits && listed < FUSE_LISTED_HELD;
-            let tail = match (fits, list_it) {
-                (true, _) => "last_admitted_at = :now",
-                (false, true) => "last_held_at = :now ADD held_count :one, held_jobs :job",
-                (false, false) => "last_held_at = :now ADD held_count :one",
-            };
-            let mut request = self
-                .client
-                .update_item()
-                .table_name(&self.table)
-                .set_key(Some(key_item(&key)))
-                .update_expression(format!(
-                    "SET starts_ms = :starts, version = :next, #l = :limit, \
-                     window_seconds = :window, {tail}"
-                ))
-                .condition_expression("attribute_not_exists(version) OR version = :v")
-                .expression_attribute_values(":v", n(version))
-                .expression_attribute_values(":next", n(version + 1))
-                .expression_attribute_values(":limit", n(i64::from(limit)))
-                .expression_attribute_values(":window", n(window.as_secs() as i64))
-                .expression_attribute_values(":now", s(&now.to_string()))
-                .expression_attribute_values(
-                    ":starts",
-                    AttributeValue::L(kept.iter().map(|t| n(*t)).collect()),
-                );
-            if !fits {
-                request = request.expression_attribute_values(":one", n(1));
+            let kept = AttributeValue::L(kept.iter().map(|t| n(*t)).collect());
+            let mut u = UpdateExpr::new();
+            u.set("starts_ms", kept)
+                .set("version", n(version + 1))
+                .set("limit", n(i64::from(limit)))
+                .set("window_seconds", n(window.as_secs() as i64));
+            if fits {
+                u.set("last_admitted_at", s(&now.to_string()));
+            } else {
+                u.set("last_held_at", s(&now.to_string()))
+                    .add("held_count", n(1));
+                if listed < FUSE_LISTED_HELD {
+                    u.add("held_jobs", AttributeValue::Ss(vec![held_ref(job)]));
+                }
             }
-            if list_it {
-                request = request
-                    .expression_attribute_values(":job", AttributeValue::Ss(vec![held_ref(job)]));
-            }
-            match request
-                .expression_attribute_names("#l", "limit")
-                .send()
-                .await
-            {
+            let (v, current) = (u.name("version"), u.value(n(version)));
+            u.condition(format!("attribute_not_exists({v}) OR {v} = {current}"));
+            match self.update_request(&key, u).send().await {
                 Ok(_) if fits => return Ok(FuseDecision::Admitted),
                 Ok(_) => return Ok(FuseDecision::Held { in_window }),
                 Err(e) if condition_failed(&e) => continue,
@@ -103,17 +85,12 @@ impl DynamoStore {
 
     /// Takes a released job off the fuse's list and count of held jobs.
     pub async fn fuse_release(&self, job: &Key) -> Result<(), StoreError> {
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key_item(&Key::fuse())))
-            .update_expression("DELETE held_jobs :job ADD held_count :minus_one")
-            .condition_expression("attribute_exists(pk)")
-            .expression_attribute_values(":job", AttributeValue::Ss(vec![held_ref(job)]))
-            .expression_attribute_values(":minus_one", n(-1))
-            .send()
-            .await;
+        let mut u = UpdateExpr::new();
+        u.delete("held_jobs", AttributeValue::Ss(vec![held_ref(job)]))
+            .add("held_count", n(-1));
+        let pk = u.name("pk");
+        u.condition(format!("attribute_exists({pk})"));
+        let result = self.update_request(&Key::fuse(), u).send().await;
         match result {
             Ok(_) => Ok(()),
             // No fuse item: nothing was ever held.

@@ -8,11 +8,11 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, TransactWriteItem};
 
-use super::dynamo::{
-    cancellation_codes, classify, condition_failed, flag, key_item, n, number, s, text,
-};
+use super::dynamo::{cancellation_codes, classify, condition_failed, flag, n, number, s, text};
+use super::keys::SkRange;
+use super::update::UpdateExpr;
 use super::{DynamoStore, Key, StoreError};
 use crate::clock::Timestamp;
 use crate::domain::{
@@ -90,6 +90,47 @@ fn claim_lost<R: std::fmt::Debug>(
     classify(op, &err)
 }
 
+/// A claim of a job that has status `from`: `running` under `token` until `now + lease`.
+fn claim_expr(from: &JobStatus, token: &str, now: Timestamp, lease: Duration) -> UpdateExpr {
+    let mut u = UpdateExpr::new();
+    u.set("status", s("running"))
+        .set("claimed_from", s(from.as_str()))
+        .set("claim", s(token))
+        .set("claim_expires_ms", n(now.plus(lease).unix_millis()))
+        .set("started_at", s(&now.to_string()));
+    if from.starts_a_round() {
+        u.set("attempts", n(1));
+    } else {
+        u.increment("attempts", 1);
+    }
+    u.increment("runs", 1)
+        .set_if_absent("steps", AttributeValue::M(HashMap::new()))
+        .remove("not_before_ms");
+    let (status, running) = (u.name("status"), u.value(s("running")));
+    let from = u.value(s(from.as_str()));
+    let (expires, now_ms) = (u.name("claim_expires_ms"), u.value(n(now.unix_millis())));
+    let (claim, token) = (u.name("claim"), u.value(s(token)));
+    u.condition(format!("{status} = {from}"));
+    // A running job can be taken over once its claim expired, or at once by the
+    // holder of the claim (the same stream record, retried after a failure).
+    u.condition(format!(
+        "{status} <> {running} OR attribute_not_exists({expires}) \
+         OR {expires} < {now_ms} OR {claim} = {token}"
+    ));
+    u
+}
+
+/// An operator's request: the job moves from the status just read, `from`, to `to`.
+fn request_expr(from: &JobStatus, to: &JobStatus, actor: &str, now: Timestamp) -> UpdateExpr {
+    let mut u = UpdateExpr::new();
+    u.set("status", s(to.as_str()))
+        .set("requested_at", s(&now.to_string()))
+        .set("requested_by", s(actor));
+    let (status, from) = (u.name("status"), u.value(s(from.as_str())));
+    u.condition(format!("{status} = {from}"));
+    u
+}
+
 impl DynamoStore {
     /// Reads a job (strongly consistent: the stream record may be older than the item).
     pub async fn job(&self, key: &Key) -> Result<Option<Job>, StoreError> {
@@ -108,38 +149,9 @@ impl DynamoStore {
         now: Timestamp,
         lease: Duration,
     ) -> Result<Option<Job>, StoreError> {
-        let attempts = if job.status.starts_a_round() {
-            "attempts = :one"
-        } else {
-            "attempts = if_not_exists(attempts, :zero) + :one"
-        };
+        let u = claim_expr(&job.status, token, now, lease);
         let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key_item(&Key::of_job(job))))
-            .update_expression(format!(
-                "SET #s = :running, claimed_from = :from, claim = :token, \
-                 claim_expires_ms = :exp, started_at = :now, {attempts}, \
-                 runs = if_not_exists(runs, :zero) + :one, steps = if_not_exists(steps, :empty) \
-                 REMOVE not_before_ms"
-            ))
-            // A running job can be taken over once its claim expired, or at once by the
-            // holder of the claim (the same stream record, retried after a failure).
-            .condition_expression(
-                "#s = :from AND (#s <> :running OR attribute_not_exists(claim_expires_ms) \
-                 OR claim_expires_ms < :now_ms OR claim = :token)",
-            )
-            .expression_attribute_names("#s", "status")
-            .expression_attribute_values(":running", s("running"))
-            .expression_attribute_values(":from", s(job.status.as_str()))
-            .expression_attribute_values(":token", s(token))
-            .expression_attribute_values(":exp", n(now.plus(lease).unix_millis()))
-            .expression_attribute_values(":now", s(&now.to_string()))
-            .expression_attribute_values(":now_ms", n(now.unix_millis()))
-            .expression_attribute_values(":one", n(1))
-            .expression_attribute_values(":zero", n(0))
-            .expression_attribute_values(":empty", AttributeValue::M(HashMap::new()))
+            .update_request(&Key::of_job(job), u)
             .return_values(ReturnValue::AllNew)
             .send()
             .await;
@@ -153,16 +165,18 @@ impl DynamoStore {
         }
     }
 
-    pub(super) fn job_update(
+    /// A transaction item updating a job with what `fill` adds, conditional on the claim.
+    fn job_update(
         &self,
         job: &Job,
         token: &str,
-    ) -> aws_sdk_dynamodb::types::builders::UpdateBuilder {
-        Update::builder()
-            .table_name(&self.table)
-            .set_key(Some(key_item(&Key::of_job(job))))
-            .condition_expression("claim = :token")
-            .expression_attribute_values(":token", s(token))
+        fill: impl FnOnce(&mut UpdateExpr),
+    ) -> Result<TransactWriteItem, StoreError> {
+        let mut u = UpdateExpr::new();
+        let (claim, token) = (u.name("claim"), u.value(s(token)));
+        u.condition(format!("{claim} = {token}"));
+        fill(&mut u);
+        self.transact_update(&Key::of_job(job), u)
     }
 
     pub(super) async fn transact(
@@ -190,43 +204,23 @@ impl DynamoStore {
         dry_run: bool,
         audit: &AuditEntry,
     ) -> Result<(), StoreError> {
-        let update = build(
-            self.job_update(job, token)
-                .update_expression("SET #a = :action, #p = :plan, dry_run_applied = :dry")
-                .expression_attribute_names("#a", "action")
-                .expression_attribute_names("#p", "plan")
-                .expression_attribute_values(":action", s(action.as_str()))
-                .expression_attribute_values(
-                    ":plan",
-                    AttributeValue::L(plan.iter().map(|p| s(p)).collect()),
-                )
-                .expression_attribute_values(":dry", AttributeValue::Bool(dry_run))
-                .build(),
-        )?;
-        self.transact(
-            "record plan",
-            vec![
-                TransactWriteItem::builder().update(update).build(),
-                self.audit_put(audit)?,
-            ],
-        )
-        .await
+        let update = self.job_update(job, token, |u| {
+            let plan = AttributeValue::L(plan.iter().map(|p| s(p)).collect());
+            u.set("action", s(action.as_str()))
+                .set("plan", plan)
+                .set("dry_run_applied", AttributeValue::Bool(dry_run));
+        })?;
+        self.transact("record plan", vec![update, self.audit_put(audit)?])
+            .await
     }
 
     /// Notes on the job that the fuse has counted it (or an operator released it), so a
     /// later attempt is not counted again.
     pub async fn mark_fuse_admitted(&self, job: &Job, token: &str) -> Result<(), StoreError> {
-        let update = build(
-            self.job_update(job, token)
-                .update_expression("SET fuse_admitted = :yes")
-                .expression_attribute_values(":yes", AttributeValue::Bool(true))
-                .build(),
-        )?;
-        self.transact(
-            "mark fuse admitted",
-            vec![TransactWriteItem::builder().update(update).build()],
-        )
-        .await
+        let update = self.job_update(job, token, |u| {
+            u.set("fuse_admitted", AttributeValue::Bool(true));
+        })?;
+        self.transact("mark fuse admitted", vec![update]).await
     }
 
     /// Records a completed step on the job and its audit line, together.
@@ -238,21 +232,11 @@ impl DynamoStore {
         outcome: &str,
         audit: &AuditEntry,
     ) -> Result<(), StoreError> {
-        let update = build(
-            self.job_update(job, token)
-                .update_expression("SET steps.#step = :outcome")
-                .expression_attribute_names("#step", step_id)
-                .expression_attribute_values(":outcome", s(outcome))
-                .build(),
-        )?;
-        self.transact(
-            "record step",
-            vec![
-                TransactWriteItem::builder().update(update).build(),
-                self.audit_put(audit)?,
-            ],
-        )
-        .await
+        let update = self.job_update(job, token, |u| {
+            u.set_path(&["steps", step_id], s(outcome));
+        })?;
+        self.transact("record step", vec![update, self.audit_put(audit)?])
+            .await
     }
 
     /// Ends a run: the job's new status, its audit line and, for a completed job, the
@@ -265,83 +249,26 @@ impl DynamoStore {
         audit: &AuditEntry,
         state: Option<&StateUpdate>,
     ) -> Result<(), StoreError> {
-        let mut set = vec!["#s = :status", "finished_at = :now"];
-        let mut remove = vec!["claim", "claim_expires_ms"];
-        let mut update = self
-            .job_update(job, token)
-            .expression_attribute_names("#s", "status")
-            .expression_attribute_values(":status", s(settle.status.as_str()))
-            .expression_attribute_values(":now", s(&audit.at.to_string()));
-        for (name, value, placeholder) in [
-            ("reason", &settle.reason, ":reason"),
-            ("last_error", &settle.error, ":error"),
-        ] {
-            match value {
-                Some(v) => {
-                    set.push(if name == "reason" {
-                        "reason = :reason"
-                    } else {
-                        "last_error = :error"
-                    });
-                    update = update.expression_attribute_values(placeholder, s(v));
-                }
-                None => remove.push(name),
+        let update = self.job_update(job, token, |u| {
+            u.set("status", s(settle.status.as_str()))
+                .set("finished_at", s(&audit.at.to_string()))
+                .set_or_remove("reason", settle.reason.as_deref().map(s))
+                .set_or_remove("last_error", settle.error.as_deref().map(s))
+                .remove("claim")
+                .remove("claim_expires_ms");
+            if let Some(at) = settle.not_before_ms {
+                u.set("not_before_ms", n(at));
             }
-        }
-        if let Some(at) = settle.not_before_ms {
-            set.push("not_before_ms = :nb");
-            update = update.expression_attribute_values(":nb", n(at));
-        }
-        if settle.deferred {
-            set.push("attempts = attempts - :one");
-            set.push("deferrals = if_not_exists(deferrals, :zero) + :one");
-            update = update
-                .expression_attribute_values(":one", n(1))
-                .expression_attribute_values(":zero", n(0));
-        }
-        let update = build(
-            update
-                .update_expression(format!(
-                    "SET {} REMOVE {}",
-                    set.join(", "),
-                    remove.join(", ")
-                ))
-                .build(),
-        )?;
-        let mut items = vec![
-            TransactWriteItem::builder().update(update).build(),
-            self.audit_put(audit)?,
-        ];
+            if settle.deferred {
+                // A wait for a rate limit: the attempt is given back, counted as a deferral.
+                let (attempts, one) = (u.name("attempts"), u.value(n(1)));
+                u.set_expr("attempts", format!("{attempts} - {one}"))
+                    .increment("deferrals", 1);
+            }
+        })?;
+        let mut items = vec![update, self.audit_put(audit)?];
         if let Some(st) = state {
-            let mut expr = String::from(
-                "SET applied = :applied, episode = :episode, last_event_published = :p, \
-                 last_event_uuid = :uuid, last_job = :job, updated_at = :now, kind = :kind",
-            );
-            if st.clear_snapshot {
-                expr.push_str(" REMOVE #snap, snapshot_at, snapshot_job");
-            }
-            let mut update = Update::builder();
-            if st.clear_snapshot {
-                update = update.expression_attribute_names("#snap", "snapshot");
-            }
-            let update = build(
-                update
-                    .table_name(&self.table)
-                    .set_key(Some(key_item(&Key::user_state(&job.user))))
-                    .update_expression(expr)
-                    .condition_expression(
-                        "attribute_not_exists(last_event_published) OR last_event_published <= :p",
-                    )
-                    .expression_attribute_values(":applied", s(st.applied.as_str()))
-                    .expression_attribute_values(":episode", s(&st.episode))
-                    .expression_attribute_values(":p", s(&st.published.to_string()))
-                    .expression_attribute_values(":uuid", s(&st.event_uuid))
-                    .expression_attribute_values(":job", s(&st.job_id))
-                    .expression_attribute_values(":now", s(&audit.at.to_string()))
-                    .expression_attribute_values(":kind", s("state"))
-                    .build(),
-            )?;
-            items.push(TransactWriteItem::builder().update(update).build());
+            items.push(self.state_update(&job.user, st, audit.at)?);
         }
         self.transact("settle job", items).await
     }
@@ -357,16 +284,8 @@ impl DynamoStore {
         now: Timestamp,
     ) -> Result<bool, StoreError> {
         let update = build(
-            Update::builder()
-                .table_name(&self.table)
-                .set_key(Some(key_item(&Key::of_job(job))))
-                .update_expression("SET #s = :to, requested_at = :now, requested_by = :actor")
-                .condition_expression("#s = :from")
-                .expression_attribute_names("#s", "status")
-                .expression_attribute_values(":to", s(to.as_str()))
-                .expression_attribute_values(":from", s(job.status.as_str()))
-                .expression_attribute_values(":now", s(&now.to_string()))
-                .expression_attribute_values(":actor", s(actor))
+            request_expr(&job.status, &to, actor, now)
+                .apply_to_update(self.update_of(&Key::of_job(job)))
                 .build(),
         )?;
         let audit = AuditEntry {
@@ -398,7 +317,8 @@ impl DynamoStore {
     /// A user's jobs, oldest first.
     pub async fn jobs_of(&self, user: &UserId) -> Result<Vec<Job>, StoreError> {
         let mut jobs = Vec::new();
-        for item in self.query_prefix(user, "JOB#").await? {
+        let items = self.query_all(&Key::user_pk(user), &Key::jobs()).await?;
+        for item in items {
             let key = Key::new(
                 text(&item, "pk").unwrap_or_default(),
                 text(&item, "sk").unwrap_or_default(),
@@ -408,31 +328,94 @@ impl DynamoStore {
         Ok(jobs)
     }
 
+    /// A user's items whose sort keys start with `prefix`, in sort key order.
     pub(super) async fn query_prefix(
         &self,
         user: &UserId,
         prefix: &str,
     ) -> Result<Vec<HashMap<String, AttributeValue>>, StoreError> {
-        let mut items = Vec::new();
-        let mut start = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
-                .expression_attribute_values(":pk", s(&Key::user_pk(user)))
-                .expression_attribute_values(":prefix", s(prefix))
-                .set_exclusive_start_key(start)
-                .consistent_read(true)
-                .send()
-                .await
-                .map_err(|e| classify("Query", &e))?;
-            items.extend(out.items().iter().cloned());
-            start = out.last_evaluated_key().cloned();
-            if start.is_none() {
-                return Ok(items);
-            }
-        }
+        self.query_all(&Key::user_pk(user), &SkRange::Prefix(prefix.into()))
+            .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(t: &str) -> Timestamp {
+        Timestamp::parse(t).unwrap()
+    }
+
+    fn names(u: &crate::store::update::Rendered) -> Vec<(&str, &str)> {
+        u.2.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
+    }
+
+    #[test]
+    fn a_claim_starts_a_round_or_counts_one_more_attempt() {
+        let now = at("2026-11-23T10:00:00.000Z");
+        let lease = Duration::from_secs(60);
+        let claim = claim_expr(&JobStatus::Pending, "t1", now, lease).render();
+        assert_eq!(
+            claim.0,
+            "SET #n0 = :v0, #n1 = :v1, #n2 = :v2, #n3 = :v3, #n4 = :v4, #n5 = :v5, \
+             #n6 = if_not_exists(#n6, :v6) + :v5, #n7 = if_not_exists(#n7, :v7) \
+             REMOVE #n8"
+        );
+        assert_eq!(
+            claim.1.as_deref(),
+            Some(
+                "(#n0 = :v1) AND (#n0 <> :v0 OR attribute_not_exists(#n3) \
+                 OR #n3 < :v8 OR #n2 = :v2)"
+            )
+        );
+        assert_eq!(
+            names(&claim),
+            [
+                ("#n0", "status"),
+                ("#n1", "claimed_from"),
+                ("#n2", "claim"),
+                ("#n3", "claim_expires_ms"),
+                ("#n4", "started_at"),
+                ("#n5", "attempts"),
+                ("#n6", "runs"),
+                ("#n7", "steps"),
+                ("#n8", "not_before_ms"),
+            ]
+        );
+        let values = &claim.3;
+        assert_eq!(values[":v0"], s("running"));
+        assert_eq!(values[":v1"], s("pending"));
+        assert_eq!(values[":v2"], s("t1"));
+        assert_eq!(values[":v3"], n(now.plus(lease).unix_millis()));
+        assert_eq!(values[":v5"], n(1));
+        assert_eq!(values[":v6"], n(0));
+        assert_eq!(values[":v7"], AttributeValue::M(HashMap::new()));
+        assert_eq!(values[":v8"], n(now.unix_millis()));
+
+        let retry = claim_expr(&JobStatus::Retrying, "t1", now, lease).render();
+        assert!(retry
+            .0
+            .contains("#n5 = if_not_exists(#n5, :v5) + :v6, #n6 = if_not_exists(#n6, :v5) + :v6"));
+        assert_eq!(retry.3[":v1"], s("retrying"));
+    }
+
+    #[test]
+    fn a_request_moves_only_from_the_status_just_read() {
+        let now = at("2026-11-23T10:00:00.000Z");
+        let u = request_expr(&JobStatus::Failed, &JobStatus::RetryRequested, "ops", now);
+        let u = u.render();
+        assert_eq!(u.0, "SET #n0 = :v0, #n1 = :v1, #n2 = :v2");
+        assert_eq!(u.1.as_deref(), Some("#n0 = :v3"));
+        assert_eq!(
+            names(&u),
+            [
+                ("#n0", "status"),
+                ("#n1", "requested_at"),
+                ("#n2", "requested_by")
+            ]
+        );
+        assert_eq!(u.3[":v0"], s("retry_requested"));
+        assert_eq!(u.3[":v3"], s("failed"));
     }
 }

@@ -50,6 +50,17 @@ impl Key {
         Self::new(Self::user_pk(user), format!("JOB#{published}#{uuid}"))
     }
 
+    /// The sort keys of all of a user's jobs.
+    pub(super) fn jobs() -> SkRange {
+        SkRange::Prefix("JOB#".into())
+    }
+
+    /// The sort keys of a user's jobs published at or after `since`: `JOB#<since>` to
+    /// `JOB#~`, as '~' sorts after every character of a timestamp and a uuid.
+    pub(super) fn jobs_since(since: &Timestamp) -> SkRange {
+        SkRange::Between(format!("JOB#{since}"), "JOB#~".into())
+    }
+
     /// The integration's configuration item.
     pub fn integration() -> Self {
         Self {
@@ -101,7 +112,57 @@ impl Key {
     }
 }
 
+/// The sort keys a query reads within one partition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum SkRange {
+    /// Those that start with the prefix.
+    Prefix(String),
+    /// Those from the first bound to the second, both included.
+    Between(String, String),
+}
+
 /// How the fuse's item names a job: `USER#<id>/JOB#<published>#<uuid>`.
 pub fn held_ref(job: &Key) -> String {
     format!("{}/{}", job.pk, job.sk)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(s: &str) -> Timestamp {
+        Timestamp::parse(s).unwrap()
+    }
+
+    #[test]
+    fn jobs_since_spans_every_job_published_from_then_on() {
+        let since = at("2026-11-23T10:00:00.250Z");
+        let SkRange::Between(from, to) = Key::jobs_since(&since) else {
+            panic!("a range with two bounds");
+        };
+        assert_eq!(from, "JOB#2026-11-23T10:00:00.250Z");
+        assert_eq!(to, "JOB#~");
+        let user = UserId::parse("00u1").unwrap();
+        let uuid = EventUuid::parse("1f6b5e2a-0c1d-4e5f-8a9b-0c1d2e3f4a5b").unwrap();
+        for (published, inside) in [
+            ("2026-11-23T10:00:00.249Z", false),
+            ("2026-11-23T10:00:00.250Z", true),
+            ("2099-12-31T23:59:59.999Z", true),
+        ] {
+            let sk = Key::job(&user, &at(published), &uuid).sk;
+            assert_eq!(from <= sk && sk <= to, inside, "{sk}");
+        }
+    }
+
+    #[test]
+    fn jobs_is_the_prefix_of_every_job_key() {
+        let SkRange::Prefix(prefix) = Key::jobs() else {
+            panic!("a prefix");
+        };
+        let user = UserId::parse("00u1").unwrap();
+        let uuid = EventUuid::parse("1f6b5e2a-0c1d-4e5f-8a9b-0c1d2e3f4a5b").unwrap();
+        let job = Key::job(&user, &at("2026-11-23T10:00:00.250Z"), &uuid);
+        assert!(job.sk.starts_with(&prefix));
+        assert!(!Key::user_state(&user).sk.starts_with(&prefix));
+    }
 }

@@ -2,6 +2,7 @@
 //! `keys.rs` has every key shape; each item kind has its own file: jobs (`job.rs`), the
 //! user's state (`user_state.rs`), the audit trail (`audit.rs`), the fuse (`fuse.rs`), the
 //! operator's switches (`config.rs`), the poller's cursor and lease (`poll_state.rs`).
+//! Update expressions are assembled with `update.rs`.
 //! The store maps domain types to items and knows no business of its own.
 
 mod audit;
@@ -12,6 +13,7 @@ mod job;
 mod keys;
 mod memory;
 mod poll_state;
+mod update;
 mod user_state;
 
 use std::future::Future;

@@ -10,6 +10,7 @@
 //! still held, so a run that outlives its lease stops writing.
 
 use std::collections::HashMap;
+use std::ops::ControlFlow;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
@@ -204,38 +205,27 @@ impl DynamoStore {
         since: Timestamp,
         now: Timestamp,
     ) -> Result<bool, StoreError> {
-        let mut start = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk AND sk BETWEEN :from AND :to")
-                .expression_attribute_values(":pk", s(&Key::user_pk(user)))
-                .expression_attribute_values(":from", s(&format!("JOB#{since}")))
-                // '~' sorts after every character of a timestamp and a uuid.
-                .expression_attribute_values(":to", s("JOB#~"))
-                .projection_expression("#s, claim_expires_ms")
-                .expression_attribute_names("#s", "status")
-                .set_exclusive_start_key(start)
-                .consistent_read(true)
-                .send()
-                .await
-                .map_err(|e| classify("Query", &e))?;
-            let in_hand = out.items().iter().any(|job| {
-                let status = JobStatus::from(text(job, "status").unwrap_or_default().as_str());
-                let claim_live =
-                    number(job, "claim_expires_ms").is_some_and(|exp| exp > now.unix_millis());
-                status.in_hand(claim_live)
-            });
-            if in_hand {
-                return Ok(true);
-            }
-            start = out.last_evaluated_key().cloned();
-            if start.is_none() {
-                return Ok(false);
-            }
-        }
+        let in_hand = |job: &HashMap<String, AttributeValue>| {
+            let status = JobStatus::from(text(job, "status").unwrap_or_default().as_str());
+            let claim_live =
+                number(job, "claim_expires_ms").is_some_and(|exp| exp > now.unix_millis());
+            status.in_hand(claim_live)
+        };
+        let found = self
+            .query_pages(
+                &Key::user_pk(user),
+                &Key::jobs_since(&since),
+                &["status", "claim_expires_ms"],
+                |page| {
+                    if page.iter().any(in_hand) {
+                        ControlFlow::Break(())
+                    } else {
+                        ControlFlow::Continue(())
+                    }
+                },
+            )
+            .await?;
+        Ok(found.is_some())
     }
 
     /// The last run's figures.

@@ -1,11 +1,14 @@
 //! The user's state item (`USER#<id>` / `STATE`): last applied action and event,
 //! episode, and the snapshot (JSON) a restore gives back.
 
-use super::dynamo::{classify, condition_failed, key_item, s, text};
+use aws_sdk_dynamodb::types::TransactWriteItem;
+
+use super::dynamo::{classify, condition_failed, s, text};
 use super::job::corrupt;
+use super::update::UpdateExpr;
 use super::{DynamoStore, Key, StoreError};
 use crate::clock::Timestamp;
-use crate::domain::{Action, Snapshot, UserId, UserState};
+use crate::domain::{Action, Snapshot, StateUpdate, UserId, UserState};
 
 impl DynamoStore {
     /// Reads a user's state; a user never acted on has the default.
@@ -58,27 +61,18 @@ impl DynamoStore {
             op: "encode snapshot",
             detail: e.to_string(),
         })?;
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key_item(&Key::user_state(user))))
-            .update_expression(
-                "SET #snap = :snap, snapshot_at = :now, snapshot_job = :job, kind = :kind",
-            )
-            .condition_expression(
-                "attribute_not_exists(#snap) OR (attribute_exists(snapshot_job) AND snapshot_job = :old)",
-            )
-            // SNAPSHOT is one of DynamoDB's reserved words.
-            .expression_attribute_names("#snap", "snapshot")
-            // No job key starts with "-": without a snapshot to replace, nothing matches.
-            .expression_attribute_values(":old", s(replacing.unwrap_or("-")))
-            .expression_attribute_values(":snap", s(&json))
-            .expression_attribute_values(":now", s(&now.to_string()))
-            .expression_attribute_values(":job", s(job_id))
-            .expression_attribute_values(":kind", s("state"))
-            .send()
-            .await;
+        let mut u = UpdateExpr::new();
+        u.set("snapshot", s(&json))
+            .set("snapshot_at", s(&now.to_string()))
+            .set("snapshot_job", s(job_id))
+            .set("kind", s("state"));
+        let (snap, snap_job) = (u.name("snapshot"), u.name("snapshot_job"));
+        // No job key starts with "-": without a snapshot to replace, nothing matches.
+        let old = u.value(s(replacing.unwrap_or("-")));
+        u.condition(format!(
+            "attribute_not_exists({snap}) OR (attribute_exists({snap_job}) AND {snap_job} = {old})"
+        ));
+        let result = self.update_request(&Key::user_state(user), u).send().await;
         match result {
             Ok(_) => Ok(snapshot.clone()),
             Err(e) if condition_failed(&e) => {
@@ -86,5 +80,32 @@ impl DynamoStore {
             }
             Err(e) => Err(classify("UpdateItem", &e)),
         }
+    }
+
+    /// The user's state after a completed job, as a transaction item written at `now`;
+    /// it moves only forward in event time.
+    pub(super) fn state_update(
+        &self,
+        user: &UserId,
+        st: &StateUpdate,
+        now: Timestamp,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let published = s(&st.published.to_string());
+        let mut u = UpdateExpr::new();
+        u.set("applied", s(st.applied.as_str()))
+            .set("episode", s(&st.episode))
+            .set("last_event_published", published.clone())
+            .set("last_event_uuid", s(&st.event_uuid))
+            .set("last_job", s(&st.job_id))
+            .set("updated_at", s(&now.to_string()))
+            .set("kind", s("state"));
+        if st.clear_snapshot {
+            u.remove("snapshot")
+                .remove("snapshot_at")
+                .remove("snapshot_job");
+        }
+        let (last, p) = (u.name("last_event_published"), u.value(published));
+        u.condition(format!("attribute_not_exists({last}) OR {last} <= {p}"));
+        self.transact_update(&Key::user_state(user), u)
     }
 }
