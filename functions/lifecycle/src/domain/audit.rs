@@ -10,6 +10,7 @@ use std::fmt;
 
 use crate::clock::Timestamp;
 
+use super::provision::{ActionOutcome, ActionType};
 use super::{Job, JobStatus, Op, UserId};
 
 /// What an audit line is about.
@@ -35,6 +36,8 @@ pub enum AuditAction {
         /// The operation.
         op: Op,
     },
+    /// A provisioning action on a user or a group: `action.<TYPE>`.
+    Provision(ActionType),
     /// Text this version does not know.
     Other(String),
 }
@@ -47,6 +50,9 @@ impl AuditAction {
         }
         if let Some(status) = text.strip_prefix("job.") {
             return AuditAction::Job(JobStatus::from(status));
+        }
+        if let Some(kind) = text.strip_prefix("action.").and_then(ActionType::parse) {
+            return AuditAction::Provision(kind);
         }
         if let Some(status) = text.strip_prefix("operator.") {
             return AuditAction::Operator(JobStatus::from(status));
@@ -80,6 +86,7 @@ impl fmt::Display for AuditAction {
             AuditAction::LoginReused => f.write_str("login.reused"),
             AuditAction::Operator(status) => write!(f, "operator.{}", status.as_str()),
             AuditAction::Step { target, op } => write!(f, "{target}/{}", op.as_str()),
+            AuditAction::Provision(kind) => write!(f, "action.{kind}"),
             AuditAction::Other(text) => f.write_str(text),
         }
     }
@@ -112,12 +119,34 @@ pub enum AuditOutcome {
     Noted,
     /// An operator's request, accepted.
     Requested,
+    /// A user or group was created.
+    Created,
+    /// A profile was changed.
+    Updated,
+    /// Nothing differed.
+    Unchanged,
+    /// Memberships were added.
+    Added,
+    /// Memberships were removed.
+    Removed,
+    /// Access removed, Okta user deactivated.
+    Deprovisioned,
+    /// Access removed, Okta user suspended.
+    Suspended,
+    /// Deleted for good.
+    Deleted,
+    /// Brought back.
+    Restored,
+    /// A password reset was issued.
+    Reset,
+    /// Continues durably.
+    Pending,
     /// Text this version does not know.
     Other(String),
 }
 
 impl AuditOutcome {
-    const NAMED: [(AuditOutcome, &'static str); 12] = [
+    const NAMED: [(AuditOutcome, &'static str); 23] = [
         (AuditOutcome::Done, "done"),
         (AuditOutcome::Already, "already"),
         (AuditOutcome::Skipped, "skipped"),
@@ -130,6 +159,17 @@ impl AuditOutcome {
         (AuditOutcome::Replaced, "replaced"),
         (AuditOutcome::Noted, "noted"),
         (AuditOutcome::Requested, "requested"),
+        (AuditOutcome::Created, "created"),
+        (AuditOutcome::Updated, "updated"),
+        (AuditOutcome::Unchanged, "unchanged"),
+        (AuditOutcome::Added, "added"),
+        (AuditOutcome::Removed, "removed"),
+        (AuditOutcome::Deprovisioned, "deprovisioned"),
+        (AuditOutcome::Suspended, "suspended"),
+        (AuditOutcome::Deleted, "deleted"),
+        (AuditOutcome::Restored, "restored"),
+        (AuditOutcome::Reset, "reset"),
+        (AuditOutcome::Pending, "pending"),
     ];
 
     /// The text stored in the table.
@@ -159,17 +199,37 @@ impl From<&JobStatus> for AuditOutcome {
     }
 }
 
+/// An action's outcome is recorded as the answer names it.
+impl From<ActionOutcome> for AuditOutcome {
+    fn from(outcome: ActionOutcome) -> Self {
+        let text = serde_json::to_value(outcome)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default();
+        AuditOutcome::parse(&text)
+    }
+}
+
 impl fmt::Display for AuditOutcome {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
     }
 }
 
+/// Whose story an audit line belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuditSubject {
+    /// A person (jobs, and actions on a user).
+    User(UserId),
+    /// An Okta group (actions on a group).
+    Group(String),
+}
+
 /// One line of the audit trail.
 #[derive(Debug, Clone)]
 pub struct AuditEntry {
     /// Whose story it belongs to.
-    pub user: UserId,
+    pub subject: AuditSubject,
     /// When.
     pub at: Timestamp,
     /// Order within one job run.
@@ -208,7 +268,7 @@ impl AuditEntry {
         at: Timestamp,
     ) -> Self {
         Self {
-            user: job.user.clone(),
+            subject: AuditSubject::User(job.user.clone()),
             at,
             seq: 0,
             event_uuid: job.event_uuid.to_string(),
@@ -234,6 +294,7 @@ mod tests {
     fn every_action_reads_back_as_written() {
         let mut actions = vec![
             AuditAction::Deferred,
+            AuditAction::Provision(ActionType::SyncIdentities),
             AuditAction::Snapshot,
             AuditAction::Plan,
             AuditAction::LoginReused,
@@ -297,6 +358,31 @@ mod tests {
             AuditOutcome::parse("exploded"),
             AuditOutcome::Other("exploded".into())
         );
+    }
+
+    #[test]
+    fn every_action_outcome_has_its_own_audit_outcome() {
+        use ActionOutcome::*;
+        for outcome in [
+            Created,
+            Updated,
+            Unchanged,
+            Added,
+            Removed,
+            Already,
+            Deprovisioned,
+            Suspended,
+            Deleted,
+            Restored,
+            Reset,
+            Planned,
+            Failed,
+            Pending,
+        ] {
+            let audit = AuditOutcome::from(outcome);
+            assert!(!matches!(audit, AuditOutcome::Other(_)), "{outcome:?}");
+            assert_eq!(serde_json::to_value(outcome).unwrap(), audit.as_str());
+        }
     }
 
     #[test]

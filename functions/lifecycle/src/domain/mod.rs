@@ -13,7 +13,7 @@ mod poll;
 pub mod provision;
 
 pub use access::{Account, Action, GroupRef, Holdings, Op, Person, Snapshot};
-pub use audit::{AuditAction, AuditEntry, AuditOutcome};
+pub use audit::{AuditAction, AuditEntry, AuditOutcome, AuditSubject};
 pub use event::{AcceptedEvent, IntakeContext, Source, UserRef};
 pub use fuse::FuseDecision;
 pub use ids::{EventType, EventUuid, IdError, UserId};

@@ -9,19 +9,22 @@ use super::dynamo::{flag, key_item, s, text};
 use super::job::{build, corrupt};
 use super::{DynamoStore, Key, StoreError};
 use crate::clock::Timestamp;
-use crate::domain::{AuditAction, AuditEntry, AuditOutcome, UserId};
+use crate::domain::{AuditAction, AuditEntry, AuditOutcome, AuditSubject, UserId};
 
 impl AuditEntry {
     pub(super) fn key(&self) -> Key {
-        Key::audit(&self.user, &self.at, &self.event_uuid, self.seq)
+        Key::audit(&self.subject, &self.at, &self.event_uuid, self.seq)
     }
 
     pub(super) fn item(&self) -> HashMap<String, AttributeValue> {
         let mut item = key_item(&self.key());
         item.extend([
             ("kind".to_string(), s("audit")),
+            match &self.subject {
+                AuditSubject::User(user) => ("user_id".into(), s(user.as_str())),
+                AuditSubject::Group(group) => ("group_id".into(), s(group)),
+            },
             ("at".into(), s(&self.at.to_string())),
-            ("user_id".into(), s(self.user.as_str())),
             ("event_uuid".into(), s(&self.event_uuid)),
             ("event_type".into(), s(&self.event_type)),
             ("job".into(), s(&self.job_id)),
@@ -49,9 +52,13 @@ impl AuditEntry {
         key: &Key,
         item: &HashMap<String, AttributeValue>,
     ) -> Result<Self, StoreError> {
-        let user = text(item, "user_id")
-            .and_then(|u| UserId::parse(&u).ok())
-            .ok_or_else(|| corrupt("user_id", key))?;
+        let subject = match (text(item, "user_id"), text(item, "group_id")) {
+            (Some(user), _) => {
+                AuditSubject::User(UserId::parse(&user).map_err(|_| corrupt("user_id", key))?)
+            }
+            (None, Some(group)) => AuditSubject::Group(group),
+            (None, None) => return Err(corrupt("user_id or group_id", key)),
+        };
         let at = text(item, "at")
             .and_then(|t| Timestamp::parse(&t).ok())
             .ok_or_else(|| corrupt("at", key))?;
@@ -63,7 +70,7 @@ impl AuditEntry {
             .unwrap_or(0);
         let field = |name| text(item, name).unwrap_or_default();
         Ok(Self {
-            user,
+            subject,
             at,
             seq,
             event_uuid: field("event_uuid"),

@@ -12,7 +12,7 @@
 //! | `QUARANTINE` | `<received>#<request>#<part>` | a rejected body, kept for inspection, with TTL |
 
 use crate::clock::Timestamp;
-use crate::domain::{EventUuid, Job, UserId};
+use crate::domain::{AuditSubject, EventUuid, Job, UserId};
 
 /// Partition and sort key of an item.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -84,12 +84,23 @@ impl Key {
         Self::new("CONFIG", "FUSE")
     }
 
-    /// One line of a user's audit trail; `seq` orders the lines of one job run.
-    pub fn audit(user: &UserId, at: &Timestamp, event_uuid: &str, seq: u32) -> Self {
-        Self::new(
-            Self::user_pk(user),
-            format!("AUDIT#{at}#{event_uuid}#{seq:03}"),
-        )
+    /// One line of a user's or a group's audit trail; `seq` orders the lines of one run.
+    pub fn audit(subject: &AuditSubject, at: &Timestamp, event_uuid: &str, seq: u32) -> Self {
+        let pk = match subject {
+            AuditSubject::User(user) => Self::user_pk(user),
+            AuditSubject::Group(group) => Self::group_pk(group),
+        };
+        Self::new(pk, format!("AUDIT#{at}#{event_uuid}#{seq:03}"))
+    }
+
+    /// A `POST /actions` request's item.
+    pub fn request(id: &str) -> Self {
+        Self::new(format!("REQUEST#{id}"), "REQUEST")
+    }
+
+    /// The partition of everything about one Okta group.
+    pub fn group_pk(group: &str) -> String {
+        format!("GROUP#{group}")
     }
 
     /// One part of a quarantined body.

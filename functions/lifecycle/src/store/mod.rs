@@ -13,6 +13,7 @@ mod job;
 mod keys;
 mod memory;
 mod poll_state;
+mod request;
 mod update;
 mod user_state;
 

@@ -5,6 +5,7 @@
 //! action by its index and says what is wrong. Nothing here talks to Okta or the table.
 
 pub mod attributes;
+mod request;
 
 use std::fmt;
 
@@ -12,6 +13,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 pub use attributes::{Profile, ATTRIBUTES};
+pub use request::{RequestRecord, RequestStatus};
 
 use super::UserId;
 
