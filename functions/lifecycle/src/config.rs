@@ -48,6 +48,14 @@
 //! | `STEP_TIMEOUT_SECONDS` | `10` | limit on each call to a target |
 //! | `STEP_MAX_ATTEMPTS` | `3` | tries of one step within an attempt (temporary errors only) |
 //! | `JOB_CLAIM_SECONDS` | `180` | how long a claim on a job lasts; longer than the function's timeout |
+//!
+//! The actions function (`POST /actions`) reads `TABLE_NAME`, `OKTA_ORG_URL`,
+//! `OKTA_CREDENTIALS_SECRET_ID`, `OKTA_RATE_RESERVE_PERCENT`, and:
+//!
+//! | variable | default | meaning |
+//! |---|---|---|
+//! | `ACTIONS_TIME_BUDGET_SECONDS` | `25` | longest one request runs before the rest is left `pending`; below API Gateway's 30 s |
+//! | `ACTIONS_MAX_BODY_BYTES` | `262144` | larger request bodies get 413 |
 
 use std::collections::HashSet;
 use std::time::Duration;
@@ -410,6 +418,44 @@ fn parse_event_types(list: &str) -> Result<HashSet<EventType>, ConfigError> {
     Ok(set)
 }
 
+/// Configuration of the actions function.
+#[derive(Debug, Clone)]
+pub struct ActionsConfig {
+    /// The DynamoDB table.
+    pub table: TableConfig,
+    /// The Okta org and its credentials.
+    pub okta: OktaConfig,
+    /// Longest one request runs before what is left is answered `pending`.
+    pub time_budget: Duration,
+    /// Largest accepted request body.
+    pub max_body_bytes: usize,
+}
+
+impl ActionsConfig {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads configuration through `lookup`.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let env = Env(lookup);
+        let time_budget = env.seconds("ACTIONS_TIME_BUDGET_SECONDS", 25)?;
+        if time_budget > Duration::from_secs(29) {
+            return Err(ConfigError::Invalid {
+                name: "ACTIONS_TIME_BUDGET_SECONDS",
+                reason: "must stay below API Gateway's 30-second limit".into(),
+            });
+        }
+        Ok(Self {
+            table: TableConfig::read(&env)?,
+            okta: OktaConfig::read(&env)?,
+            time_budget,
+            max_body_bytes: env.number("ACTIONS_MAX_BODY_BYTES", 256 * 1024)? as usize,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -512,3 +558,4 @@ mod tests {
         ));
     }
 }
+

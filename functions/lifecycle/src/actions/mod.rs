@@ -1,5 +1,396 @@
-//! Provisioning actions: acting on Okta when another source of truth asks. Each action is
-//! read from Okta, planned by a pure function ([`plan`]), and carried out through the same
-//! Okta client, fuse, dry-run switch and audit trail as the leaver path.
+//! Provisioning actions: acting on Okta when another source of truth asks. A request is
+//! parsed once ([`crate::domain::provision`]), recorded once under its idempotency key
+//! (the table is both the idempotency record and the queue), and its actions run in
+//! order: each reads Okta, is planned by a pure function ([`plan`]), and is carried out
+//! through the same Okta client (rate limits, reserve) and dry-run switch as the leaver
+//! path, its answer and audit line written together. What does not finish within the
+//! caller's time stays `pending` and is carried on by the worker.
+//!
+//! The same key with the same body gets the first answer back; with another body, a
+//! conflict. A temporary password is in the first answer only: never stored, never
+//! logged, never repeated.
 
+pub mod api;
+mod execute;
 pub mod plan;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use aws_lc_rs::digest;
+use serde::Serialize;
+use serde_json::Value;
+use tokio::time::Instant;
+
+use crate::clock::Timestamp;
+use crate::domain::provision::{
+    ActionChange, ActionError, ActionOutcome, ActionType, ActionsRequest, ProvisionAction,
+    RequestRecord, RequestStatus,
+};
+use crate::okta::OktaClient;
+use crate::secrets::Secret;
+use crate::store::{DynamoStore, IntakeStore, StoreError};
+
+/// How long one run holds a request before another may take it over.
+const CLAIM: Duration = Duration::from_secs(60);
+/// How long a request's answer is kept for repeats of its key.
+const KEEP: Duration = Duration::from_secs(30 * 24 * 3600);
+/// No action starts with less time than this left.
+const START_MARGIN: Duration = Duration::from_secs(4);
+
+/// One action's answer.
+#[derive(Debug, Clone, Serialize)]
+pub struct ActionResult {
+    /// The action's kind.
+    #[serde(rename = "type")]
+    pub kind: ActionType,
+    /// How it went.
+    pub outcome: ActionOutcome,
+    /// The user it acted on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
+    /// The group it created or found.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub group_id: Option<String>,
+    /// What changed, or in a dry run would change.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub changes: Vec<ActionChange>,
+    /// Why it failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// A reset whose temporary password went to the first answer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub temp_password_issued: Option<bool>,
+    /// The temporary password: in the live answer only, never serialized with the rest.
+    #[serde(skip)]
+    pub temp_password: Option<Secret>,
+}
+
+impl ActionResult {
+    fn new(kind: ActionType, outcome: ActionOutcome) -> Self {
+        Self {
+            kind,
+            outcome,
+            user_id: None,
+            group_id: None,
+            changes: Vec::new(),
+            error: None,
+            temp_password_issued: None,
+            temp_password: None,
+        }
+    }
+
+    fn failed(kind: ActionType, error: impl Into<String>) -> Self {
+        Self {
+            error: Some(error.into()),
+            ..Self::new(kind, ActionOutcome::Failed)
+        }
+    }
+
+    /// The answer row as JSON; the temporary password is included only when asked for
+    /// (the live answer to the caller who asked).
+    pub fn to_json(&self, with_password: bool) -> Value {
+        let mut v = serde_json::to_value(self).unwrap_or(Value::Null);
+        if let (true, Some(password), Value::Object(row)) =
+            (with_password, &self.temp_password, &mut v)
+        {
+            row.insert(
+                "temp_password".into(),
+                Value::String(password.expose().into()),
+            );
+        }
+        v
+    }
+}
+
+/// The answer to a request: one row per action, in order.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    /// The request's id.
+    pub request_id: String,
+    /// Done, or still pending.
+    pub status: RequestStatus,
+    /// Plan only.
+    pub dry_run: bool,
+    /// The rows: an action's answer, or `pending`.
+    pub results: Vec<Row>,
+    /// A repeat of the key: the rows are the first answer's, as stored.
+    pub replayed: bool,
+}
+
+/// One row of an answer.
+#[derive(Debug, Clone)]
+pub enum Row {
+    /// Answered in this run.
+    Fresh(ActionResult),
+    /// Answered earlier, as stored.
+    Stored(Value),
+    /// Not answered yet.
+    Pending(ActionType),
+}
+
+impl Answer {
+    /// The answer's JSON body; temporary passwords only from this run's rows.
+    pub fn to_json(&self) -> Value {
+        let rows: Vec<Value> = self
+            .results
+            .iter()
+            .map(|row| match row {
+                Row::Fresh(result) => result.to_json(true),
+                Row::Stored(v) => v.clone(),
+                Row::Pending(kind) => serde_json::json!({"type": kind, "outcome": "pending"}),
+            })
+            .collect();
+        serde_json::json!({
+            "request_id": self.request_id,
+            "status": self.status.as_str(),
+            "dry_run": self.dry_run,
+            "replayed": self.replayed,
+            "results": rows,
+        })
+    }
+
+    /// Whether the answer carries a temporary password (it must not be cached).
+    pub fn has_secret(&self) -> bool {
+        self.results
+            .iter()
+            .any(|r| matches!(r, Row::Fresh(a) if a.temp_password.is_some()))
+    }
+}
+
+/// A request cannot be taken.
+#[derive(Debug, thiserror::Error)]
+pub enum SubmitError {
+    /// The body or its actions are wrong; nothing ran.
+    #[error("{} problem(s) with the request", .0.len())]
+    Invalid(Vec<ActionError>),
+    /// The key was used before with another body.
+    #[error("idempotency key {0:?} was used with another request body")]
+    KeyReused(String),
+    /// The table failed; nothing is known to have run.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The provisioning side: Okta and the table.
+#[derive(Debug, Clone)]
+pub struct Provisioner {
+    okta: OktaClient,
+    store: DynamoStore,
+}
+
+fn sha256_hex(data: &[u8]) -> String {
+    digest::digest(&digest::SHA256, data)
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The id of `key` for `caller`: keys are the caller's own, so two callers never meet.
+pub fn request_id(caller: &str, key: &str) -> String {
+    sha256_hex(format!("{caller}\n{key}").as_bytes())[..32].to_owned()
+}
+
+impl Provisioner {
+    /// Wraps the Okta client and the table.
+    pub fn new(okta: OktaClient, store: DynamoStore) -> Self {
+        Self { okta, store }
+    }
+
+    /// The table.
+    pub fn store(&self) -> &DynamoStore {
+        &self.store
+    }
+
+    /// Takes a request from `caller` and runs as much of it as `deadline` allows.
+    pub async fn submit(
+        &self,
+        caller: &str,
+        body: &[u8],
+        deadline: Instant,
+        run_id: &str,
+    ) -> Result<Answer, SubmitError> {
+        let request = ActionsRequest::parse(body).map_err(SubmitError::Invalid)?;
+        // What the caller asked, without the key: parsed again from here to carry on.
+        let actions: Value = serde_json::from_slice::<Value>(body)
+            .ok()
+            .and_then(|mut v| v.get_mut("actions").map(Value::take))
+            .unwrap_or(Value::Null);
+        let actions = actions.to_string();
+        let digest = sha256_hex(format!("{}\n{actions}", request.dry_run).as_bytes());
+        let record = RequestRecord {
+            id: request_id(caller, &request.idempotency_key),
+            idempotency_key: request.idempotency_key.clone(),
+            caller: caller.to_owned(),
+            digest,
+            dry_run: request.dry_run,
+            actions,
+            count: request.actions.len(),
+            status: RequestStatus::Running,
+            results: BTreeMap::new(),
+            started: BTreeMap::new(),
+            created_at: Timestamp::now(),
+            claim: Some(run_id.to_owned()),
+            claim_expires_ms: None,
+        };
+        match self
+            .store
+            .create_request(&record, run_id, CLAIM, KEEP)
+            .await?
+        {
+            None => {
+                let actions: Vec<_> = request.actions.into_iter().map(Ok).collect();
+                self.run(record, &actions, run_id, deadline).await
+            }
+            Some(existing) if existing.digest != record.digest => {
+                Err(SubmitError::KeyReused(request.idempotency_key))
+            }
+            Some(existing) => self.resume(existing, run_id, deadline, true).await,
+        }
+    }
+
+    /// The request `id` of `caller`, as far as it went; `None` for another caller's.
+    pub async fn status(&self, caller: &str, id: &str) -> Result<Option<Answer>, StoreError> {
+        let Some(record) = self.store.request(id).await? else {
+            return Ok(None);
+        };
+        if record.caller != caller {
+            return Ok(None);
+        }
+        Ok(Some(stored_answer(&record, true)))
+    }
+
+    /// Carries on with a request that is not done (the worker's entry point, and a repeat
+    /// of a key whose first run stopped): claims it, runs what is left.
+    pub async fn resume(
+        &self,
+        record: RequestRecord,
+        run_id: &str,
+        deadline: Instant,
+        replayed: bool,
+    ) -> Result<Answer, SubmitError> {
+        if record.status == RequestStatus::Done {
+            return Ok(stored_answer(&record, replayed));
+        }
+        let Some(claimed) = self
+            .store
+            .claim_request(&record.id, run_id, Timestamp::now(), CLAIM)
+            .await?
+        else {
+            // Someone else is at it, or it just finished.
+            let now = self.store.request(&record.id).await?.unwrap_or(record);
+            return Ok(stored_answer(&now, replayed));
+        };
+        let actions = parse_stored(&claimed);
+        let mut answer = self.run(claimed, &actions, run_id, deadline).await?;
+        answer.replayed = replayed;
+        Ok(answer)
+    }
+
+    async fn run(
+        &self,
+        record: RequestRecord,
+        actions: &[Result<ProvisionAction, ActionError>],
+        run_id: &str,
+        deadline: Instant,
+    ) -> Result<Answer, SubmitError> {
+        let dry_run = record.dry_run || self.store.integration().await?.dry_run;
+        let mut rows: Vec<Row> = (0..record.count)
+            .map(|i| match record.results.get(&i) {
+                Some(stored) => Row::Stored(serde_json::from_str(stored).unwrap_or(Value::Null)),
+                None => Row::Pending(kind_of(actions.get(i))),
+            })
+            .collect();
+        for (index, action) in actions.iter().enumerate() {
+            if record.results.contains_key(&index) {
+                continue;
+            }
+            if deadline.saturating_duration_since(Instant::now()) < START_MARGIN {
+                break;
+            }
+            let ctx = execute::Context {
+                request: &record,
+                index,
+                run_id,
+                dry_run,
+                deadline,
+            };
+            let outcome = match action {
+                Ok(action) => self.execute(&ctx, action).await?,
+                Err(e) => Some(ActionResult::failed(
+                    kind_of(Some(action)),
+                    e.message.clone(),
+                )),
+            };
+            let Some(result) = outcome else {
+                // Throttled or Okta down: the action waits for the worker.
+                break;
+            };
+            let audit = execute::audit_line(&ctx, &result);
+            let stored = serde_json::to_string(&result).unwrap_or_default();
+            self.store
+                .record_result(&record.id, run_id, index, &stored, &[audit])
+                .await?;
+            tracing::info!(request_id = %record.id, index, kind = %result.kind,
+                outcome = ?result.outcome, "action answered");
+            rows[index] = Row::Fresh(result);
+        }
+        let done = rows.iter().all(|r| !matches!(r, Row::Pending(_)));
+        let status = if done {
+            RequestStatus::Done
+        } else {
+            RequestStatus::Pending
+        };
+        self.store
+            .finish_request(&record.id, run_id, status.clone(), Timestamp::now())
+            .await?;
+        Ok(Answer {
+            request_id: record.id,
+            status,
+            dry_run,
+            results: rows,
+            replayed: false,
+        })
+    }
+}
+
+/// The actions a stored request holds, by index; the list was checked when it was
+/// taken, so an error here means a version that reads it differently.
+fn parse_stored(record: &RequestRecord) -> Vec<Result<ProvisionAction, ActionError>> {
+    let list: Vec<Value> = serde_json::from_str(&record.actions).unwrap_or_default();
+    let mut actions: Vec<_> = list
+        .iter()
+        .enumerate()
+        .map(|(i, v)| ProvisionAction::parse(i, v))
+        .collect();
+    actions.resize_with(record.count, || {
+        Err(ActionError::request("the stored request lost this action"))
+    });
+    actions
+}
+
+fn kind_of(action: Option<&Result<ProvisionAction, ActionError>>) -> ActionType {
+    match action {
+        Some(Ok(action)) => action.kind(),
+        // Only the row's kind is unknown; it is answered as failed.
+        _ => ActionType::SyncIdentities,
+    }
+}
+
+fn stored_answer(record: &RequestRecord, replayed: bool) -> Answer {
+    let actions = parse_stored(record);
+    let results = (0..record.count)
+        .map(|i| match record.results.get(&i) {
+            Some(stored) => Row::Stored(serde_json::from_str(stored).unwrap_or(Value::Null)),
+            None => Row::Pending(kind_of(actions.get(i))),
+        })
+        .collect();
+    Answer {
+        request_id: record.id.clone(),
+        status: record.status.clone(),
+        dry_run: record.dry_run,
+        results,
+        replayed,
+    }
+}

@@ -223,6 +223,9 @@ pub enum AuditSubject {
     User(UserId),
     /// An Okta group (actions on a group).
     Group(String),
+    /// A provisioning request, for what names neither (an action refused before any
+    /// user or group was known).
+    Request(String),
 }
 
 /// One line of the audit trail.

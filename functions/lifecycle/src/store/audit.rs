@@ -23,6 +23,7 @@ impl AuditEntry {
             match &self.subject {
                 AuditSubject::User(user) => ("user_id".into(), s(user.as_str())),
                 AuditSubject::Group(group) => ("group_id".into(), s(group)),
+                AuditSubject::Request(id) => ("request_id".into(), s(id)),
             },
             ("at".into(), s(&self.at.to_string())),
             ("event_uuid".into(), s(&self.event_uuid)),
@@ -52,12 +53,17 @@ impl AuditEntry {
         key: &Key,
         item: &HashMap<String, AttributeValue>,
     ) -> Result<Self, StoreError> {
-        let subject = match (text(item, "user_id"), text(item, "group_id")) {
-            (Some(user), _) => {
+        let subject = match (
+            text(item, "user_id"),
+            text(item, "group_id"),
+            text(item, "request_id"),
+        ) {
+            (Some(user), _, _) => {
                 AuditSubject::User(UserId::parse(&user).map_err(|_| corrupt("user_id", key))?)
             }
-            (None, Some(group)) => AuditSubject::Group(group),
-            (None, None) => return Err(corrupt("user_id or group_id", key)),
+            (None, Some(group), _) => AuditSubject::Group(group),
+            (None, None, Some(request)) => AuditSubject::Request(request),
+            (None, None, None) => return Err(corrupt("user_id, group_id or request_id", key)),
         };
         let at = text(item, "at")
             .and_then(|t| Timestamp::parse(&t).ok())

@@ -89,6 +89,7 @@ impl Key {
         let pk = match subject {
             AuditSubject::User(user) => Self::user_pk(user),
             AuditSubject::Group(group) => Self::group_pk(group),
+            AuditSubject::Request(id) => Self::request(id).pk,
         };
         Self::new(pk, format!("AUDIT#{at}#{event_uuid}#{seq:03}"))
     }
