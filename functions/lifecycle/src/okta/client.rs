@@ -6,7 +6,7 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use reqwest::header::HeaderMap;
 use reqwest::{Method, Url};
@@ -16,9 +16,10 @@ use super::auth::OktaCredentials;
 use super::error::{api_error, decode, OktaError};
 use super::link::{find_link, query_param};
 use super::model::{Change, OktaGroup, OktaUser, UserList};
+use super::pages::UserPages;
 use super::ratelimit::{EndpointFamily, RateLimit};
-use super::token::Auth;
-use super::transport::{Answer, ClientOptions, Deadline, Transport};
+use super::token::{ApiRequest, Auth};
+use super::transport::{Answer, ClientOptions, Deadline, RetryPolicy, Transport};
 use crate::clock::Timestamp;
 use crate::domain::{EventType, UserId};
 
@@ -236,13 +237,12 @@ impl OktaClient {
     /// `max_pages` pages. A filter also makes Okta include DEPROVISIONED users; an empty
     /// one is not sent.
     pub fn users(&self, filter: &str, limit: u32, max_pages: usize) -> UserPages {
-        UserPages {
-            client: self.clone(),
-            start: Some((filter.to_owned(), limit.clamp(1, MAX_USER_LIMIT))),
-            next: None,
-            pages_left: max_pages,
-            truncated: false,
-        }
+        UserPages::new(
+            self.clone(),
+            filter,
+            limit.clamp(1, MAX_USER_LIMIT),
+            max_pages,
+        )
     }
 
     /// Every user matching `filter`, following `next` links for at most `max_pages` pages;
@@ -336,7 +336,7 @@ impl OktaClient {
     }
 
     /// The org URL with `segments` as its path, each escaped.
-    fn path_url(&self, segments: &[&str]) -> Result<Url, OktaError> {
+    pub(super) fn path_url(&self, segments: &[&str]) -> Result<Url, OktaError> {
         let mut url = self.inner.org.clone();
         url.path_segments_mut()
             .map_err(|_| OktaError::Config("org URL cannot hold a path".into()))?
@@ -345,7 +345,7 @@ impl OktaClient {
         Ok(url)
     }
 
-    fn url(&self, path: &str) -> Result<Url, OktaError> {
+    pub(super) fn url(&self, path: &str) -> Result<Url, OktaError> {
         self.inner
             .org
             .join(path)
@@ -354,7 +354,11 @@ impl OktaClient {
 
     /// The `rel="next"` link, refused unless it points back at the org: it is about to
     /// receive our Authorization header.
-    fn next_link(&self, endpoint: &str, headers: &HeaderMap) -> Result<Option<Url>, OktaError> {
+    pub(super) fn next_link(
+        &self,
+        endpoint: &str,
+        headers: &HeaderMap,
+    ) -> Result<Option<Url>, OktaError> {
         let Some(raw) = find_link(headers, "next") else {
             return Ok(None);
         };
@@ -375,75 +379,37 @@ impl OktaClient {
     }
 
     /// An authenticated GET; with OAuth, a 401 drops the cached token and tries once more.
-    async fn get(&self, url: Url) -> Result<Answer, OktaError> {
+    pub(super) async fn get(&self, url: Url) -> Result<Answer, OktaError> {
         self.call(Method::GET, url).await
     }
 
-    /// An authenticated call without a body; only idempotent calls go through here.
-    async fn call(&self, method: Method, url: Url) -> Result<Answer, OktaError> {
+    /// An authenticated call without a body, safe to repeat.
+    pub(super) async fn call(&self, method: Method, url: Url) -> Result<Answer, OktaError> {
+        self.send(ApiRequest {
+            method,
+            url,
+            body: None,
+            policy: RetryPolicy::Idempotent,
+        })
+        .await
+    }
+
+    /// An authenticated call with its body, retried only as far as its policy allows.
+    pub(super) async fn send(&self, request: ApiRequest<'_>) -> Result<Answer, OktaError> {
         self.inner
             .auth
-            .call(&self.inner.transport, self.deadline, method, url)
+            .call(&self.inner.transport, self.deadline, request)
             .await
     }
-}
 
-/// A lazy, bounded walk over `/api/v1/users` pages.
-#[derive(Debug)]
-pub struct UserPages {
-    client: OktaClient,
-    start: Option<(String, u32)>,
-    next: Option<Url>,
-    pages_left: usize,
-    truncated: bool,
-}
-
-impl UserPages {
-    /// The next page of users; `None` once Okta has no `next` link or the bound is reached.
-    pub async fn next_page(&mut self) -> Result<Option<Vec<OktaUser>>, OktaError> {
-        let url = if let Some((filter, limit)) = self.start.take() {
-            let mut url = self.client.url("/api/v1/users")?;
-            {
-                let mut q = url.query_pairs_mut();
-                // Without a filter Okta hides DEPROVISIONED users; an empty one is an error.
-                if !filter.trim().is_empty() {
-                    q.append_pair("filter", &filter);
-                }
-                q.append_pair("limit", &limit.to_string());
-            }
-            url
-        } else if let Some(next) = self.next.take() {
-            next
-        } else {
-            return Ok(None);
-        };
-        if self.pages_left == 0 {
-            self.truncated = true;
-            return Ok(None);
+    /// Waits `wait` (with the client's sleeper) unless that would pass the deadline;
+    /// says whether it waited.
+    pub(super) async fn pause(&self, wait: Duration) -> bool {
+        if !self.deadline.fits(wait) {
+            return false;
         }
-        self.pages_left -= 1;
-        let endpoint = url.path().to_owned();
-        let answer = self.client.get(url).await?;
-        if !(200..300).contains(&answer.status) {
-            return Err(api_error(&endpoint, answer.status, &answer.body));
-        }
-        let items: Vec<Value> =
-            serde_json::from_slice(&answer.body).map_err(|e| decode(&endpoint, e))?;
-        let users = items
-            .iter()
-            .map(OktaUser::from_json)
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|detail| OktaError::Decode {
-                endpoint: endpoint.clone(),
-                detail,
-            })?;
-        self.next = self.client.next_link(&endpoint, &answer.headers)?;
-        Ok(Some(users))
-    }
-
-    /// Whether the page bound stopped the walk while Okta still had a `next` page.
-    pub fn is_truncated(&self) -> bool {
-        self.truncated
+        self.inner.transport.pause(wait).await;
+        true
     }
 }
 

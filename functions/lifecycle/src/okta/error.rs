@@ -91,6 +91,35 @@ pub enum OktaError {
         /// The request path, without query.
         endpoint: String,
     },
+    /// A `Once` call (create, temporary password, reset, delete) timed out, lost its
+    /// connection after sending, or got a 5xx: Okta may or may not have carried it out.
+    /// Read back before trying again.
+    #[error("Okta {endpoint} may or may not have been carried out ({detail}); read back before trying again")]
+    Uncertain {
+        /// The request path, without query.
+        endpoint: String,
+        /// What ended the attempt.
+        detail: String,
+    },
+    /// Okta refused a write because another object already holds a unique value
+    /// (400 `E0000001`, cause `<field>: An object with this field already exists…`).
+    #[error("Okta {endpoint}: another object already has this {field}")]
+    Conflict {
+        /// The request path, without query.
+        endpoint: String,
+        /// The unique attribute, such as `login` or `name`.
+        field: String,
+        /// Okta's `errorSummary`.
+        summary: String,
+    },
+    /// Okta refused a profile write naming an attribute its profile schema lacks.
+    #[error("Okta {endpoint}: profile attribute {attribute} is not in the schema")]
+    UnknownAttribute {
+        /// The request path, without query.
+        endpoint: String,
+        /// The attribute Okta named.
+        attribute: String,
+    },
     /// Okta answered success with a body or header this client cannot use.
     #[error("unexpected answer from Okta {endpoint}: {detail}")]
     Decode {
@@ -118,15 +147,19 @@ impl OktaError {
         }
     }
 
-    /// Whether the same call may succeed later: throttled, unreachable, out of time, or a
-    /// 5xx. Bad credentials, a missing scope or a refused request will not change.
+    /// Whether the same call may succeed later: throttled, unreachable, out of time, a
+    /// 5xx, an outcome to read back, or a user still being activated (409 `E0000112`).
+    /// Bad credentials, a missing scope or a refused request will not change.
     pub fn is_transient(&self) -> bool {
         match self {
-            Self::Api { status, .. } => *status == 429 || *status >= 500,
+            Self::Api { status, code, .. } => {
+                *status == 429 || *status >= 500 || (*status == 409 && code == ACTIVATING)
+            }
             Self::RateLimited { .. }
             | Self::BudgetExhausted { .. }
             | Self::Transport { .. }
-            | Self::DeadlineExceeded { .. } => true,
+            | Self::DeadlineExceeded { .. }
+            | Self::Uncertain { .. } => true,
             _ => false,
         }
     }
@@ -172,6 +205,9 @@ pub enum ErrorClass {
     Permanent,
 }
 
+/// 409 `E0000112`: "Cannot update this user because they are still being activated".
+const ACTIVATING: &str = "E0000112";
+
 /// A success answer whose JSON this client cannot read.
 pub(crate) fn decode(endpoint: &str, e: serde_json::Error) -> OktaError {
     OktaError::Decode {
@@ -189,6 +225,14 @@ struct ErrorBody {
     summary: Option<String>,
     #[serde(rename = "errorId", default)]
     id: Option<String>,
+    #[serde(rename = "errorCauses", default)]
+    causes: Vec<ErrorCause>,
+}
+
+#[derive(Deserialize, Default)]
+struct ErrorCause {
+    #[serde(rename = "errorSummary", default)]
+    summary: String,
 }
 
 /// The error for an answer with status `status`, with what Okta's body says about it.
@@ -201,6 +245,66 @@ pub(crate) fn api_error(endpoint: &str, status: u16, body: &[u8]) -> OktaError {
         summary: body.summary.unwrap_or_default(),
         error_id: body.id.unwrap_or_default(),
     }
+}
+
+/// The error for a refused write: a duplicate unique value and an unknown profile
+/// attribute get their own variants (read from `errorCauses`, not just the code, since
+/// `E0000001` covers every validation failure); otherwise as [`api_error`], with the
+/// causes appended to the summary.
+pub(crate) fn write_error(endpoint: &str, status: u16, body: &[u8]) -> OktaError {
+    let parsed: ErrorBody = serde_json::from_slice(body).unwrap_or_default();
+    let code = parsed.code.unwrap_or_default();
+    let summary = parsed.summary.unwrap_or_default();
+    if status == 400 && code == "E0000001" {
+        for cause in &parsed.causes {
+            if let Some(field) = duplicate_field(&cause.summary) {
+                return OktaError::Conflict {
+                    endpoint: endpoint.to_owned(),
+                    field,
+                    summary,
+                };
+            }
+            if let Some(attribute) = unknown_attribute(&cause.summary) {
+                return OktaError::UnknownAttribute {
+                    endpoint: endpoint.to_owned(),
+                    attribute,
+                };
+            }
+        }
+    }
+    let causes: Vec<&str> = parsed
+        .causes
+        .iter()
+        .map(|c| c.summary.as_str())
+        .filter(|c| !c.is_empty() && !summary.contains(c))
+        .collect();
+    OktaError::Api {
+        endpoint: endpoint.to_owned(),
+        status,
+        summary: if causes.is_empty() {
+            summary
+        } else {
+            format!("{summary} ({})", causes.join("; "))
+        },
+        code,
+        error_id: parsed.id.unwrap_or_default(),
+    }
+}
+
+/// `login: An object with this field already exists in the current organization` → `login`.
+fn duplicate_field(cause: &str) -> Option<String> {
+    let (field, rest) = cause.split_once(':')?;
+    let field = field.trim();
+    (rest.contains("already exists") && !field.is_empty() && !field.contains(' '))
+        .then(|| field.to_owned())
+}
+
+/// `Property name 'costCentre' is not defined in profile schema` (with or without a
+/// `field:` prefix) → `costCentre`. The wording is from public reports, not Okta's docs.
+fn unknown_attribute(cause: &str) -> Option<String> {
+    let rest = &cause[cause.find("Property name '")? + "Property name '".len()..];
+    let (name, tail) = rest.split_once('\'')?;
+    (tail.contains("not defined") && !name.is_empty()).then(|| name.to_owned())
 }
 
 #[cfg(test)]
@@ -237,7 +341,24 @@ mod tests {
         let throttled = ErrorClass::Throttled { retry_after: wait };
         assert_eq!(rate_limited.class(), throttled);
         assert_eq!(budget.class(), throttled);
-        for e in [transport, deadline, api(429), api(500), api(503)] {
+        let uncertain = OktaError::Uncertain {
+            endpoint: "/api/v1/users".into(),
+            detail: "timed out".into(),
+        };
+        let activating = api_error(
+            "/api/v1/users/00u1",
+            409,
+            br#"{"errorCode":"E0000112","errorSummary":"still being activated"}"#,
+        );
+        for e in [
+            transport,
+            deadline,
+            uncertain,
+            activating,
+            api(429),
+            api(500),
+            api(503),
+        ] {
             assert_eq!(e.class(), ErrorClass::Transient, "{e:?}");
         }
         let token = OktaError::Token {
@@ -249,7 +370,19 @@ mod tests {
             endpoint: "/api/v1/logs".into(),
             detail: "x".into(),
         };
+        let conflict = OktaError::Conflict {
+            endpoint: "/api/v1/users".into(),
+            field: "login".into(),
+            summary: String::new(),
+        };
+        let unknown = OktaError::UnknownAttribute {
+            endpoint: "/api/v1/users".into(),
+            attribute: "x".into(),
+        };
         for e in [
+            conflict,
+            unknown,
+            api(409),
             api(400),
             api(401),
             api(403),
@@ -277,5 +410,47 @@ mod tests {
         let bare = api(502);
         assert_eq!(bare.code(), None);
         assert_eq!(bare.status(), Some(502));
+    }
+
+    #[test]
+    fn a_refused_write_is_read_from_its_causes_not_just_its_code() {
+        let body = |causes: &[&str]| {
+            let causes: Vec<_> = causes
+                .iter()
+                .map(|c| serde_json::json!({ "errorSummary": c }))
+                .collect();
+            serde_json::to_vec(&serde_json::json!({"errorCode": "E0000001",
+                "errorSummary": "Api validation failed: login", "errorCauses": causes}))
+            .unwrap()
+        };
+        let dup =
+            body(&["login: An object with this field already exists in the current organization"]);
+        assert!(matches!(write_error("/api/v1/users", 400, &dup),
+            OktaError::Conflict { ref field, .. } if field == "login"));
+        let unique = body(&[
+            "employeeNumber: An object with this field already exists in the current organization",
+        ]);
+        assert!(matches!(write_error("/api/v1/users", 400, &unique),
+            OktaError::Conflict { ref field, .. } if field == "employeeNumber"));
+        let unknown = body(&["Property name 'costCentre' is not defined in profile schema"]);
+        assert!(matches!(write_error("/api/v1/users", 400, &unknown),
+            OktaError::UnknownAttribute { ref attribute, .. } if attribute == "costCentre"));
+        let blank = body(&["firstName: The field cannot be left blank"]);
+        let e = write_error("/api/v1/users", 400, &blank);
+        assert!(matches!(e, OktaError::Api { status: 400, .. }), "{e:?}");
+        assert!(e
+            .to_string()
+            .contains("firstName: The field cannot be left blank"));
+        // The same cause under another code is not a conflict.
+        let other =
+            br#"{"errorCode":"E0000038","errorCauses":[{"errorSummary":"login: already exists"}]}"#;
+        assert!(matches!(
+            write_error("/x", 403, other),
+            OktaError::Api { .. }
+        ));
+        assert!(matches!(
+            write_error("/x", 502, b"<html>"),
+            OktaError::Api { status: 502, .. }
+        ));
     }
 }

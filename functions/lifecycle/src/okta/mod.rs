@@ -3,21 +3,28 @@
 //!
 //! The client is layered so each file reads alone: [`error`] and [`model`] depend on
 //! nothing else here; `transport` sends and retries; `token` authenticates on top of
-//! it; [`client`] holds the endpoints.
+//! it; [`client`] holds the reads (and membership changes), [`writes`] the provisioning
+//! writes; `pages` walks paged lists within a bound.
 
 mod auth;
 pub mod client;
 pub mod error;
 pub mod hook;
+mod lifecycle;
 mod link;
 pub mod model;
+mod pages;
 pub mod ratelimit;
 mod token;
 mod transport;
+pub mod writes;
 
 pub use auth::{AssertionClaims, OktaCredentials, ASSERTION_LIFETIME_SECS};
-pub use client::{event_type_filter, LogPage, LogQuery, OktaClient, UserPages};
+pub use client::{event_type_filter, LogPage, LogQuery, OktaClient};
 pub use error::{ErrorClass, OktaError};
+pub use lifecycle::LifecycleOp;
 pub use model::{Change, GroupType, OktaGroup, OktaUser, UserList, UserStatus};
+pub use pages::UserPages;
 pub use ratelimit::{EndpointFamily, RateLimit};
-pub use transport::{ClientOptions, Sleeper};
+pub use transport::{verdict, AttemptOutcome, ClientOptions, RetryPolicy, Sleeper, Verdict};
+pub use writes::Activation;

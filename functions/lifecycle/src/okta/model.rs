@@ -3,7 +3,7 @@
 //! Parsing is lenient: Okta adds fields and statuses over time, and an unknown one must
 //! not stop a deprovisioning.
 
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use crate::domain::UserId;
 
@@ -96,6 +96,12 @@ pub struct OktaUser {
     pub email: Option<String>,
     /// `profile.displayName`, else first and last name.
     pub display_name: Option<String>,
+    /// The whole profile as Okta sent it, custom attributes included (empty if none).
+    pub profile: Map<String, Value>,
+    /// `created`, as Okta wrote it (RFC 3339), if set.
+    pub created: Option<String>,
+    /// `lastUpdated`, as Okta wrote it (RFC 3339), if set.
+    pub last_updated: Option<String>,
 }
 
 impl OktaUser {
@@ -121,8 +127,22 @@ impl OktaUser {
             login: field("login").unwrap_or_default(),
             email: field("email"),
             display_name,
+            profile: profile.as_object().cloned().unwrap_or_default(),
+            created: v.get("created").and_then(s),
+            last_updated: v.get("lastUpdated").and_then(s),
         })
     }
+
+    /// Whether `login` is this user's login as Okta compares logins: ignoring case. (Okta
+    /// also ignores diacritical marks; this does not, so `é` and `e` differ here.)
+    pub fn has_login(&self, login: &str) -> bool {
+        same_ignoring_case(&self.login, login)
+    }
+}
+
+/// Equal after Unicode lowercasing.
+pub(crate) fn same_ignoring_case(a: &str, b: &str) -> bool {
+    a == b || a.to_lowercase() == b.to_lowercase()
 }
 
 /// Okta's group types; only `OKTA_GROUP` memberships are managed through the API.
@@ -147,6 +167,8 @@ pub struct OktaGroup {
     pub name: String,
     /// Its type.
     pub kind: GroupType,
+    /// `profile.description`, if set and not empty.
+    pub description: Option<String>,
 }
 
 impl OktaGroup {
@@ -172,10 +194,16 @@ impl OktaGroup {
             .and_then(Value::as_str)
             .unwrap_or("")
             .to_owned();
+        let description = v
+            .pointer("/profile/description")
+            .and_then(Value::as_str)
+            .filter(|d| !d.is_empty())
+            .map(str::to_owned);
         Ok(Self {
             id: id.to_owned(),
             name,
             kind,
+            description,
         })
     }
 
@@ -190,6 +218,9 @@ impl OktaGroup {
 pub enum Change {
     /// Okta accepted the change (or it was already so: Okta answers 204 either way).
     Done,
+    /// Okta refused it because the object is already in the wanted state (an activate of
+    /// an active user, a suspend of a suspended one): nothing changed, nothing had to.
+    AlreadySo,
     /// Okta answered 404: the user, the group or the membership does not exist.
     NotFound,
 }
@@ -247,10 +278,17 @@ mod tests {
         assert_eq!(u.login, "ada@example.com");
         assert_eq!(u.display_name.as_deref(), Some("Ada Lovelace"));
         assert_eq!(u.email, None);
+        assert_eq!(u.profile["extra"], 5);
+        assert_eq!(u.profile.len(), 5);
+        assert_eq!(u.created, None);
         let odd =
             OktaUser::from_json(&serde_json::json!({"id": "00u2", "status": "NEW_THING"})).unwrap();
         assert_eq!(odd.status, UserStatus::Other("NEW_THING".into()));
         assert_eq!(odd.login, "");
+        assert!(odd.profile.is_empty());
+        assert!(odd.has_login(""));
+        assert!(u.has_login("ADA@Example.COM"));
+        assert!(!u.has_login("ada@example.co"));
         assert!(OktaUser::from_json(&serde_json::json!({"status": "ACTIVE"})).is_err());
     }
 }

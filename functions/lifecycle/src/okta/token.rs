@@ -6,7 +6,7 @@
 
 use std::time::{Duration, Instant};
 
-use reqwest::header::{HeaderValue, ACCEPT, AUTHORIZATION};
+use reqwest::header::{HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE};
 use reqwest::{Method, RequestBuilder, Url};
 use serde::Deserialize;
 use tokio::sync::Mutex;
@@ -14,7 +14,7 @@ use tokio::sync::Mutex;
 use super::auth::{new_jti, AssertionClaims, OktaCredentials, Signer};
 use super::error::OktaError;
 use super::ratelimit::{local_epoch_now, EndpointFamily};
-use super::transport::{Answer, Deadline, Transport};
+use super::transport::{Answer, Deadline, RetryPolicy, Transport};
 use crate::secrets::Secret;
 
 /// How long an access token valid for `lifetime` is reused: until a minute before it
@@ -22,6 +22,18 @@ use crate::secrets::Secret;
 pub(crate) fn token_reuse_period(lifetime: Duration) -> Duration {
     let margin = Duration::from_secs(60).min(lifetime / 5);
     lifetime.saturating_sub(margin)
+}
+
+/// One Management API call: what to send and how far it may be repeated.
+pub(crate) struct ApiRequest<'a> {
+    /// The HTTP method.
+    pub method: Method,
+    /// The full URL, query included.
+    pub url: Url,
+    /// The JSON body, if any (never a secret: it may be held across retries).
+    pub body: Option<&'a serde_json::Value>,
+    /// Whether it may be re-sent after an unclear failure.
+    pub policy: RetryPolicy,
 }
 
 /// How every call of one client authenticates.
@@ -93,18 +105,28 @@ impl Auth {
         }
     }
 
-    /// An authenticated call without a body. Only idempotent calls go through here: a
-    /// retry after a timeout may repeat one that Okta already carried out. With OAuth, a
-    /// 401 drops the cached token and the call is made once more with a new one.
+    /// An authenticated call, with its JSON body if any, retried as its policy allows
+    /// (see [`super::transport::verdict`]). With OAuth, a 401 drops the cached token and
+    /// the call is made once more with a new one: a 401 means Okta did nothing, so this
+    /// holds for `Once` calls too.
     pub(crate) async fn call(
         &self,
         transport: &Transport,
         deadline: Deadline,
-        method: Method,
-        url: Url,
+        request: ApiRequest<'_>,
     ) -> Result<Answer, OktaError> {
+        let ApiRequest {
+            method,
+            url,
+            body,
+            policy,
+        } = request;
         let family = EndpointFamily::of_path(url.path());
         let endpoint = url.path().to_owned();
+        let body = body
+            .map(serde_json::to_vec)
+            .transpose()
+            .map_err(|e| OktaError::Config(format!("request body for {endpoint}: {e}")))?;
         let mut refreshed = false;
         loop {
             let auth = self.authorization(transport, deadline).await?;
@@ -112,11 +134,17 @@ impl Auth {
             // The retry after a token refresh finishes a call already started, so the
             // reserve (which decides whether a call starts) is not asked again.
             let answer = transport
-                .send(deadline, family, &endpoint, !refreshed, &|| {
-                    Ok(http
+                .send(deadline, family, &endpoint, policy, !refreshed, &|| {
+                    let mut req = http
                         .request(method.clone(), url.clone())
                         .header(ACCEPT, "application/json")
-                        .header(AUTHORIZATION, auth.clone()))
+                        .header(AUTHORIZATION, auth.clone());
+                    if let Some(bytes) = &body {
+                        req = req
+                            .header(CONTENT_TYPE, "application/json")
+                            .body(bytes.clone());
+                    }
+                    Ok(req)
                 })
                 .await?;
             match self {
@@ -191,7 +219,15 @@ impl TokenCache {
         // A fresh assertion per attempt: Okta refuses a replayed `jti`.
         let build = || self.token_request(http);
         let answer = transport
-            .send(deadline, EndpointFamily::Token, &endpoint, true, &build)
+            .send(
+                deadline,
+                EndpointFamily::Token,
+                &endpoint,
+                // A repeated grant only issues another token.
+                RetryPolicy::Idempotent,
+                true,
+                &build,
+            )
             .await?;
         read_token_answer(&endpoint, &answer)
     }

@@ -101,7 +101,7 @@ impl Deadline {
     }
 
     /// Whether waiting `wait` still ends before the deadline.
-    fn fits(self, wait: Duration) -> bool {
+    pub(crate) fn fits(self, wait: Duration) -> bool {
         self.time_left().is_none_or(|left| wait < left)
     }
 
@@ -128,6 +128,78 @@ pub(crate) struct Answer {
     pub rate: Option<RateLimit>,
 }
 
+/// Whether a call may be sent again when an attempt ends without a usable answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RetryPolicy {
+    /// Repeating the call changes nothing more than making it once (GET, membership
+    /// PUT/DELETE, deactivate, a partial update with the same body): every failure that
+    /// may pass is retried.
+    Idempotent,
+    /// Each call acts anew (create, temporary password, reset, DELETE user): re-sent only
+    /// when Okta certainly did nothing (a 429, a connection that never opened).
+    Once,
+}
+
+/// How an attempt ended, as far as sending it again is concerned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttemptOutcome {
+    /// An answer other than 429 or 5xx: final, whatever its status.
+    Answered,
+    /// 429: Okta refused the call before doing anything.
+    Throttled,
+    /// 5xx: Okta may have done part or all of it.
+    ServerError,
+    /// The connection never opened (refused, DNS, TLS, connect timeout): no byte of the
+    /// request left this process.
+    NotSent,
+    /// Timed out or cut off after the request may have been sent.
+    Lost,
+}
+
+/// What to do after an attempt: the decision table of the retry policies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Hand back the answer (or the error) as it is.
+    Final,
+    /// Send again, if attempts and the deadline allow.
+    Resend,
+    /// Stop: Okta may or may not have carried the call out.
+    Uncertain,
+}
+
+/// The retry table. `Once` calls are re-sent only where Okta certainly did nothing.
+///
+/// | outcome       | Idempotent | Once      |
+/// |---------------|------------|-----------|
+/// | Answered      | Final      | Final     |
+/// | Throttled     | Resend     | Resend    |
+/// | NotSent       | Resend     | Resend    |
+/// | ServerError   | Resend     | Uncertain |
+/// | Lost          | Resend     | Uncertain |
+pub fn verdict(policy: RetryPolicy, outcome: AttemptOutcome) -> Verdict {
+    match (outcome, policy) {
+        (AttemptOutcome::Answered, _) => Verdict::Final,
+        (AttemptOutcome::Throttled | AttemptOutcome::NotSent, _) => Verdict::Resend,
+        (AttemptOutcome::ServerError | AttemptOutcome::Lost, RetryPolicy::Idempotent) => {
+            Verdict::Resend
+        }
+        (AttemptOutcome::ServerError | AttemptOutcome::Lost, RetryPolicy::Once) => {
+            Verdict::Uncertain
+        }
+    }
+}
+
+/// How a request that got no answer ended. reqwest marks connector failures (refused,
+/// DNS, TLS, connect timeout) with `is_connect`: nothing was written to the socket yet.
+/// Anything else may have reached Okta.
+fn no_answer_outcome(e: &reqwest::Error) -> AttemptOutcome {
+    if e.is_connect() {
+        AttemptOutcome::NotSent
+    } else {
+        AttemptOutcome::Lost
+    }
+}
+
 /// Builds one attempt's request; called again for every retry.
 pub(crate) type BuildRequest<'a> = dyn Fn() -> Result<RequestBuilder, OktaError> + Send + Sync + 'a;
 
@@ -143,6 +215,7 @@ enum Attempt {
 
 /// Where the retry loop stands when an attempt ends.
 struct Try<'a> {
+    policy: RetryPolicy,
     family: EndpointFamily,
     endpoint: &'a str,
     /// 1 for the first attempt.
@@ -180,19 +253,26 @@ impl Transport {
         &self.http
     }
 
+    /// Waits `d` with the configured sleeper (for polling a change Okta makes async).
+    pub(crate) async fn pause(&self, d: Duration) {
+        self.options.sleeper.sleep(d).await
+    }
+
     /// The latest rate-limit state Okta reported for any endpoint of `family`.
     pub(crate) fn rate_limit(&self, family: EndpointFamily) -> Option<RateLimit> {
         self.book.last(family)
     }
 
     /// Sends with the reserve check (before the first attempt only), timeouts, bounded
-    /// retries and 429 waits. Returns the final answer whatever its status; errors only
-    /// when there is no answer to give.
+    /// retries as `policy` allows, and 429 waits. Returns the final answer whatever its
+    /// status; errors only when there is no answer to give, or when a `Once` call may
+    /// have been carried out ([`OktaError::Uncertain`]).
     pub(crate) async fn send(
         &self,
         deadline: Deadline,
         family: EndpointFamily,
         endpoint: &str,
+        policy: RetryPolicy,
         check_reserve: bool,
         build: &BuildRequest<'_>,
     ) -> Result<Answer, OktaError> {
@@ -205,6 +285,7 @@ impl Transport {
             let timeout = self.attempt_timeout(deadline, endpoint)?;
             let result = self.exchange(endpoint, build()?.timeout(timeout)).await;
             let now = Try {
+                policy,
                 family,
                 endpoint,
                 attempt,
@@ -274,13 +355,32 @@ impl Transport {
         })
     }
 
-    /// The retry rules, in order: no answer, 429, 5xx; anything else is final.
+    /// The retry rules: [`verdict`] decides whether the outcome may be re-sent at all,
+    /// then attempts and the deadline bound how often.
     fn judge(
         &self,
         deadline: Deadline,
         now: &Try<'_>,
         result: Result<Answer, reqwest::Error>,
     ) -> Attempt {
+        let outcome = match &result {
+            Err(e) => no_answer_outcome(e),
+            Ok(answer) if answer.status == 429 => AttemptOutcome::Throttled,
+            Ok(answer) if answer.status >= 500 => AttemptOutcome::ServerError,
+            Ok(_) => AttemptOutcome::Answered,
+        };
+        if verdict(now.policy, outcome) == Verdict::Uncertain {
+            let detail = match &result {
+                Err(e) => error_chain(e),
+                Ok(answer) => format!("answered {}", answer.status),
+            };
+            tracing::warn!(family = %now.family, endpoint = now.endpoint, attempt = now.attempt,
+                detail = %detail, "Okta call may or may not have been carried out; not repeating it");
+            return Attempt::Fail(OktaError::Uncertain {
+                endpoint: now.endpoint.to_owned(),
+                detail,
+            });
+        }
         match result {
             Err(e) => no_answer(deadline, now, &e),
             Ok(answer) if answer.status == 429 => self.throttled(deadline, now, answer.rate),
@@ -333,6 +433,24 @@ fn no_answer(deadline: Deadline, now: &Try<'_>, e: &reqwest::Error) -> Attempt {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn once_calls_are_resent_only_where_okta_certainly_did_nothing() {
+        use AttemptOutcome::*;
+        use RetryPolicy::*;
+        use Verdict::*;
+        let table = [
+            (Answered, Final, Final),
+            (Throttled, Resend, Resend),
+            (NotSent, Resend, Resend),
+            (ServerError, Resend, Uncertain),
+            (Lost, Resend, Uncertain),
+        ];
+        for (outcome, idempotent, once) in table {
+            assert_eq!(verdict(Idempotent, outcome), idempotent, "{outcome:?}");
+            assert_eq!(verdict(Once, outcome), once, "{outcome:?}");
+        }
+    }
 
     #[test]
     fn a_deadline_bounds_waits_and_no_deadline_bounds_nothing() {

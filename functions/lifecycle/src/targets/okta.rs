@@ -159,6 +159,7 @@ impl Target for OktaTarget {
             .map_err(error)?;
             Ok(match (step.op, change) {
                 (_, Change::Done) => Outcome::Done,
+                (_, Change::AlreadySo) => Outcome::AlreadySo("already so in Okta".into()),
                 (Op::AddMembership, Change::NotFound) => {
                     Outcome::Skipped("the group or the user no longer exists".into())
                 }

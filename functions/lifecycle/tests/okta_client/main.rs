@@ -5,6 +5,7 @@ mod auth;
 mod limits;
 mod log;
 mod users;
+mod writes;
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};

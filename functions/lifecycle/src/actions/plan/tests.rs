@@ -227,6 +227,7 @@ fn group(id: &str, name: &str, kind: GroupType) -> OktaGroup {
         id: id.into(),
         name: name.into(),
         kind,
+        description: None,
     }
 }
 
