@@ -1,12 +1,18 @@
 #!/usr/bin/env python3
 """A local stand-in for API Gateway's HTTP API (payload format 2.0).
 
-It matches each request against the routes of infra/template.yaml (method + path, a
-method route winning over ANY), builds the 2.0 event API Gateway would send, invokes the
-function through the Lambda invoke API of `cargo lambda watch`, and turns the function's
-answer back into HTTP. What API Gateway itself answers, it answers the same way:
-404 `{"message":"Not Found"}` for no route, 413 past 10 MB, 500 for a function error,
-503 on integration timeout.
+It matches each request against the routes of infra/template.yaml the way API Gateway
+picks the most specific route: an exact path before one with `{param}` variables before
+one with a greedy `{proxy+}`, literal segments before variables left to right, and a
+method route before ANY. On a route whose authorizer is AWS_IAM it verifies the caller's
+SigV4 signature (tools/sigv4.py) against the credentials the local stack hands out and
+answers 403 without invoking anything if it does not hold. It then builds the 2.0 event
+API Gateway would send (`pathParameters`, and `requestContext.authorizer.iam` for a
+signed caller), invokes the function through the Lambda invoke API of
+`cargo lambda watch`, and turns the function's answer back into HTTP. What API Gateway
+itself answers, it answers the same way: 404 `{"message":"Not Found"}` for no route,
+403 `{"message":"Forbidden"}` (or AWS's SigV4 error) for a request an IAM route refuses,
+413 past 10 MB, 500 for a function error, 503 on integration timeout.
 """
 
 from __future__ import annotations
@@ -14,32 +20,91 @@ from __future__ import annotations
 import argparse
 import base64
 import json
+import os
 import time
 import urllib.error
 import urllib.request
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+import sigv4
 
 MAX_BODY = 10 * 1024 * 1024
 INTEGRATION_TIMEOUT = 30
 TEXT_TYPES = ("application/json", "text/", "application/xml", "application/x-www-form-urlencoded")
+ACCOUNT_ID = "000000000000"
+# The IAM user the local credentials stand for, as API Gateway describes a signed caller.
+LOCAL_USER_ID = "AIDALOCAL000000000000"
+LOCAL_USER_ARN = f"arn:aws:iam::{ACCOUNT_ID}:user/local"
+DEFAULT_CREDENTIALS = "local:local"  # what tools/stack.py hands out (AWS_ENV)
+AUTHORIZERS = (None, "AWS_IAM")
+
+
+def _specificity(path: str) -> tuple:
+    """Sorts routes most specific first: exact, then with variables, then greedy; within
+    those, literal segments before variables, left to right."""
+    ranks = tuple(2 if s.endswith("+}") else 1 if s.startswith("{") else 0 for s in path.split("/")[1:])
+    return (max(ranks, default=0), ranks)
+
+
+def _match_path(template: str, raw_path: str) -> dict[str, str] | None:
+    """The (decoded) path parameters if the request path fits the route's path, else None."""
+    want, got = template.split("/")[1:], raw_path.split("/")[1:]
+    params: dict[str, str] = {}
+    for i, segment in enumerate(want):
+        if segment.startswith("{") and segment.endswith("+}"):  # greedy: the rest, at least one segment
+            rest = "/".join(got[i:])
+            if not rest:
+                return None
+            params[segment[1:-2]] = unquote(rest)
+            return params
+        if i >= len(got):
+            return None
+        if segment.startswith("{") and segment.endswith("}"):
+            if not got[i]:
+                return None
+            params[segment[1:-1]] = unquote(got[i])
+        elif unquote(got[i]) != segment:
+            return None
+    return params if len(got) == len(want) else None
+
+
+def match_route(routes: list[dict], method: str, raw_path: str) -> tuple[dict, dict[str, str]] | None:
+    """API Gateway's choice among the routes that fit: most specific path, then a method
+    route over ANY."""
+    best = None
+    for route in routes:
+        if route["method"] not in (method, "ANY"):
+            continue
+        params = _match_path(route["path"], raw_path)
+        if params is None:
+            continue
+        key = (_specificity(route["path"]), route["method"] == "ANY")
+        if best is None or key < best[0]:
+            best = (key, route, params)
+    return (best[1], best[2]) if best else None
 
 
 class Gateway(BaseHTTPRequestHandler):
     routes: list[dict] = []
     lambda_url = ""
+    credentials = sigv4.Credentials.parse(DEFAULT_CREDENTIALS)
+    region = "us-east-1"
     protocol_version = "HTTP/1.1"
 
     def log_message(self, fmt, *args):  # one JSON line per request, like access logs
         pass
 
-    def _route(self, method: str, path: str) -> dict | None:
-        exact = [r for r in self.routes if r["path"] == path and r["method"] == method]
-        if exact:
-            return exact[0]
-        anys = [r for r in self.routes if r["path"] == path and r["method"] == "ANY"]
-        return anys[0] if anys else None
+    def _authorize(self, route: dict, url, body: bytes) -> dict | None:
+        """requestContext.authorizer for the route's authorizer; raises sigv4.Rejected."""
+        if route.get("auth") != "AWS_IAM":
+            return None
+        access_key = sigv4.verify(self.command, url.path, url.query, list(self.headers.items()), body,
+                                  credentials=self.credentials, region=self.region)
+        return {"iam": {"accessKey": access_key, "accountId": ACCOUNT_ID, "callerId": LOCAL_USER_ID,
+                        "cognitoIdentity": None, "principalOrgId": None, "userArn": LOCAL_USER_ARN,
+                        "userId": LOCAL_USER_ID}}
 
     def _reply(self, status: int, body: bytes, headers: dict[str, str] | None = None):
         self.send_response(status)
@@ -67,10 +132,16 @@ class Gateway(BaseHTTPRequestHandler):
             self._reply(413, b'{"message":"Request Entity Too Large"}', {"connection": "close"})
             return 413
         body = self.rfile.read(length) if length else b""
-        route = self._route(self.command, url.path)
-        if route is None:
+        matched = match_route(self.routes, self.command, url.path)
+        if matched is None:
             self._reply(404, b'{"message":"Not Found"}')
             return 404
+        route, path_params = matched
+        try:
+            authorizer = self._authorize(route, url, body)
+        except sigv4.Rejected as e:
+            self._reply(403, json.dumps({"message": e.message}, separators=(",", ":")).encode())
+            return 403
 
         headers: dict[str, str] = {}
         for k, v in self.headers.items():  # repeated headers are joined with commas
@@ -108,8 +179,15 @@ class Gateway(BaseHTTPRequestHandler):
             },
             "isBase64Encoded": b64,
         }
-        if url.query:
-            event["queryStringParameters"] = dict(parse_qsl(url.query, keep_blank_values=True))
+        if authorizer is not None:
+            event["requestContext"]["authorizer"] = authorizer
+        if path_params:
+            event["pathParameters"] = path_params
+        if url.query:  # repeated parameters are joined with commas
+            query: dict[str, str] = {}
+            for k, v in parse_qsl(url.query, keep_blank_values=True):
+                query[k] = f"{query[k]},{v}" if k in query else v
+            event["queryStringParameters"] = query
         if body:
             event["body"] = body_field
 
@@ -142,17 +220,37 @@ class Gateway(BaseHTTPRequestHandler):
     do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _handle
 
 
+def make_server(port: int, routes: list[dict], lambda_url: str, *,
+                credentials: sigv4.Credentials | None = None, region: str = "us-east-1",
+                host: str = "127.0.0.1") -> ThreadingHTTPServer:
+    """A gateway for `routes` (template.routes() output) on host:port (0: any free port)."""
+    unknown = sorted({str(r.get("auth")) for r in routes if r.get("auth") not in AUTHORIZERS})
+    if unknown:
+        raise SystemExit(f"routes with authorizers the gateway cannot enforce: {unknown}")
+    handler = type("BoundGateway", (Gateway,), {
+        "routes": routes, "lambda_url": lambda_url.rstrip("/"), "region": region,
+        "credentials": credentials or sigv4.Credentials.parse(DEFAULT_CREDENTIALS)})
+    server = ThreadingHTTPServer((host, port), handler)
+    server.daemon_threads = True
+    return server
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--routes", required=True)
     parser.add_argument("--lambda-url", required=True)
+    parser.add_argument("--credentials", type=sigv4.Credentials.parse,
+                        default=os.environ.get("GATEWAY_CREDENTIALS", DEFAULT_CREDENTIALS),
+                        help="ACCESS_KEY_ID:SECRET_ACCESS_KEY[:SESSION_TOKEN] that AWS_IAM routes accept "
+                             f"(default $GATEWAY_CREDENTIALS, else {DEFAULT_CREDENTIALS}: the local stack's)")
+    parser.add_argument("--region", default=os.environ.get("AWS_REGION", "us-east-1"),
+                        help="the region signatures must be scoped to (default $AWS_REGION or us-east-1)")
     args = parser.parse_args()
-    Gateway.routes = json.load(open(args.routes))
-    Gateway.lambda_url = args.lambda_url.rstrip("/")
-    server = ThreadingHTTPServer(("127.0.0.1", args.port), Gateway)
-    server.daemon_threads = True
-    server.serve_forever()
+    with open(args.routes) as f:
+        routes = json.load(f)
+    make_server(args.port, routes, args.lambda_url, credentials=args.credentials,
+                region=args.region).serve_forever()
 
 
 if __name__ == "__main__":

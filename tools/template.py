@@ -88,15 +88,47 @@ class Template:
         return self.resources[logical_id]["Metadata"]["BuildProperties"]["Binary"]
 
     def routes(self) -> list[dict]:
-        """HTTP API routes as (method, path, function binary)."""
+        """HTTP API routes: method, path (with any `{param}` / `{proxy+}`), function binary,
+        and `auth`, the authorizer API Gateway enforces on the route: "AWS_IAM" or None.
+
+        As SAM resolves it: the event's `Auth.Authorizer`, else the API's
+        `Auth.DefaultAuthorizer` (the HttpApi resource's, over Globals.HttpApi's); "NONE"
+        turns a default off. AWS_IAM needs `EnableIamAuthorizer: true` on the API, as SAM
+        insists. Authorizers the local gateway cannot enforce (JWT, Lambda) stop the stack
+        rather than leave their routes open."""
         out = []
         for logical_id, res in self.functions().items():
-            for event in res["Properties"].get("Events", {}).values():
+            for name, event in res["Properties"].get("Events", {}).items():
                 if event["Type"] == "HttpApi":
                     p = event["Properties"]
                     out.append({"method": p["Method"].upper(), "path": p["Path"],
-                                "function": self.binary(logical_id)})
+                                "function": self.binary(logical_id),
+                                "auth": self._route_auth(f"{logical_id}.{name}", p)})
         return out
+
+    def http_api_auth(self, api_id) -> dict:
+        """The Auth of the HttpApi an event names (`ApiId: !Ref X`; none: SAM's implicit
+        API), Globals.HttpApi.Auth merged under it as SAM merges globals."""
+        auth = dict(self.doc.get("Globals", {}).get("HttpApi", {}).get("Auth", {}))
+        if api_id is not None:
+            logical = api_id.get("Ref") if isinstance(api_id, dict) else None
+            if logical not in self.resources:
+                raise SystemExit(f"HttpApi event ApiId {api_id!r} is not a !Ref to a resource of the template")
+            auth.update(self.resources[logical].get("Properties", {}).get("Auth", {}))
+        return auth
+
+    def _route_auth(self, where: str, props: dict) -> str | None:
+        api_auth = self.http_api_auth(props.get("ApiId"))
+        authorizer = props.get("Auth", {}).get("Authorizer") or api_auth.get("DefaultAuthorizer")
+        if authorizer in (None, "NONE"):
+            return None
+        if authorizer == "AWS_IAM" and api_auth.get("EnableIamAuthorizer") is True:
+            return "AWS_IAM"
+        if authorizer == "AWS_IAM":
+            raise SystemExit(f"{where}: Authorizer AWS_IAM needs Auth: {{EnableIamAuthorizer: true}} "
+                             "on the HttpApi (or Globals.HttpApi), or SAM rejects the template")
+        raise SystemExit(f"{where}: authorizer {authorizer!r} cannot be enforced by the local gateway "
+                         "(only AWS_IAM is)")
 
     def function_environment(self, refs: dict[str, str],
                              binaries: set[str] | None = None) -> dict[str, str]:
