@@ -14,9 +14,9 @@ use tokio::time::Instant;
 use super::{Provisioner, SubmitError};
 use crate::aws::sdk_config;
 use crate::config::ActionsConfig;
+use crate::domain::provision::{ActionError, RequestStatus};
 use crate::okta::ClientOptions;
 use crate::setup::{self, SetupError};
-use crate::domain::provision::{ActionError, RequestStatus};
 use crate::store::StoreError;
 
 /// Why a request was not taken.
@@ -119,7 +119,10 @@ fn json_response(status: StatusCode, body: &Value) -> Response<Body> {
     let mut response = Response::new(Body::Text(body.to_string()));
     *response.status_mut() = status;
     let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
 }

@@ -372,7 +372,6 @@ async fn a_refused_connection_on_a_create_is_retried_because_nothing_was_sent() 
 }
 
 #[tokio::test]
-#[ignore = "needs sim fix: the simulator has no profile schema and accepts any attribute"]
 async fn an_unknown_profile_attribute_is_named_in_the_error() {
     let org = start_org().await;
     let client = quick(&org);
