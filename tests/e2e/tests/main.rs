@@ -1,6 +1,7 @@
 //! Adapter tests against moto and end-to-end tests through the local stack, one
 //! module per concern.
 
+mod actions;
 mod deprovision;
 mod engine;
 mod hook;

@@ -114,7 +114,15 @@ impl DynamoStore {
 
     /// A user's audit trail, oldest first.
     pub async fn audit_trail(&self, user: &UserId) -> Result<Vec<AuditEntry>, StoreError> {
-        self.query_prefix(user, "AUDIT#")
+        self.audit_trail_of(&AuditSubject::User(user.clone())).await
+    }
+
+    /// The audit trail of a user, a group or a request, oldest first.
+    pub async fn audit_trail_of(
+        &self,
+        subject: &AuditSubject,
+    ) -> Result<Vec<AuditEntry>, StoreError> {
+        self.query_all(&Key::subject_pk(subject), &Key::audit_lines())
             .await?
             .iter()
             .map(|item| {

@@ -11,7 +11,6 @@ use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, TransactWriteItem};
 
 use super::dynamo::{cancellation_codes, classify, condition_failed, flag, n, number, s, text};
-use super::keys::SkRange;
 use super::update::UpdateExpr;
 use super::{DynamoStore, Key, StoreError};
 use crate::clock::Timestamp;
@@ -326,16 +325,6 @@ impl DynamoStore {
             jobs.push(parse_job(&key, &item)?);
         }
         Ok(jobs)
-    }
-
-    /// A user's items whose sort keys start with `prefix`, in sort key order.
-    pub(super) async fn query_prefix(
-        &self,
-        user: &UserId,
-        prefix: &str,
-    ) -> Result<Vec<HashMap<String, AttributeValue>>, StoreError> {
-        self.query_all(&Key::user_pk(user), &SkRange::Prefix(prefix.into()))
-            .await
     }
 }
 

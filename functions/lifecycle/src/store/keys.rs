@@ -86,12 +86,24 @@ impl Key {
 
     /// One line of a user's or a group's audit trail; `seq` orders the lines of one run.
     pub fn audit(subject: &AuditSubject, at: &Timestamp, event_uuid: &str, seq: u32) -> Self {
-        let pk = match subject {
+        Self::new(
+            Self::subject_pk(subject),
+            format!("AUDIT#{at}#{event_uuid}#{seq:03}"),
+        )
+    }
+
+    /// The partition an audit subject's lines live in.
+    pub fn subject_pk(subject: &AuditSubject) -> String {
+        match subject {
             AuditSubject::User(user) => Self::user_pk(user),
             AuditSubject::Group(group) => Self::group_pk(group),
             AuditSubject::Request(id) => Self::request(id).pk,
-        };
-        Self::new(pk, format!("AUDIT#{at}#{event_uuid}#{seq:03}"))
+        }
+    }
+
+    /// The audit lines within a subject's partition.
+    pub(super) fn audit_lines() -> SkRange {
+        SkRange::Prefix("AUDIT#".into())
     }
 
     /// A `POST /actions` request's item.
