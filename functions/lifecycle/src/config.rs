@@ -56,10 +56,12 @@
 //! |---|---|---|
 //! | `ACTIONS_TIME_BUDGET_SECONDS` | `25` | longest one request runs before the rest is left `pending`; below API Gateway's 30 s |
 //! | `ACTIONS_MAX_BODY_BYTES` | `262144` | larger request bodies get 413 |
+//! | `FUSE_LIMIT`, `FUSE_WINDOW_SECONDS` | `25`, `600` | the deprovision function's fuse, which deprovisioning and deleting on request count against |
 
 use std::collections::HashSet;
 use std::time::Duration;
 
+use crate::domain::fuse::FuseSettings;
 use crate::domain::EventType;
 
 /// The configuration could not be read; the message names the variable.
@@ -429,6 +431,9 @@ pub struct ActionsConfig {
     pub time_budget: Duration,
     /// Largest accepted request body.
     pub max_body_bytes: usize,
+    /// The safety fuse, shared with the deprovision function (`FUSE_LIMIT`,
+    /// `FUSE_WINDOW_SECONDS`).
+    pub fuse: FuseSettings,
 }
 
 impl ActionsConfig {
@@ -452,6 +457,10 @@ impl ActionsConfig {
             okta: OktaConfig::read(&env)?,
             time_budget,
             max_body_bytes: env.number("ACTIONS_MAX_BODY_BYTES", 256 * 1024)? as usize,
+            fuse: FuseSettings {
+                limit: u32::try_from(env.number("FUSE_LIMIT", 25)?.max(1)).unwrap_or(u32::MAX),
+                window: env.seconds("FUSE_WINDOW_SECONDS", 600)?,
+            },
         })
     }
 }

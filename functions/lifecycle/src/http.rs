@@ -245,6 +245,7 @@ impl<S: IntakeStore, K: SecretSource> HookHandler<S, K> {
             received_at,
             request_id,
             delivery_id: delivery.delivery_id.clone(),
+            action: None,
         };
         let events = delivery.events.len();
         let (summary, marked) = tokio::join!(

@@ -312,6 +312,7 @@ impl<O: OktaReader> Poller<O> {
                 received_at: Timestamp::now(),
                 request_id: owner.to_string(),
                 delivery_id: None,
+                action: None,
             };
             let summary =
                 intake::intake(&self.store, events, &self.config.enabled_event_types, &ctx).await?;
@@ -414,6 +415,7 @@ impl<O: OktaReader> Poller<O> {
             received_at: now,
             request_id: "sweep".into(),
             delivery_id: None,
+            action: None,
         };
         let outcome = self
             .store

@@ -2,16 +2,23 @@
 //! an Okta simulator of their own per test. What the actions did is read back through
 //! Okta's own API, and the table is searched for what must never be in it.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use e2e_tests::{create_okta_user, deactivate_okta_user, okta_api, unique, Stack};
 use lifecycle::actions::{Answer, Provisioner, Row, SubmitError};
+use lifecycle::config::EngineConfig;
+use lifecycle::domain::fuse::FuseSettings;
 use lifecycle::domain::provision::RequestStatus;
+use lifecycle::domain::{AcceptedEvent, EventType, EventUuid, IntakeContext, Source, UserRef};
 use lifecycle::domain::{AuditAction, AuditSubject, UserId};
+use lifecycle::engine::Engine;
 use lifecycle::okta::{ClientOptions, OktaClient, OktaCredentials};
 use lifecycle::secrets::Secret;
 use lifecycle::store::DynamoStore;
+use lifecycle::store::{IntakeStore, Key};
+use lifecycle::targets::TargetsConfig;
 use okta_sim::{Sim, SimOptions};
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -25,10 +32,15 @@ struct World {
     table: String,
     okta: String,
     provisioner: Provisioner,
+    engine: Engine,
     _sim: Arc<Sim>,
 }
 
 async fn world() -> World {
+    world_with_fuse(25).await
+}
+
+async fn world_with_fuse(limit: u32) -> World {
     let stack = Stack::get();
     let table = stack.fresh_table().await;
     let seed = okta_sim::load_seed_file(&e2e_tests::root().join("tests/okta-sim/demo-org.json"))
@@ -54,8 +66,24 @@ async fn world() -> World {
     )
     .expect("client");
     let store = DynamoStore::new(stack.dynamodb().await, &table, Duration::from_secs(3600));
+    let vars: HashMap<&str, String> = [
+        ("TABLE_NAME", table.clone()),
+        ("OKTA_ORG_URL", okta.clone()),
+        ("OKTA_CREDENTIALS_SECRET_ID", "unused-here".into()),
+        ("FUSE_LIMIT", limit.to_string()),
+    ]
+    .into_iter()
+    .collect();
+    let config = EngineConfig::from_lookup(|k| vars.get(k).cloned()).expect("engine config");
+    let targets =
+        Engine::targets_from(&config, &client, TargetsConfig::default()).expect("targets");
+    let fuse = FuseSettings {
+        limit,
+        window: config.fuse_window,
+    };
     World {
-        provisioner: Provisioner::new(client, store),
+        engine: Engine::new(store.clone(), client.clone(), targets, config),
+        provisioner: Provisioner::new(client, store, fuse),
         stack,
         table,
         okta,
@@ -135,6 +163,84 @@ impl World {
             .json()
             .await
             .unwrap_or(Value::Null)
+    }
+
+    /// Runs, as the deprovision function would, the jobs a request handed actions to;
+    /// then the request's answer as its caller would read it.
+    async fn run_handed(&self, answer: &Answer) -> Answer {
+        let record = self
+            .provisioner
+            .store()
+            .request(&answer.request_id)
+            .await
+            .unwrap()
+            .expect("recorded");
+        for reference in record.started.values() {
+            if let Some(key) = Key::of_held_ref(reference) {
+                let deadline = std::time::Instant::now() + Duration::from_secs(20);
+                self.engine
+                    .run_job(&key, &unique("tok-"), "test", deadline)
+                    .await
+                    .unwrap();
+            }
+        }
+        self.provisioner
+            .status(CALLER, &answer.request_id)
+            .await
+            .unwrap()
+            .expect("the caller's request")
+    }
+
+    /// Okta's own event for a change, from its System Log, taken in as the hook would.
+    async fn okta_event(&self, event_type: &str, user_id: &str) -> Key {
+        let log = self
+            .okta(
+                Method::GET,
+                &format!("/api/v1/logs?filter=eventType+eq+%22{event_type}%22&limit=1000"),
+                None,
+            )
+            .await;
+        let event = log
+            .as_array()
+            .unwrap()
+            .iter()
+            .rev()
+            .find(|e| {
+                e["target"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|t| t["id"] == user_id)
+            })
+            .expect("Okta logged the change")
+            .clone();
+        let uuid = EventUuid::parse(event["uuid"].as_str().unwrap()).unwrap();
+        let published =
+            lifecycle::clock::Timestamp::parse(event["published"].as_str().unwrap()).unwrap();
+        let user = UserId::parse(user_id).unwrap();
+        let accepted = AcceptedEvent {
+            uuid: uuid.clone(),
+            published,
+            event_type: EventType::from(event_type),
+            user: UserRef {
+                id: user.clone(),
+                login: None,
+                display_name: None,
+            },
+        };
+        let ctx = IntakeContext {
+            source: Source::Hook,
+            received_at: lifecycle::clock::Timestamp::now(),
+            request_id: "okta".into(),
+            delivery_id: None,
+            action: None,
+        };
+        self.provisioner
+            .store()
+            .record_events(&[accepted], &ctx)
+            .await
+            .unwrap();
+        Key::job(&user, &published, &uuid)
     }
 
     /// Every item of the test's table, as text.
@@ -510,4 +616,223 @@ async fn no_time_left_leaves_every_action_pending_and_the_key_carries_on() {
         AuditAction::Provision(lifecycle::domain::provision::ActionType::SyncIdentities)
     );
     assert_eq!(trail[0].actor, CALLER);
+}
+
+#[tokio::test]
+async fn a_deprovision_on_request_takes_the_leaver_path_and_oktas_own_event_is_skipped() {
+    let w = world().await;
+    let (id, login) = create_okta_user(&w.okta, TOKEN, "leaver").await;
+    w.submit(
+        &unique("k"),
+        false,
+        json!([{"type": "MANAGE_RELATIONSHIPS", "user": id, "add": ["Engineering", "VPN Users"]}]),
+    )
+    .await;
+    let actions = json!([{"type": "DEPROVISION_IDENTITY", "user": login}]);
+    let answer = w
+        .submit_within(&unique("k"), false, actions, Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert_eq!(outcomes(&answer), ["pending"], "the job has not run yet");
+    assert_eq!(w.user(&id).await["status"], "DEPROVISIONED");
+
+    let done = w.run_handed(&answer).await;
+    assert_eq!(done.status, RequestStatus::Done);
+    assert_eq!(outcomes(&done), ["deprovisioned"]);
+    assert_eq!(
+        w.group_names(&id).await,
+        ["Everyone"],
+        "the leaver path removed the groups"
+    );
+    let steps = rows(&done)[0]["changes"].to_string();
+    assert!(
+        steps.contains("remove_membership") && steps.contains("end_sessions"),
+        "{steps}"
+    );
+
+    // Okta's own deactivate event for the same change comes to nothing.
+    let okta_job = w.okta_event("user.lifecycle.deactivate", &id).await;
+    let report = w
+        .engine
+        .run_job(
+            &okta_job,
+            "tok",
+            "test",
+            std::time::Instant::now() + Duration::from_secs(20),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        report.status,
+        Some(lifecycle::domain::JobStatus::Skipped),
+        "{report:?}"
+    );
+
+    // The attributes at that moment are in the trail, with who asked.
+    let trail = w
+        .provisioner
+        .store()
+        .audit_trail(&UserId::parse(&id).unwrap())
+        .await
+        .unwrap();
+    let kept = trail
+        .iter()
+        .find(|l| {
+            l.detail
+                .as_deref()
+                .is_some_and(|d| d.contains("\"profile\""))
+        })
+        .expect("an attributes line");
+    assert_eq!(kept.actor, CALLER);
+    assert!(kept.detail.as_deref().unwrap().contains(&login));
+}
+
+#[tokio::test]
+async fn a_restore_on_request_activates_without_email_and_gives_the_groups_back() {
+    let w = world().await;
+    let (id, login) = create_okta_user(&w.okta, TOKEN, "comeback").await;
+    w.submit(
+        &unique("k"),
+        false,
+        json!([{"type": "MANAGE_RELATIONSHIPS", "user": id, "add": ["Sales"]}]),
+    )
+    .await;
+    let gone = w
+        .submit_within(
+            &unique("k"),
+            false,
+            json!([{"type": "DEPROVISION_IDENTITY", "user": id}]),
+            Duration::from_secs(5),
+        )
+        .await
+        .unwrap();
+    w.run_handed(&gone).await;
+    assert_eq!(w.group_names(&id).await, ["Everyone"]);
+    let emails_before = w.sim(Method::GET, "/_sim/state", None).await["emails"]
+        .as_array()
+        .map_or(0, Vec::len);
+
+    let back = w
+        .submit_within(
+            &unique("k"),
+            false,
+            json!([{"type": "RESTORE_IDENTITY", "user": login}]),
+            Duration::from_secs(5),
+        )
+        .await
+        .unwrap();
+    let back = w.run_handed(&back).await;
+    assert_eq!(outcomes(&back), ["restored"]);
+    assert_eq!(w.user(&id).await["status"], "ACTIVE");
+    assert_eq!(w.group_names(&id).await, ["Everyone", "Sales"]);
+    let emails_after = w.sim(Method::GET, "/_sim/state", None).await["emails"]
+        .as_array()
+        .map_or(0, Vec::len);
+    assert_eq!(emails_after, emails_before, "activated without an e-mail");
+
+    let again = w
+        .submit(
+            &unique("k"),
+            false,
+            json!([{"type": "RESTORE_IDENTITY", "user": login}]),
+        )
+        .await;
+    assert_eq!(outcomes(&again), ["already"]);
+}
+
+#[tokio::test]
+async fn a_delete_needs_the_login_repeated_and_is_confirmed_by_a_404() {
+    let w = world().await;
+    let (id, login) = create_okta_user(&w.okta, TOKEN, "delete").await;
+    let wrong = w
+        .submit(
+            &unique("k"),
+            false,
+            json!([{"type": "DELETE_IDENTITY", "user": id, "confirm": "someone@example.com"}]),
+        )
+        .await;
+    assert_eq!(outcomes(&wrong), ["failed"]);
+    assert!(rows(&wrong)[0]["error"]
+        .as_str()
+        .unwrap()
+        .contains("does not match"));
+    assert_eq!(w.user(&id).await["status"], "ACTIVE", "nothing happened");
+
+    let delete = json!([{"type": "DELETE_IDENTITY", "user": id, "confirm": login.to_uppercase()}]);
+    let answer = w
+        .submit_within(&unique("k"), false, delete.clone(), Duration::from_secs(5))
+        .await
+        .unwrap();
+    let done = w.run_handed(&answer).await;
+    assert_eq!(outcomes(&done), ["deleted"]);
+    let status = reqwest::Client::new()
+        .get(format!("{}/api/v1/users/{id}", w.okta))
+        .header("Authorization", format!("SSWS {TOKEN}"))
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status.as_u16(), 404, "Okta no longer knows the user");
+    let again = w.submit(&unique("k"), false, delete).await;
+    assert_eq!(
+        outcomes(&again),
+        ["already"],
+        "a user already gone is success"
+    );
+}
+
+#[tokio::test]
+async fn the_fuse_stops_a_deprovision_on_request_before_okta_is_touched() {
+    let w = world_with_fuse(1).await;
+    let (first, _) = create_okta_user(&w.okta, TOKEN, "fuse-a").await;
+    let (second, _) = create_okta_user(&w.okta, TOKEN, "fuse-b").await;
+    let answer = w
+        .submit_within(
+            &unique("k"),
+            false,
+            json!([
+                {"type": "DEPROVISION_IDENTITY", "user": first},
+                {"type": "DEPROVISION_IDENTITY", "user": second},
+            ]),
+            Duration::from_secs(5),
+        )
+        .await
+        .unwrap();
+    let answer = w.run_handed(&answer).await;
+    assert_eq!(outcomes(&answer), ["deprovisioned", "failed"]);
+    assert!(rows(&answer)[1]["error"]
+        .as_str()
+        .unwrap()
+        .contains("safety fuse"));
+    assert_eq!(w.user(&second).await["status"], "ACTIVE", "Okta untouched");
+    let fuse = w.provisioner.store().fuse_state().await.unwrap().unwrap();
+    assert_eq!(fuse.held_count, 0, "nothing left held for an operator");
+}
+
+#[tokio::test]
+async fn a_dry_run_of_a_deprovision_lists_the_change_and_makes_none() {
+    let w = world().await;
+    let (id, login) = create_okta_user(&w.okta, TOKEN, "dry-leaver").await;
+    w.submit(
+        &unique("k"),
+        false,
+        json!([{"type": "MANAGE_RELATIONSHIPS", "user": id, "add": ["Finance"]}]),
+    )
+    .await;
+    let answer = w
+        .submit(
+            &unique("k"),
+            true,
+            json!([{"type": "DEPROVISION_IDENTITY", "user": login}]),
+        )
+        .await;
+    assert_eq!(outcomes(&answer), ["planned"]);
+    let changes = rows(&answer)[0]["changes"].clone();
+    assert_eq!(
+        changes[0],
+        json!({"kind": "status", "before": "ACTIVE", "after": "DEPROVISIONED"})
+    );
+    assert_eq!(changes[1]["name"], "Finance");
+    assert_eq!(w.user(&id).await["status"], "ACTIVE");
+    assert_eq!(w.group_names(&id).await, ["Everyone", "Finance"]);
 }

@@ -322,6 +322,7 @@ impl World {
             received_at: Timestamp::now(),
             request_id: "test".into(),
             delivery_id: None,
+            action: None,
         };
         let out = engine.store().record_events(&[event], &ctx).await.unwrap();
         assert_eq!(out.created.len(), 1);

@@ -37,6 +37,7 @@ fn ctx(source: Source) -> IntakeContext {
         received_at: Timestamp::now(),
         request_id: unique("req"),
         delivery_id: None,
+        action: None,
     }
 }
 

@@ -154,7 +154,7 @@ impl ActionsApi {
         let store = setup::store(&aws, &config.table);
         let okta = setup::okta_client(&aws, &config.okta, ClientOptions::default()).await?;
         Ok(Self::new(
-            Provisioner::new(okta, store),
+            Provisioner::new(okta, store, config.fuse),
             config.time_budget,
             config.max_body_bytes,
         ))

@@ -5,6 +5,7 @@
 use serde_json::{Map, Value};
 use tokio::time::Instant;
 
+use super::leaver::Handed;
 use super::plan::{plan_groups, plan_sync, writable, Existing, Holder, SyncPlan};
 use super::{ActionResult, Provisioner};
 use crate::clock::Timestamp;
@@ -14,7 +15,7 @@ use crate::domain::provision::{
 };
 use crate::domain::{AuditAction, AuditEntry, AuditOutcome, AuditSubject, UserId};
 use crate::okta::{Activation, ErrorClass, OktaClient, OktaError, OktaGroup, OktaUser};
-use crate::store::StoreError;
+use crate::store::{Key, StoreError};
 
 /// What one action's run needs to know.
 pub(super) struct Context<'a> {
@@ -25,8 +26,18 @@ pub(super) struct Context<'a> {
     pub deadline: Instant,
 }
 
+/// How far one action got in this run.
+pub(super) enum Executed {
+    /// It has its answer.
+    Answered(ActionResult),
+    /// Not now (throttled, Okta unavailable): the worker carries on.
+    Later,
+    /// A job of the leaver path carries it on; its end is the answer.
+    Handed(Key),
+}
+
 /// An action stopped: by Okta (not now, or failed), or by the table.
-enum Halt {
+pub(super) enum Halt {
     /// Throttled or unavailable: leave it for later.
     Later,
     /// The action failed; the answer says why.
@@ -55,15 +66,15 @@ impl From<StoreError> for Halt {
     }
 }
 
-type Step<T> = Result<T, Halt>;
+pub(super) type Step<T> = Result<T, Halt>;
 
 impl Provisioner {
-    /// Runs one action; `Ok(None)` when it must wait for the worker.
+    /// Runs one action as far as this run takes it.
     pub(super) async fn execute(
         &self,
         ctx: &Context<'_>,
         action: &ProvisionAction,
-    ) -> Result<Option<ActionResult>, StoreError> {
+    ) -> Result<Executed, StoreError> {
         let okta = self.okta.with_deadline(ctx.deadline.into_std());
         let kind = action.kind();
         let result = match action {
@@ -78,15 +89,18 @@ impl Provisioner {
             }
             ProvisionAction::DeprovisionIdentity { .. }
             | ProvisionAction::DeleteIdentity { .. }
-            | ProvisionAction::RestoreIdentity { .. } => Err(Halt::Failed(format!(
-                "{kind} runs through the leaver path, which this version does not offer on \
-                 request yet"
-            ))),
+            | ProvisionAction::RestoreIdentity { .. } => {
+                match self.leaver(&okta, ctx, action).await {
+                    Ok(Handed::Job(job)) => return Ok(Executed::Handed(job)),
+                    Ok(Handed::Answered(result)) => Ok(result),
+                    Err(halt) => Err(halt),
+                }
+            }
         };
         match result {
-            Ok(result) => Ok(Some(result)),
-            Err(Halt::Later) => Ok(None),
-            Err(Halt::Failed(why)) => Ok(Some(ActionResult::failed(kind, why))),
+            Ok(result) => Ok(Executed::Answered(result)),
+            Err(Halt::Later) => Ok(Executed::Later),
+            Err(Halt::Failed(why)) => Ok(Executed::Answered(ActionResult::failed(kind, why))),
             Err(Halt::Store(e)) => Err(e),
         }
     }
@@ -133,19 +147,19 @@ impl Provisioner {
         let mut result = ActionResult::new(kind, ActionOutcome::Unchanged);
         match plan {
             SyncPlan::Refused(why) => return Err(Halt::Failed(why)),
-            SyncPlan::Unchanged { user } => result.user_id = Some(user.to_string()),
+            SyncPlan::Unchanged { user } => result.answer.user_id = Some(user.to_string()),
             SyncPlan::Create { profile, changes } => {
-                result.changes = changes;
+                result.answer.changes = changes;
                 if ctx.dry_run {
-                    result.outcome = ActionOutcome::Planned;
+                    result.answer.outcome = ActionOutcome::Planned;
                 } else {
                     let activation = match sync.activation {
                         crate::domain::provision::Activation::Activate => Activation::Activate,
                         crate::domain::provision::Activation::Staged => Activation::Staged,
                     };
                     let user = self.create_user(okta, sync, &profile, activation).await?;
-                    result.user_id = Some(user.id.to_string());
-                    result.outcome = ActionOutcome::Created;
+                    result.answer.user_id = Some(user.id.to_string());
+                    result.answer.outcome = ActionOutcome::Created;
                 }
             }
             SyncPlan::Update {
@@ -153,13 +167,13 @@ impl Provisioner {
                 body,
                 changes,
             } => {
-                result.user_id = Some(user.to_string());
-                result.changes = changes;
+                result.answer.user_id = Some(user.to_string());
+                result.answer.changes = changes;
                 if ctx.dry_run {
-                    result.outcome = ActionOutcome::Planned;
+                    result.answer.outcome = ActionOutcome::Planned;
                 } else {
                     okta.update_profile(&user, &body).await?;
-                    result.outcome = ActionOutcome::Updated;
+                    result.answer.outcome = ActionOutcome::Updated;
                 }
             }
         }
@@ -214,11 +228,11 @@ impl Provisioner {
         let plan =
             plan_groups(&current, &add, &remove, exactly.as_deref()).map_err(Halt::Failed)?;
         let mut result = ActionResult::new(kind, ActionOutcome::Already);
-        result.user_id = Some(user.id.to_string());
-        result.changes = plan.changes();
+        result.answer.user_id = Some(user.id.to_string());
+        result.answer.changes = plan.changes();
         if ctx.dry_run {
-            if !result.changes.is_empty() {
-                result.outcome = ActionOutcome::Planned;
+            if !result.answer.changes.is_empty() {
+                result.answer.outcome = ActionOutcome::Planned;
             }
             return Ok(result);
         }
@@ -228,7 +242,7 @@ impl Provisioner {
         for group in &plan.remove {
             okta.remove_group_member(&group.id, &user.id).await?;
         }
-        result.outcome = match (plan.add.is_empty(), plan.remove.is_empty()) {
+        result.answer.outcome = match (plan.add.is_empty(), plan.remove.is_empty()) {
             (false, _) => ActionOutcome::Added,
             (true, false) => ActionOutcome::Removed,
             (true, true) => ActionOutcome::Already,
@@ -245,12 +259,12 @@ impl Provisioner {
     ) -> Step<ActionResult> {
         let mut result = ActionResult::new(ActionType::CreateEntitlement, ActionOutcome::Already);
         if let Some(group) = okta.find_okta_group_by_name(name).await? {
-            result.group_id = Some(group.id);
+            result.answer.group_id = Some(group.id);
             return Ok(result);
         }
         if ctx.dry_run {
-            result.outcome = ActionOutcome::Planned;
-            result.changes = vec![ActionChange::AddGroup {
+            result.answer.outcome = ActionOutcome::Planned;
+            result.answer.changes = vec![ActionChange::AddGroup {
                 group_id: String::new(),
                 name: name.to_owned(),
             }];
@@ -258,7 +272,7 @@ impl Provisioner {
         }
         let group = match okta.create_group(name, description).await {
             Ok(group) => {
-                result.outcome = ActionOutcome::Created;
+                result.answer.outcome = ActionOutcome::Created;
                 group
             }
             // Created meanwhile by someone else, or by a first try whose answer was lost.
@@ -268,7 +282,7 @@ impl Provisioner {
                 .ok_or(Halt::Later)?,
             Err(e) => return Err(e.into()),
         };
-        result.group_id = Some(group.id);
+        result.answer.group_id = Some(group.id);
         Ok(result)
     }
 
@@ -291,12 +305,17 @@ impl Provisioner {
         }
         let user = find_user(okta, who).await?;
         let mut result = ActionResult::new(kind, ActionOutcome::Planned);
-        result.user_id = Some(user.id.to_string());
+        result.answer.user_id = Some(user.id.to_string());
         if ctx.dry_run {
             return Ok(result);
         }
         self.store
-            .mark_started(&ctx.request.id, ctx.run_id, ctx.index, Timestamp::now())
+            .mark_started(
+                &ctx.request.id,
+                ctx.run_id,
+                ctx.index,
+                &Timestamp::now().to_string(),
+            )
             .await?;
         let reset = if send_email {
             okta.reset_password_email(&user.id).await.map(|_| None)
@@ -307,8 +326,8 @@ impl Provisioner {
         };
         match reset {
             Ok(password) => {
-                result.outcome = ActionOutcome::Reset;
-                result.temp_password_issued = Some(password.is_some());
+                result.answer.outcome = ActionOutcome::Reset;
+                result.answer.temp_password_issued = Some(password.is_some());
                 result.temp_password = password;
                 Ok(result)
             }
@@ -318,7 +337,7 @@ impl Provisioner {
     }
 }
 
-async fn find_user(okta: &OktaClient, who: &UserSelector) -> Step<OktaUser> {
+pub(super) async fn find_user(okta: &OktaClient, who: &UserSelector) -> Step<OktaUser> {
     let found = match who {
         UserSelector::Id(id) => okta.get_user(id).await?,
         UserSelector::Login(login) => okta.find_user_by_login(login).await?,
@@ -346,29 +365,29 @@ async fn resolve_groups(okta: &OktaClient, groups: &[GroupSelector]) -> Step<Vec
 /// The audit line of one answered action: who asked, what, to whom, how it went, what
 /// changed. Never the temporary password: the line says only that one was issued.
 pub(super) fn audit_line(ctx: &Context<'_>, result: &ActionResult) -> AuditEntry {
-    let subject = match (&result.user_id, &result.group_id) {
+    let subject = match (&result.answer.user_id, &result.answer.group_id) {
         (Some(user), _) => UserId::parse(user).map(AuditSubject::User).ok(),
         (None, Some(group)) => Some(AuditSubject::Group(group.clone())),
         _ => None,
     }
     .unwrap_or_else(|| AuditSubject::Request(ctx.request.id.clone()));
     let detail = serde_json::json!({
-        "changes": result.changes,
-        "error": result.error,
-        "temp_password_issued": result.temp_password_issued,
+        "changes": result.answer.changes,
+        "error": result.answer.error,
+        "temp_password_issued": result.answer.temp_password_issued,
     });
     AuditEntry {
         subject,
         at: Timestamp::now(),
         seq: ctx.index as u32,
         event_uuid: ctx.request.id.clone(),
-        event_type: result.kind.to_string(),
+        event_type: result.answer.kind.to_string(),
         job_id: format!("REQUEST#{}/{}", ctx.request.id, ctx.index),
-        action: AuditAction::Provision(result.kind),
+        action: AuditAction::Provision(result.answer.kind),
         target: Some("okta".into()),
-        object: result.group_id.clone(),
+        object: result.answer.group_id.clone(),
         label: None,
-        outcome: AuditOutcome::from(result.outcome),
+        outcome: AuditOutcome::from(result.answer.outcome),
         detail: Some(detail.to_string()),
         actor: ctx.request.caller.clone(),
         dry_run: ctx.dry_run,

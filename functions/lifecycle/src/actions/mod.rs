@@ -12,24 +12,26 @@
 
 pub mod api;
 mod execute;
+mod leaver;
 pub mod plan;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use aws_lc_rs::digest;
-use serde::Serialize;
 use serde_json::Value;
 use tokio::time::Instant;
 
 use crate::clock::Timestamp;
+use crate::domain::fuse::FuseSettings;
 use crate::domain::provision::{
-    ActionChange, ActionError, ActionOutcome, ActionType, ActionsRequest, ProvisionAction,
+    ActionAnswer, ActionError, ActionOutcome, ActionType, ActionsRequest, ProvisionAction,
     RequestRecord, RequestStatus,
 };
 use crate::okta::OktaClient;
 use crate::secrets::Secret;
-use crate::store::{DynamoStore, IntakeStore, StoreError};
+use crate::store::{DynamoStore, IntakeStore, Key, StoreError};
+use execute::Executed;
 
 /// How long one run holds a request before another may take it over.
 const CLAIM: Duration = Duration::from_secs(60);
@@ -38,59 +40,34 @@ const KEEP: Duration = Duration::from_secs(30 * 24 * 3600);
 /// No action starts with less time than this left.
 const START_MARGIN: Duration = Duration::from_secs(4);
 
-/// One action's answer.
-#[derive(Debug, Clone, Serialize)]
+/// One action's answer, with the temporary password of a reset beside it.
+#[derive(Debug, Clone)]
 pub struct ActionResult {
-    /// The action's kind.
-    #[serde(rename = "type")]
-    pub kind: ActionType,
-    /// How it went.
-    pub outcome: ActionOutcome,
-    /// The user it acted on.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub user_id: Option<String>,
-    /// The group it created or found.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub group_id: Option<String>,
-    /// What changed, or in a dry run would change.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub changes: Vec<ActionChange>,
-    /// Why it failed.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-    /// A reset whose temporary password went to the first answer.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub temp_password_issued: Option<bool>,
-    /// The temporary password: in the live answer only, never serialized with the rest.
-    #[serde(skip)]
+    /// What the caller reads and the table keeps.
+    pub answer: ActionAnswer,
+    /// The temporary password: in the live answer only, never stored.
     pub temp_password: Option<Secret>,
 }
 
 impl ActionResult {
     fn new(kind: ActionType, outcome: ActionOutcome) -> Self {
         Self {
-            kind,
-            outcome,
-            user_id: None,
-            group_id: None,
-            changes: Vec::new(),
-            error: None,
-            temp_password_issued: None,
+            answer: ActionAnswer::new(kind, outcome),
             temp_password: None,
         }
     }
 
     fn failed(kind: ActionType, error: impl Into<String>) -> Self {
         Self {
-            error: Some(error.into()),
-            ..Self::new(kind, ActionOutcome::Failed)
+            answer: ActionAnswer::failed(kind, error),
+            temp_password: None,
         }
     }
 
     /// The answer row as JSON; the temporary password is included only when asked for
     /// (the live answer to the caller who asked).
     pub fn to_json(&self, with_password: bool) -> Value {
-        let mut v = serde_json::to_value(self).unwrap_or(Value::Null);
+        let mut v = serde_json::to_value(&self.answer).unwrap_or(Value::Null);
         if let (true, Some(password), Value::Object(row)) =
             (with_password, &self.temp_password, &mut v)
         {
@@ -177,7 +154,11 @@ pub enum SubmitError {
 pub struct Provisioner {
     okta: OktaClient,
     store: DynamoStore,
+    fuse: FuseSettings,
 }
+
+/// How often a run looks at the jobs it handed actions to.
+const FOLLOW_EVERY: Duration = Duration::from_millis(300);
 
 fn sha256_hex(data: &[u8]) -> String {
     digest::digest(&digest::SHA256, data)
@@ -193,9 +174,10 @@ pub fn request_id(caller: &str, key: &str) -> String {
 }
 
 impl Provisioner {
-    /// Wraps the Okta client and the table.
-    pub fn new(okta: OktaClient, store: DynamoStore) -> Self {
-        Self { okta, store }
+    /// Wraps the Okta client and the table; deprovisioning and deleting count against
+    /// `fuse`, as the leaver path's jobs do.
+    pub fn new(okta: OktaClient, store: DynamoStore, fuse: FuseSettings) -> Self {
+        Self { okta, store, fuse }
     }
 
     /// The table.
@@ -258,7 +240,41 @@ impl Provisioner {
         if record.caller != caller {
             return Ok(None);
         }
-        Ok(Some(stored_answer(&record, true)))
+        Ok(Some(self.answer_now(&record, true).await?))
+    }
+
+    /// A request's answer as the table has it now: stored answers, and for actions handed
+    /// to the leaver path, what their jobs came to.
+    async fn answer_now(
+        &self,
+        record: &RequestRecord,
+        replayed: bool,
+    ) -> Result<Answer, StoreError> {
+        let mut answer = stored_answer(record, replayed);
+        for (index, row) in answer.results.iter_mut().enumerate() {
+            let Row::Pending(kind) = row else { continue };
+            if let Some(job) = self.handed_job(record, index).await? {
+                if let Some(done) = leaver::answer_of(&job, *kind) {
+                    *row = Row::Stored(serde_json::to_value(done).unwrap_or(Value::Null));
+                }
+            }
+        }
+        if answer.results.iter().all(|r| !matches!(r, Row::Pending(_))) {
+            answer.status = RequestStatus::Done;
+        }
+        Ok(answer)
+    }
+
+    /// The job an earlier run handed action `index` to, if any.
+    async fn handed_job(
+        &self,
+        record: &RequestRecord,
+        index: usize,
+    ) -> Result<Option<crate::domain::Job>, StoreError> {
+        match record.started.get(&index).and_then(|r| Key::of_held_ref(r)) {
+            Some(key) => self.store.job(&key).await,
+            None => Ok(None),
+        }
     }
 
     /// Carries on with a request that is not done (the worker's entry point, and a repeat
@@ -271,7 +287,7 @@ impl Provisioner {
         replayed: bool,
     ) -> Result<Answer, SubmitError> {
         if record.status == RequestStatus::Done {
-            return Ok(stored_answer(&record, replayed));
+            return Ok(self.answer_now(&record, replayed).await?);
         }
         let Some(claimed) = self
             .store
@@ -280,7 +296,7 @@ impl Provisioner {
         else {
             // Someone else is at it, or it just finished.
             let now = self.store.request(&record.id).await?.unwrap_or(record);
-            return Ok(stored_answer(&now, replayed));
+            return Ok(self.answer_now(&now, replayed).await?);
         };
         let actions = parse_stored(&claimed);
         let mut answer = self.run(claimed, &actions, run_id, deadline).await?;
@@ -296,6 +312,14 @@ impl Provisioner {
         deadline: Instant,
     ) -> Result<Answer, SubmitError> {
         let dry_run = record.dry_run || self.store.integration().await?.dry_run;
+        let mut handed = Vec::new();
+        for index in 0..record.count {
+            if !record.results.contains_key(&index) {
+                if let Some(key) = record.started.get(&index).and_then(|r| Key::of_held_ref(r)) {
+                    handed.push((index, key));
+                }
+            }
+        }
         let mut rows: Vec<Row> = (0..record.count)
             .map(|i| match record.results.get(&i) {
                 Some(stored) => Row::Stored(serde_json::from_str(stored).unwrap_or(Value::Null)),
@@ -303,7 +327,7 @@ impl Provisioner {
             })
             .collect();
         for (index, action) in actions.iter().enumerate() {
-            if record.results.contains_key(&index) {
+            if record.results.contains_key(&index) || handed.iter().any(|(i, _)| *i == index) {
                 continue;
             }
             if deadline.saturating_duration_since(Instant::now()) < START_MARGIN {
@@ -316,26 +340,25 @@ impl Provisioner {
                 dry_run,
                 deadline,
             };
-            let outcome = match action {
+            let executed = match action {
                 Ok(action) => self.execute(&ctx, action).await?,
-                Err(e) => Some(ActionResult::failed(
+                Err(e) => Executed::Answered(ActionResult::failed(
                     kind_of(Some(action)),
                     e.message.clone(),
                 )),
             };
-            let Some(result) = outcome else {
-                // Throttled or Okta down: the action waits for the worker.
-                break;
-            };
-            let audit = execute::audit_line(&ctx, &result);
-            let stored = serde_json::to_string(&result).unwrap_or_default();
-            self.store
-                .record_result(&record.id, run_id, index, &stored, &[audit])
-                .await?;
-            tracing::info!(request_id = %record.id, index, kind = %result.kind,
-                outcome = ?result.outcome, "action answered");
-            rows[index] = Row::Fresh(result);
+            match executed {
+                Executed::Answered(result) => {
+                    self.answer(&ctx, &result).await?;
+                    rows[index] = Row::Fresh(result);
+                }
+                Executed::Handed(job) => handed.push((index, job)),
+                // Throttled or Okta down: this action and the rest wait for the worker.
+                Executed::Later => break,
+            }
         }
+        self.follow(&record, run_id, dry_run, deadline, handed, &mut rows)
+            .await?;
         let done = rows.iter().all(|r| !matches!(r, Row::Pending(_)));
         let status = if done {
             RequestStatus::Done
@@ -352,6 +375,77 @@ impl Provisioner {
             results: rows,
             replayed: false,
         })
+    }
+}
+
+impl Provisioner {
+    /// Records one action's answer with its audit line.
+    async fn answer(
+        &self,
+        ctx: &execute::Context<'_>,
+        result: &ActionResult,
+    ) -> Result<(), StoreError> {
+        let audit = execute::audit_line(ctx, result);
+        let stored = serde_json::to_string(&result.answer).unwrap_or_default();
+        self.store
+            .record_result(&ctx.request.id, ctx.run_id, ctx.index, &stored, &[audit])
+            .await?;
+        tracing::info!(request_id = %ctx.request.id, index = ctx.index,
+            kind = %result.answer.kind, outcome = ?result.answer.outcome, "action answered");
+        Ok(())
+    }
+
+    /// Waits, while the run has time, for the jobs actions were handed to, and records
+    /// the answer of each that settles; the rest stay pending.
+    async fn follow(
+        &self,
+        record: &RequestRecord,
+        run_id: &str,
+        dry_run: bool,
+        deadline: Instant,
+        mut handed: Vec<(usize, Key)>,
+        rows: &mut [Row],
+    ) -> Result<(), StoreError> {
+        while !handed.is_empty() {
+            let mut waiting = Vec::new();
+            for (index, key) in handed {
+                let kind = match &rows[index] {
+                    Row::Pending(kind) => *kind,
+                    _ => continue,
+                };
+                let settled = self
+                    .store
+                    .job(&key)
+                    .await?
+                    .and_then(|job| leaver::answer_of(&job, kind));
+                match settled {
+                    Some(answer) => {
+                        let ctx = execute::Context {
+                            request: record,
+                            index,
+                            run_id,
+                            dry_run,
+                            deadline,
+                        };
+                        let result = ActionResult {
+                            answer,
+                            temp_password: None,
+                        };
+                        self.answer(&ctx, &result).await?;
+                        rows[index] = Row::Fresh(result);
+                    }
+                    None => waiting.push((index, key)),
+                }
+            }
+            handed = waiting;
+            if handed.is_empty()
+                || deadline.saturating_duration_since(Instant::now()) < START_MARGIN
+            {
+                break;
+            }
+            tokio::time::sleep(FOLLOW_EVERY).await;
+        }
+        Ok(())
     }
 }
 

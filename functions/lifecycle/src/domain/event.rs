@@ -2,6 +2,7 @@
 
 use crate::clock::Timestamp;
 
+use super::provision::ActionRef;
 use super::{EventType, EventUuid, UserId};
 
 /// The user named by an event's `target` list.
@@ -24,6 +25,8 @@ pub enum Source {
     Poll,
     /// The reconciliation sweep over deprovisioned users.
     Sweep,
+    /// A provisioning action that changed the user's status in Okta itself.
+    Action,
 }
 
 impl Source {
@@ -33,6 +36,7 @@ impl Source {
             Source::Hook => "hook",
             Source::Poll => "poll",
             Source::Sweep => "sweep",
+            Source::Action => "action",
         }
     }
 }
@@ -61,4 +65,7 @@ pub struct IntakeContext {
     pub request_id: String,
     /// The envelope's `eventId`, for hook deliveries.
     pub delivery_id: Option<String>,
+    /// For jobs a provisioning action makes: the action, whose answer the job's end
+    /// writes. The action has passed the safety fuse already.
+    pub action: Option<ActionRef>,
 }

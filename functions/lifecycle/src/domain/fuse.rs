@@ -7,6 +7,15 @@
 
 use std::time::Duration;
 
+/// The safety fuse's settings, shared by the leaver path's jobs and the actions that deprovision.
+#[derive(Debug, Clone, Copy)]
+pub struct FuseSettings {
+    /// Deprovisionings allowed per window.
+    pub limit: u32,
+    /// The window.
+    pub window: Duration,
+}
+
 /// The start times still inside the window at `now_ms`, and whether one more fits.
 pub fn admit(starts_ms: &[i64], now_ms: i64, limit: u32, window: Duration) -> (Vec<i64>, bool) {
     let since = now_ms - i64::try_from(window.as_millis()).unwrap_or(i64::MAX);

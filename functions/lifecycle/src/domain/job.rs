@@ -6,6 +6,7 @@ use serde::{Serialize, Serializer};
 
 use crate::clock::Timestamp;
 
+use super::provision::ActionRef;
 use super::{Action, EventType, EventUuid, Snapshot, UserId};
 
 /// Where a job is in its life.
@@ -156,6 +157,12 @@ pub struct Job {
     pub claim_expires_ms: Option<i64>,
     /// A retrying job is not run before this (epoch ms).
     pub not_before_ms: Option<i64>,
+    /// The provisioning action it carries out, if a request made it.
+    pub action: Option<ActionRef>,
+    /// Why it ended as it did (stale, skipped, held), for people.
+    pub reason: Option<String>,
+    /// The last attempt's error.
+    pub last_error: Option<String>,
 }
 
 impl Job {

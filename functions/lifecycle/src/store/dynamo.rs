@@ -105,6 +105,15 @@ impl DynamoStore {
             job.insert("delivery_id".into(), s(id));
             marker.insert("delivery_id".into(), s(id));
         }
+        if let Some(action) = &ctx.action {
+            job.extend([
+                ("action_request".to_string(), s(&action.request_id)),
+                ("action_index".into(), n(action.index as i64)),
+                ("action_kind".into(), s(action.kind.as_str())),
+                // The action passed the fuse before it changed Okta.
+                ("fuse_admitted".into(), AttributeValue::Bool(true)),
+            ]);
+        }
         Ok([
             self.put(&Key::event_marker(&event.uuid), marker)?,
             self.put(&job_key, job)?,

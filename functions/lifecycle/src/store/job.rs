@@ -14,6 +14,7 @@ use super::dynamo::{cancellation_codes, classify, condition_failed, flag, n, num
 use super::update::UpdateExpr;
 use super::{DynamoStore, Key, StoreError};
 use crate::clock::Timestamp;
+use crate::domain::provision::{ActionRef, ActionType};
 use crate::domain::{
     Action, AuditAction, AuditEntry, AuditOutcome, EventType, EventUuid, Job, JobStatus, Settle,
     StateUpdate, UserId,
@@ -73,6 +74,17 @@ fn parse_job(key: &Key, item: &HashMap<String, AttributeValue>) -> Result<Job, S
         claim: text(item, "claim"),
         claim_expires_ms: number(item, "claim_expires_ms"),
         not_before_ms: number(item, "not_before_ms"),
+        action: parse_action_ref(item),
+        reason: text(item, "reason"),
+        last_error: text(item, "last_error"),
+    })
+}
+
+fn parse_action_ref(item: &HashMap<String, AttributeValue>) -> Option<ActionRef> {
+    Some(ActionRef {
+        request_id: text(item, "action_request")?,
+        index: usize::try_from(number(item, "action_index")?).ok()?,
+        kind: ActionType::parse(&text(item, "action_kind")?)?,
     })
 }
 

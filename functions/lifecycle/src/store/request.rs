@@ -158,16 +158,18 @@ impl DynamoStore {
         u
     }
 
-    /// Notes that action `index`, which cannot be repeated, is about to be carried out.
+    /// Notes that action `index` has started something that must not be started twice: a
+    /// reset about to be sent (`what`: the time), or the job that carries the action on
+    /// the leaver path (`what`: the job's reference).
     pub async fn mark_started(
         &self,
         id: &str,
         token: &str,
         index: usize,
-        at: Timestamp,
+        what: &str,
     ) -> Result<(), StoreError> {
         let mut u = Self::claimed(token);
-        u.set_path(&["started", &index.to_string()], s(&at.to_string()));
+        u.set_path(&["started", &index.to_string()], s(what));
         self.transact(
             "mark action started",
             vec![self.transact_update(&Key::request(id), u)?],

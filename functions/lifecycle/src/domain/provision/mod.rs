@@ -597,6 +597,67 @@ pub enum ActionOutcome {
     Pending,
 }
 
+/// One action's answer, as the caller reads it and the table keeps it. It never holds a
+/// password: a reset's temporary password travels beside it, in the live answer only.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ActionAnswer {
+    /// The action's kind.
+    #[serde(rename = "type")]
+    pub kind: ActionType,
+    /// How it went.
+    pub outcome: ActionOutcome,
+    /// The user it acted on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
+    /// The group it created or found.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub group_id: Option<String>,
+    /// What changed, or in a dry run would change.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub changes: Vec<ActionChange>,
+    /// Why it failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// A reset whose temporary password went to the first answer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub temp_password_issued: Option<bool>,
+}
+
+impl ActionAnswer {
+    /// An answer with nothing but its kind and outcome.
+    pub fn new(kind: ActionType, outcome: ActionOutcome) -> Self {
+        Self {
+            kind,
+            outcome,
+            user_id: None,
+            group_id: None,
+            changes: Vec::new(),
+            error: None,
+            temp_password_issued: None,
+        }
+    }
+
+    /// A failed action's answer.
+    pub fn failed(kind: ActionType, error: impl Into<String>) -> Self {
+        Self {
+            error: Some(error.into()),
+            ..Self::new(kind, ActionOutcome::Failed)
+        }
+    }
+}
+
+/// A job that carries out an action on the leaver path: which request and which of its
+/// actions, so that the job's end writes the action's answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActionRef {
+    /// The request's id.
+    pub request_id: String,
+    /// The action's index in it.
+    pub index: usize,
+    /// The action's kind.
+    pub kind: ActionType,
+}
+
 /// One change an action made, or in a dry run would make.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
