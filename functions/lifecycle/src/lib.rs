@@ -6,6 +6,8 @@
 //! - [`okta`]: the Okta contract (hook envelope, LogEvent, users and groups, API client).
 //! - [`intake`]: events in, one conditional write per event out (hook and poller).
 //! - [`engine`]: deprovisioning and restoring a person's access, job by job.
+//! - [`actions`]: provisioning actions on Okta (`POST /actions`): parse, plan, act, answer.
+//! - [`worker`]: the stream's work: jobs to the engine, pending requests to the actions.
 //! - [`targets`]: Okta, SCIM 2.0 and signed webhooks behind one trait.
 //! - [`poller`]: the System Log poller and the reconciliation sweep.
 //! - [`store`]: the table, its key scheme and its item kinds.
@@ -30,3 +32,4 @@ pub mod secrets;
 pub mod setup;
 pub mod store;
 pub mod targets;
+pub mod worker;

@@ -29,6 +29,7 @@ use crate::domain::provision::{
     RequestRecord, RequestStatus,
 };
 use crate::okta::OktaClient;
+use crate::retry::Backoff;
 use crate::secrets::Secret;
 use crate::store::{DynamoStore, IntakeStore, Key, StoreError};
 use execute::Executed;
@@ -157,6 +158,12 @@ pub struct Provisioner {
     fuse: FuseSettings,
 }
 
+/// Runs of one request before the worker stops carrying it on by itself (about half an
+/// hour of waits at the backoff below).
+const WORKER_RUNS: u32 = 30;
+/// The worker's wait before another run of a pending request, growing with each run.
+const WORKER_BACKOFF: Backoff = Backoff::new(Duration::from_secs(2), Duration::from_secs(60));
+
 /// How often a run looks at the jobs it handed actions to.
 const FOLLOW_EVERY: Duration = Duration::from_millis(300);
 
@@ -215,6 +222,7 @@ impl Provisioner {
             created_at: Timestamp::now(),
             claim: Some(run_id.to_owned()),
             claim_expires_ms: None,
+            runs: 1,
         };
         match self
             .store
@@ -275,6 +283,28 @@ impl Provisioner {
             Some(key) => self.store.job(&key).await,
             None => Ok(None),
         }
+    }
+
+    /// The worker's entry point: carries on with pending request `id` after a wait that
+    /// grows with its runs (Okta may be down or throttling), as far as `deadline` allows.
+    pub async fn carry_on(
+        &self,
+        id: &str,
+        run_id: &str,
+        deadline: Instant,
+    ) -> Result<Option<Answer>, SubmitError> {
+        let Some(record) = self.store.request(id).await? else {
+            return Ok(None);
+        };
+        if record.status != RequestStatus::Pending {
+            return Ok(None);
+        }
+        let wait = WORKER_BACKOFF.delay(record.runs.saturating_sub(1));
+        let room = deadline
+            .saturating_duration_since(Instant::now())
+            .saturating_sub(START_MARGIN * 2);
+        tokio::time::sleep(wait.min(room)).await;
+        self.resume(record, run_id, deadline, false).await.map(Some)
     }
 
     /// Carries on with a request that is not done (the worker's entry point, and a repeat
@@ -365,8 +395,13 @@ impl Provisioner {
         } else {
             RequestStatus::Pending
         };
+        let park = !done && record.runs >= WORKER_RUNS;
+        if park {
+            tracing::warn!(request_id = %record.id, runs = record.runs,
+                "request still pending after every worker run; parked until its key is repeated");
+        }
         self.store
-            .finish_request(&record.id, run_id, status.clone(), Timestamp::now())
+            .finish_request(&record.id, run_id, status.clone(), park, Timestamp::now())
             .await?;
         Ok(Answer {
             request_id: record.id,

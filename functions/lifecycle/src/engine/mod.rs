@@ -250,6 +250,16 @@ impl Engine {
         Ok(Self::new(store, okta, targets, config))
     }
 
+    /// The Okta client the engine acts through.
+    pub fn okta(&self) -> &OktaClient {
+        &self.okta
+    }
+
+    /// The engine's configuration.
+    pub fn config(&self) -> &EngineConfig {
+        &self.config
+    }
+
     /// The store, for callers that inspect what the engine wrote.
     pub fn store(&self) -> &DynamoStore {
         &self.store

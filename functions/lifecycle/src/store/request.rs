@@ -49,6 +49,9 @@ fn parse_request(
             .map_err(|_| corrupt("created_at", key))?,
         claim: text(item, "claim"),
         claim_expires_ms: number(item, "claim_expires_ms"),
+        runs: number(item, "runs")
+            .and_then(|r| u32::try_from(r).ok())
+            .unwrap_or(1),
     })
 }
 
@@ -81,6 +84,7 @@ impl DynamoStore {
             ("created_at".into(), s(&now.to_string())),
             ("claim".into(), s(token)),
             ("claim_expires_ms".into(), n(now.plus(lease).unix_millis())),
+            ("runs".into(), n(1)),
             ("expires_at".into(), n(now.plus(keep).unix_millis() / 1000)),
         ]);
         let put = self
@@ -128,7 +132,8 @@ impl DynamoStore {
         let mut u = UpdateExpr::new();
         u.set("status", s(RequestStatus::Running.as_str()))
             .set("claim", s(token))
-            .set("claim_expires_ms", n(now.plus(lease).unix_millis()));
+            .set("claim_expires_ms", n(now.plus(lease).unix_millis()))
+            .increment("runs", 1);
         let (status, done) = (u.name("status"), u.value(s(RequestStatus::Done.as_str())));
         let (expires, now_ms) = (u.name("claim_expires_ms"), u.value(n(now.unix_millis())));
         let (claim, mine) = (u.name("claim"), u.value(s(token)));
@@ -195,16 +200,23 @@ impl DynamoStore {
         self.transact("record action result", items).await
     }
 
-    /// Ends a run: `done` when every action has its answer, else `pending` for a worker
-    /// to carry on; the claim is given up either way.
+    /// Ends a run: `done` when every action has its answer, else `pending` for the
+    /// worker to carry on, or `pending` and `parked` when the worker has tried often
+    /// enough (a repeat of the caller's key still carries on). The claim is given up.
     pub async fn finish_request(
         &self,
         id: &str,
         token: &str,
         status: RequestStatus,
+        park: bool,
         at: Timestamp,
     ) -> Result<(), StoreError> {
         let mut u = Self::claimed(token);
+        if park {
+            u.set("parked", AttributeValue::Bool(true));
+        } else {
+            u.remove("parked");
+        }
         u.set("status", s(status.as_str()))
             .set("updated_at", s(&at.to_string()))
             .remove("claim")

@@ -70,6 +70,8 @@ pub struct RequestRecord {
     pub claim: Option<String>,
     /// When that claim lapses (Unix milliseconds).
     pub claim_expires_ms: Option<i64>,
+    /// Runs so far, the first included: the worker waits longer before each next one.
+    pub runs: u32,
 }
 
 impl RequestRecord {
