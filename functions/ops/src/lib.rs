@@ -5,6 +5,8 @@
 //! It is not a Lambda function: it runs where the operator's AWS credentials are (or
 //! against the local stack, with `AWS_ENDPOINT_URL` from `.local/stack.env`).
 
+pub mod sign;
+
 use std::fmt::Write as _;
 
 use clap::{Parser, Subcommand, ValueEnum};
