@@ -337,3 +337,97 @@ pub async fn run(
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cli(args: &[&str]) -> Cli {
+        let mut cli = Cli::try_parse_from(args).expect("parses");
+        // Whatever the shell that runs the tests has set.
+        cli.table = None;
+        cli.api_url = None;
+        cli
+    }
+
+    fn run_now(cli: Cli) -> Report {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(execute(cli))
+    }
+
+    #[test]
+    fn a_table_command_without_a_table_names_the_variable() {
+        let report = run_now(cli(&["lifecycle-ops", "fuse"]));
+        assert_eq!(report.exit, Exit::Refused);
+        assert!(report.stderr.contains("TABLE_NAME"), "{}", report.stderr);
+    }
+
+    #[test]
+    fn an_action_command_without_an_api_names_the_variable() {
+        let report = run_now(cli(&["lifecycle-ops", "restore", "a@example.com"]));
+        assert_eq!(report.exit, Exit::Refused);
+        assert!(report.stderr.contains("ACTIONS_URL"), "{}", report.stderr);
+    }
+
+    #[test]
+    fn the_global_switches_go_before_or_after_the_command() {
+        let before = cli(&["lifecycle-ops", "--dry-run", "--json", "create-group", "G"]);
+        let after = cli(&["lifecycle-ops", "create-group", "G", "--dry-run", "--json"]);
+        for c in [before, after] {
+            assert!(c.dry_run && c.json);
+            assert!(matches!(
+                c.command,
+                Operation::Action(ActionCommand::CreateGroup { .. })
+            ));
+        }
+    }
+
+    #[test]
+    fn delete_needs_confirm_and_sync_identity_its_four_attributes() {
+        for args in [
+            &["lifecycle-ops", "delete", "a@example.com"][..],
+            &["lifecycle-ops", "sync-identity", "--login", "a@example.com"],
+            &["lifecycle-ops", "groups", "add", "a@example.com"],
+            &[
+                "lifecycle-ops",
+                "deprovision",
+                "a@example.com",
+                "--mode",
+                "erase",
+            ],
+        ] {
+            assert!(Cli::try_parse_from(args).is_err(), "{args:?}");
+        }
+        let both = [
+            "lifecycle-ops",
+            "sync-identity",
+            "--login",
+            "a@example.com",
+            "--email",
+            "a@example.com",
+            "--first-name",
+            "A",
+            "--last-name",
+            "B",
+            "--no-create",
+            "--no-update",
+        ];
+        assert!(
+            Cli::try_parse_from(both).is_err(),
+            "--no-create conflicts with --no-update"
+        );
+    }
+
+    #[test]
+    fn the_table_commands_parse_as_before() {
+        let c = Cli::try_parse_from(["lifecycle-ops", "--table", "t", "dry-run", "on"]).unwrap();
+        assert_eq!(c.table.as_deref(), Some("t"));
+        assert!(matches!(
+            c.command,
+            Operation::Table(Command::DryRun { state: Switch::On })
+        ));
+    }
+}
