@@ -283,6 +283,7 @@ def up() -> None:
         stack_env = {
             "API_URL": f"http://{HOST}:{GATEWAY_PORT}",
             "HOOK_URL": f"http://{HOST}:{GATEWAY_PORT}/okta",
+            "ACTIONS_URL": f"http://{HOST}:{GATEWAY_PORT}/actions",
             "LAMBDA_URL": f"http://{HOST}:{LAMBDA_PORT}",
             **AWS_ENV,
             "TABLE_NAME": TABLE_NAME,

@@ -2,33 +2,118 @@
 //! DynamoDB expressions by hand. Every change is conditional on the status the operator
 //! saw, and leaves an audit line that names the operator.
 //!
+//! It also asks for provisioning actions ([`actions`]): one command per action, sent to
+//! the actions API signed with SigV4 ([`sign`]), exactly as any other IAM caller would,
+//! and its answer printed as a table ([`output`]).
+//!
 //! It is not a Lambda function: it runs where the operator's AWS credentials are (or
-//! against the local stack, with `AWS_ENDPOINT_URL` from `.local/stack.env`).
+//! against the local stack, with `AWS_ENDPOINT_URL` and `ACTIONS_URL` from
+//! `.local/stack.env`).
+
+pub mod actions;
+pub mod output;
+pub mod sign;
 
 use std::fmt::Write as _;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use lifecycle::clock::Timestamp;
+use lifecycle::config::TableConfig;
 use lifecycle::domain::UserId;
 use lifecycle::domain::{Job, JobStatus};
 use lifecycle::store::{DynamoStore, FuseState, Key, StoreError};
 
-/// Operate okta-lifecycle's table.
+pub use actions::{ActionCommand, ActionOptions, GroupChange, Mode, SyncIdentityArgs};
+pub use output::{Exit, Report};
+
+/// Operate okta-lifecycle: its table, and provisioning actions through its API.
 #[derive(Debug, Parser)]
 #[command(name = "lifecycle-ops", version)]
 pub struct Cli {
-    /// The table (the stack's `TableName` output).
+    /// The table (the stack's `TableName` output); for the table commands.
     #[arg(long, env = "TABLE_NAME")]
-    pub table: String,
+    pub table: Option<String>,
     /// Who is acting, for the audit trail.
     #[arg(long, env = "USER", default_value = "unknown")]
     pub operator: String,
+    /// The actions API (the stack's `ActionsUrl` output, `…/actions`); for the action
+    /// commands.
+    #[arg(
+        long,
+        env = "ACTIONS_URL",
+        global = true,
+        help_heading = "Action options"
+    )]
+    pub api_url: Option<String>,
+    /// The region requests are signed for (default: the profile's).
+    #[arg(
+        long,
+        env = "AWS_REGION",
+        global = true,
+        help_heading = "Action options"
+    )]
+    pub region: Option<String>,
+    /// Action commands: plan only; the answer says what would change.
+    #[arg(long, global = true, help_heading = "Action options")]
+    pub dry_run: bool,
+    /// Action commands: print the API's answer as received.
+    #[arg(long, global = true, help_heading = "Action options")]
+    pub json: bool,
+    /// Action commands: the request's idempotency key (default: a fresh one, printed);
+    /// repeat one to get the first answer again without running anything twice.
+    #[arg(
+        long,
+        global = true,
+        value_name = "KEY",
+        help_heading = "Action options"
+    )]
+    pub idempotency_key: Option<String>,
     /// What to do.
     #[command(subcommand)]
-    pub command: Command,
+    pub command: Operation,
 }
 
-/// The operator's commands.
+/// Any command: on the table, or a provisioning action.
+#[derive(Debug, Subcommand)]
+pub enum Operation {
+    /// A command on the table.
+    #[command(flatten)]
+    Table(Command),
+    /// A provisioning action, through the actions API.
+    #[command(flatten)]
+    Action(ActionCommand),
+}
+
+/// Runs the command line: a table command against `--table`, an action command against
+/// `--api-url`. Says what to print and how to exit.
+pub async fn execute(cli: Cli) -> Report {
+    match cli.command {
+        Operation::Table(command) => {
+            let Some(table) = cli.table.filter(|t| !t.trim().is_empty()) else {
+                return Report::error(
+                    Exit::Refused,
+                    "no table: pass --table or set TABLE_NAME (the stack's TableName output)",
+                );
+            };
+            let aws = lifecycle::aws::sdk_config().await;
+            let store = lifecycle::setup::store(&aws, &TableConfig::named(&table));
+            match run(&store, &cli.operator, command).await {
+                Ok(out) => Report::ok(out),
+                Err(e) => Report::error(Exit::Failed, e.to_string()),
+            }
+        }
+        Operation::Action(command) => {
+            let options = ActionOptions {
+                dry_run: cli.dry_run,
+                json: cli.json,
+                idempotency_key: cli.idempotency_key,
+            };
+            actions::execute(cli.api_url, cli.region, &options, &command).await
+        }
+    }
+}
+
+/// The operator's commands on the table.
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// A user's jobs, oldest first.
@@ -251,4 +336,98 @@ pub async fn run(
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cli(args: &[&str]) -> Cli {
+        let mut cli = Cli::try_parse_from(args).expect("parses");
+        // Whatever the shell that runs the tests has set.
+        cli.table = None;
+        cli.api_url = None;
+        cli
+    }
+
+    fn run_now(cli: Cli) -> Report {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(execute(cli))
+    }
+
+    #[test]
+    fn a_table_command_without_a_table_names_the_variable() {
+        let report = run_now(cli(&["lifecycle-ops", "fuse"]));
+        assert_eq!(report.exit, Exit::Refused);
+        assert!(report.stderr.contains("TABLE_NAME"), "{}", report.stderr);
+    }
+
+    #[test]
+    fn an_action_command_without_an_api_names_the_variable() {
+        let report = run_now(cli(&["lifecycle-ops", "restore", "a@example.com"]));
+        assert_eq!(report.exit, Exit::Refused);
+        assert!(report.stderr.contains("ACTIONS_URL"), "{}", report.stderr);
+    }
+
+    #[test]
+    fn the_global_switches_go_before_or_after_the_command() {
+        let before = cli(&["lifecycle-ops", "--dry-run", "--json", "create-group", "G"]);
+        let after = cli(&["lifecycle-ops", "create-group", "G", "--dry-run", "--json"]);
+        for c in [before, after] {
+            assert!(c.dry_run && c.json);
+            assert!(matches!(
+                c.command,
+                Operation::Action(ActionCommand::CreateGroup { .. })
+            ));
+        }
+    }
+
+    #[test]
+    fn delete_needs_confirm_and_sync_identity_its_four_attributes() {
+        for args in [
+            &["lifecycle-ops", "delete", "a@example.com"][..],
+            &["lifecycle-ops", "sync-identity", "--login", "a@example.com"],
+            &["lifecycle-ops", "groups", "add", "a@example.com"],
+            &[
+                "lifecycle-ops",
+                "deprovision",
+                "a@example.com",
+                "--mode",
+                "erase",
+            ],
+        ] {
+            assert!(Cli::try_parse_from(args).is_err(), "{args:?}");
+        }
+        let both = [
+            "lifecycle-ops",
+            "sync-identity",
+            "--login",
+            "a@example.com",
+            "--email",
+            "a@example.com",
+            "--first-name",
+            "A",
+            "--last-name",
+            "B",
+            "--no-create",
+            "--no-update",
+        ];
+        assert!(
+            Cli::try_parse_from(both).is_err(),
+            "--no-create conflicts with --no-update"
+        );
+    }
+
+    #[test]
+    fn the_table_commands_parse_as_before() {
+        let c = Cli::try_parse_from(["lifecycle-ops", "--table", "t", "dry-run", "on"]).unwrap();
+        assert_eq!(c.table.as_deref(), Some("t"));
+        assert!(matches!(
+            c.command,
+            Operation::Table(Command::DryRun { state: Switch::On })
+        ));
+    }
 }

@@ -7,6 +7,7 @@ mod engine;
 mod hook;
 mod integration_disabled;
 mod okta_sim_hook;
+mod ops_actions;
 mod poller;
 mod poller_backstop;
 mod secrets;
