@@ -46,6 +46,16 @@ impl Worker {
         }
     }
 
+    /// The engine.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// The provisioner.
+    pub fn provisioner(&self) -> &Provisioner {
+        &self.provisioner
+    }
+
     /// Builds the clients from the environment once per execution environment.
     pub async fn from_environment(config: EngineConfig) -> Result<Self, SetupError> {
         Ok(Self::new(Engine::from_environment(config).await?))

@@ -7,9 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use e2e_tests::{create_okta_user, deactivate_okta_user, okta_api, unique, Stack};
-use lifecycle::actions::{Answer, Provisioner, Row, SubmitError};
+use lifecycle::actions::{Answer, Row, SubmitError};
 use lifecycle::config::EngineConfig;
-use lifecycle::domain::fuse::FuseSettings;
 use lifecycle::domain::provision::RequestStatus;
 use lifecycle::domain::{AcceptedEvent, EventType, EventUuid, IntakeContext, Source, UserRef};
 use lifecycle::domain::{AuditAction, AuditSubject, UserId};
@@ -19,6 +18,7 @@ use lifecycle::secrets::Secret;
 use lifecycle::store::DynamoStore;
 use lifecycle::store::{IntakeStore, Key};
 use lifecycle::targets::TargetsConfig;
+use lifecycle::worker::Worker;
 use okta_sim::{Sim, SimOptions};
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -31,8 +31,7 @@ struct World {
     stack: Stack,
     table: String,
     okta: String,
-    provisioner: Provisioner,
-    engine: Engine,
+    worker: Worker,
     _sim: Arc<Sim>,
 }
 
@@ -77,13 +76,8 @@ async fn world_with_fuse(limit: u32) -> World {
     let config = EngineConfig::from_lookup(|k| vars.get(k).cloned()).expect("engine config");
     let targets =
         Engine::targets_from(&config, &client, TargetsConfig::default()).expect("targets");
-    let fuse = FuseSettings {
-        limit,
-        window: config.fuse_window,
-    };
     World {
-        engine: Engine::new(store.clone(), client.clone(), targets, config),
-        provisioner: Provisioner::new(client, store, fuse),
+        worker: Worker::new(Engine::new(store, client, targets, config)),
         stack,
         table,
         okta,
@@ -115,7 +109,8 @@ impl World {
         actions: Value,
         time: Duration,
     ) -> Result<Answer, SubmitError> {
-        self.provisioner
+        self.worker
+            .provisioner()
             .submit(
                 CALLER,
                 &body(key, dry_run, actions),
@@ -169,7 +164,8 @@ impl World {
     /// then the request's answer as its caller would read it.
     async fn run_handed(&self, answer: &Answer) -> Answer {
         let record = self
-            .provisioner
+            .worker
+            .provisioner()
             .store()
             .request(&answer.request_id)
             .await
@@ -178,13 +174,15 @@ impl World {
         for reference in record.started.values() {
             if let Some(key) = Key::of_held_ref(reference) {
                 let deadline = std::time::Instant::now() + Duration::from_secs(20);
-                self.engine
+                self.worker
+                    .engine()
                     .run_job(&key, &unique("tok-"), "test", deadline)
                     .await
                     .unwrap();
             }
         }
-        self.provisioner
+        self.worker
+            .provisioner()
             .status(CALLER, &answer.request_id)
             .await
             .unwrap()
@@ -235,7 +233,8 @@ impl World {
             delivery_id: None,
             action: None,
         };
-        self.provisioner
+        self.worker
+            .provisioner()
             .store()
             .record_events(&[accepted], &ctx)
             .await
@@ -434,7 +433,8 @@ async fn create_entitlement_creates_once_and_then_finds_the_same_group() {
     assert_eq!(group["profile"]["description"], "who analyse");
     // The audit line of a group action belongs to the group.
     let trail = w
-        .provisioner
+        .worker
+        .provisioner()
         .store()
         .audit_trail_of(&AuditSubject::Group(id))
         .await
@@ -552,14 +552,16 @@ async fn actions_okta_cannot_take_now_stay_pending_and_finish_later() {
     w.sim(Method::DELETE, "/_sim/faults", None).await;
 
     let stored = w
-        .provisioner
+        .worker
+        .provisioner()
         .store()
         .request(&answer.request_id)
         .await
         .unwrap()
         .expect("recorded");
     let done = w
-        .provisioner
+        .worker
+        .provisioner()
         .resume(
             stored,
             &unique("worker-"),
@@ -572,14 +574,16 @@ async fn actions_okta_cannot_take_now_stay_pending_and_finish_later() {
     assert_eq!(outcomes(&done), ["created"]);
     assert_eq!(w.user(&login).await["profile"]["login"], login.as_str());
     let status = w
-        .provisioner
+        .worker
+        .provisioner()
         .status(CALLER, &answer.request_id)
         .await
         .unwrap()
         .expect("the caller sees it");
     assert_eq!(status.status, RequestStatus::Done);
     assert!(w
-        .provisioner
+        .worker
+        .provisioner()
         .status(
             "arn:aws:iam::000000000000:user/someone-else",
             &answer.request_id
@@ -605,7 +609,8 @@ async fn no_time_left_leaves_every_action_pending_and_the_key_carries_on() {
     assert_eq!(outcomes(&again), ["created"]);
     let user_id = UserId::parse(rows(&again)[0]["user_id"].as_str().unwrap()).unwrap();
     let trail = w
-        .provisioner
+        .worker
+        .provisioner()
         .store()
         .audit_trail_of(&AuditSubject::User(user_id))
         .await
@@ -653,7 +658,8 @@ async fn a_deprovision_on_request_takes_the_leaver_path_and_oktas_own_event_is_s
     // Okta's own deactivate event for the same change comes to nothing.
     let okta_job = w.okta_event("user.lifecycle.deactivate", &id).await;
     let report = w
-        .engine
+        .worker
+        .engine()
         .run_job(
             &okta_job,
             "tok",
@@ -670,7 +676,8 @@ async fn a_deprovision_on_request_takes_the_leaver_path_and_oktas_own_event_is_s
 
     // The attributes at that moment are in the trail, with who asked.
     let trail = w
-        .provisioner
+        .worker
+        .provisioner()
         .store()
         .audit_trail(&UserId::parse(&id).unwrap())
         .await
@@ -805,7 +812,14 @@ async fn the_fuse_stops_a_deprovision_on_request_before_okta_is_touched() {
         .unwrap()
         .contains("safety fuse"));
     assert_eq!(w.user(&second).await["status"], "ACTIVE", "Okta untouched");
-    let fuse = w.provisioner.store().fuse_state().await.unwrap().unwrap();
+    let fuse = w
+        .worker
+        .provisioner()
+        .store()
+        .fuse_state()
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(fuse.held_count, 0, "nothing left held for an operator");
 }
 
@@ -835,4 +849,51 @@ async fn a_dry_run_of_a_deprovision_lists_the_change_and_makes_none() {
     assert_eq!(changes[1]["name"], "Finance");
     assert_eq!(w.user(&id).await["status"], "ACTIVE");
     assert_eq!(w.group_names(&id).await, ["Everyone", "Finance"]);
+}
+
+#[tokio::test]
+async fn the_worker_carries_on_a_pending_request_from_its_stream_record() {
+    let w = world().await;
+    let login = format!("{}@example.com", unique("worker"));
+    w.sim(
+        Method::POST,
+        "/_sim/faults",
+        Some(json!({"endpoints": [{"family": "users", "status": 503, "fraction": 1.0}]})),
+    )
+    .await;
+    let answer = w.submit(&unique("k"), false, json!([person(&login)])).await;
+    assert_eq!(answer.status, RequestStatus::Pending);
+    w.sim(Method::DELETE, "/_sim/faults", None).await;
+
+    // The record the table's stream sends when the request was left pending.
+    let record: aws_lambda_events::event::dynamodb::Event = serde_json::from_value(json!({
+        "Records": [{
+            "eventID": "1", "eventName": "MODIFY", "eventVersion": "1.1",
+            "eventSource": "aws:dynamodb", "awsRegion": "us-east-1",
+            "dynamodb": {
+                "Keys": {"pk": {"S": format!("REQUEST#{}", answer.request_id)}, "sk": {"S": "REQUEST"}},
+                "SequenceNumber": "100", "SizeBytes": 10, "StreamViewType": "NEW_AND_OLD_IMAGES"
+            }
+        }]
+    }))
+    .expect("a stream event");
+    let response = w
+        .worker
+        .handle(
+            record,
+            "test",
+            std::time::Instant::now() + Duration::from_secs(20),
+        )
+        .await;
+    assert!(response.batch_item_failures.is_empty());
+    let status = w
+        .worker
+        .provisioner()
+        .status(CALLER, &answer.request_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(status.status, RequestStatus::Done);
+    assert_eq!(outcomes(&status), ["created"]);
+    assert_eq!(w.user(&login).await["profile"]["login"], login.as_str());
 }
