@@ -209,6 +209,19 @@ impl Provisioner {
             result.answer.changes = self.plan_of(okta, goal, &user).await?;
             return Ok(Handed::Answered(result));
         }
+        self.hand_on(okta, ctx, kind, goal, &user, &state).await
+    }
+
+    /// Past every check: the fuse, the attributes kept, the change in Okta, the job.
+    async fn hand_on(
+        &self,
+        okta: &OktaClient,
+        ctx: &Context<'_>,
+        kind: ActionType,
+        goal: Goal,
+        user: &OktaUser,
+        state: &UserState,
+    ) -> Step<Handed> {
         let started = Timestamp::now();
         let uuid = EventUuid::parse(&format!("act-{}-{}", ctx.request.id, ctx.index))
             .map_err(|e| Halt::Failed(e.to_string()))?;
@@ -232,12 +245,12 @@ impl Provisioner {
             }
         }
         self.store
-            .append_audit(&attributes_line(ctx, kind, &user))
+            .append_audit(&attributes_line(ctx, kind, user))
             .await?;
-        let after = self.change_in_okta(okta, goal, &user).await?;
+        let after = self.change_in_okta(okta, goal, user).await?;
         let event = AcceptedEvent {
             uuid: uuid.clone(),
-            published: published_for(after.as_ref(), &state, started),
+            published: published_for(after.as_ref(), state, started),
             event_type,
             user: UserRef {
                 id: user.id.clone(),

@@ -4,18 +4,20 @@
 //! A request is parsed here once, at the edge, into typed actions; every refusal names the
 //! action by its index and says what is wrong. Nothing here talks to Okta or the table.
 
+mod answer;
 pub mod attributes;
 mod request;
+mod select;
 
 use std::fmt;
 
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+pub use answer::{ActionAnswer, ActionChange, ActionOutcome, ActionRef};
 pub use attributes::{Profile, ATTRIBUTES};
 pub use request::{RequestRecord, RequestStatus};
-
-use super::UserId;
+pub use select::{GroupSelector, UserSelector};
 
 /// Most actions one request may carry.
 pub const MAX_ACTIONS: usize = 100;
@@ -111,82 +113,6 @@ impl ActionError {
             message: message.into(),
         }
     }
-}
-
-/// A user, named by Okta id or by login.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum UserSelector {
-    /// An Okta user id (`00u…`).
-    Id(UserId),
-    /// A login, compared ignoring case.
-    Login(String),
-}
-
-impl UserSelector {
-    /// An Okta user id if it looks like one (`00u` and letters and digits, no `@`),
-    /// else a login.
-    pub fn parse(text: &str) -> Result<Self, String> {
-        let text = text.trim();
-        if text.is_empty() {
-            return Err("the user is empty".into());
-        }
-        if looks_like_id(text, "00u") {
-            if let Ok(id) = UserId::parse(text) {
-                return Ok(UserSelector::Id(id));
-            }
-        }
-        if attributes::is_email(text) {
-            Ok(UserSelector::Login(text.to_owned()))
-        } else {
-            Err(format!("{text:?} is neither an Okta user id nor a login"))
-        }
-    }
-}
-
-impl fmt::Display for UserSelector {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            UserSelector::Id(id) => write!(f, "{id}"),
-            UserSelector::Login(login) => f.write_str(login),
-        }
-    }
-}
-
-/// A group, named by Okta id or by exact name.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum GroupSelector {
-    /// An Okta group id (`00g…`).
-    Id(String),
-    /// The group's exact name.
-    Name(String),
-}
-
-impl GroupSelector {
-    /// An Okta group id if it looks like one (`00g` and letters and digits, 20
-    /// characters), else a name.
-    pub fn parse(text: &str) -> Result<Self, String> {
-        let text = text.trim();
-        if text.is_empty() {
-            return Err("a group name is empty".into());
-        }
-        if looks_like_id(text, "00g") && text.len() == 20 {
-            Ok(GroupSelector::Id(text.to_owned()))
-        } else {
-            Ok(GroupSelector::Name(text.to_owned()))
-        }
-    }
-}
-
-impl fmt::Display for GroupSelector {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            GroupSelector::Id(id) | GroupSelector::Name(id) => f.write_str(id),
-        }
-    }
-}
-
-fn looks_like_id(text: &str, prefix: &str) -> bool {
-    text.starts_with(prefix) && text.bytes().all(|b| b.is_ascii_alphanumeric())
 }
 
 /// How a new user starts.
@@ -332,86 +258,17 @@ impl ProvisionAction {
             fields,
         };
         let action = match kind {
-            ActionType::SyncIdentities => {
-                let create = f.flag("create", true)?;
-                let update = f.flag("update", true)?;
-                let activation = if f.flag("staged", false)? {
-                    Activation::Staged
-                } else {
-                    Activation::Activate
-                };
-                let profile = attributes::parse_profile(index, &std::mem::take(&mut f.fields))?;
-                if !create && !update {
-                    return Err(refuse(
-                        "create and update are both false: nothing to do".into(),
-                    ));
-                }
-                ProvisionAction::SyncIdentities(SyncIdentity {
-                    profile,
-                    create,
-                    update,
-                    activation,
-                })
-            }
-            ActionType::ManageRelationships => {
-                let user = f.user()?;
-                let add = f.groups("add")?.unwrap_or_default();
-                let remove = f.groups("remove")?.unwrap_or_default();
-                let exactly = f.groups("set")?;
-                if let Some(both) = add.iter().find(|g| remove.contains(g)) {
-                    return Err(refuse(format!("{both} is both added and removed")));
-                }
-                if exactly.is_some() && !(add.is_empty() && remove.is_empty()) {
-                    return Err(refuse("set cannot be combined with add or remove".into()));
-                }
-                if exactly.is_none() && add.is_empty() && remove.is_empty() {
-                    return Err(refuse("add, remove or set is required".into()));
-                }
-                ProvisionAction::ManageRelationships(ManageRelationships {
-                    user,
-                    add,
-                    remove,
-                    exactly,
-                })
-            }
-            ActionType::DeprovisionIdentity => {
-                let user = f.user()?;
-                let mode = match f.text("mode")?.as_deref() {
-                    None | Some("deactivate") => DeprovisionMode::Deactivate,
-                    Some("suspend") => DeprovisionMode::Suspend,
-                    Some(other) => {
-                        return Err(refuse(format!(
-                            "mode {other:?} is neither \"deactivate\" nor \"suspend\""
-                        )))
-                    }
-                };
-                ProvisionAction::DeprovisionIdentity { user, mode }
-            }
+            ActionType::SyncIdentities => f.sync_identity()?,
+            ActionType::ManageRelationships => f.manage_relationships()?,
+            ActionType::DeprovisionIdentity => f.deprovision()?,
             ActionType::DeleteIdentity => {
                 let user = f.user()?;
-                let confirm = f
-                    .text("confirm")?
-                    .ok_or_else(|| refuse("confirm is required: repeat the user's login".into()))?;
+                let confirm = f.text("confirm")?.ok_or_else(|| {
+                    f.refuse("confirm is required: repeat the user's login".into())
+                })?;
                 ProvisionAction::DeleteIdentity { user, confirm }
             }
-            ActionType::CreateEntitlement => {
-                let name = f
-                    .text("name")?
-                    .filter(|n| !n.trim().is_empty())
-                    .ok_or_else(|| refuse("name is required".into()))?;
-                let name = name.trim().to_owned();
-                if name.chars().count() > 255 {
-                    return Err(refuse("name is longer than 255 characters".into()));
-                }
-                let description = f.text("description")?;
-                if description
-                    .as_ref()
-                    .is_some_and(|d| d.chars().count() > 1024)
-                {
-                    return Err(refuse("description is longer than 1024 characters".into()));
-                }
-                ProvisionAction::CreateEntitlement { name, description }
-            }
+            ActionType::CreateEntitlement => f.create_entitlement()?,
             ActionType::ResetPassword => {
                 let user = f.user()?;
                 let send_email = f.flag("send_email", false)?;
@@ -476,6 +333,81 @@ impl Fields {
             }
         }
         Ok(Some(groups))
+    }
+
+    fn sync_identity(&mut self) -> Result<ProvisionAction, ActionError> {
+        let create = self.flag("create", true)?;
+        let update = self.flag("update", true)?;
+        let activation = if self.flag("staged", false)? {
+            Activation::Staged
+        } else {
+            Activation::Activate
+        };
+        let profile = attributes::parse_profile(self.index, &std::mem::take(&mut self.fields))?;
+        if !create && !update {
+            return Err(self.refuse("create and update are both false: nothing to do".into()));
+        }
+        Ok(ProvisionAction::SyncIdentities(SyncIdentity {
+            profile,
+            create,
+            update,
+            activation,
+        }))
+    }
+
+    fn manage_relationships(&mut self) -> Result<ProvisionAction, ActionError> {
+        let user = self.user()?;
+        let add = self.groups("add")?.unwrap_or_default();
+        let remove = self.groups("remove")?.unwrap_or_default();
+        let exactly = self.groups("set")?;
+        if let Some(both) = add.iter().find(|g| remove.contains(g)) {
+            return Err(self.refuse(format!("{both} is both added and removed")));
+        }
+        if exactly.is_some() && !(add.is_empty() && remove.is_empty()) {
+            return Err(self.refuse("set cannot be combined with add or remove".into()));
+        }
+        if exactly.is_none() && add.is_empty() && remove.is_empty() {
+            return Err(self.refuse("add, remove or set is required".into()));
+        }
+        Ok(ProvisionAction::ManageRelationships(ManageRelationships {
+            user,
+            add,
+            remove,
+            exactly,
+        }))
+    }
+
+    fn deprovision(&mut self) -> Result<ProvisionAction, ActionError> {
+        let user = self.user()?;
+        let mode = match self.text("mode")?.as_deref() {
+            None | Some("deactivate") => DeprovisionMode::Deactivate,
+            Some("suspend") => DeprovisionMode::Suspend,
+            Some(other) => {
+                return Err(self.refuse(format!(
+                    "mode {other:?} is neither \"deactivate\" nor \"suspend\""
+                )))
+            }
+        };
+        Ok(ProvisionAction::DeprovisionIdentity { user, mode })
+    }
+
+    fn create_entitlement(&mut self) -> Result<ProvisionAction, ActionError> {
+        let name = self
+            .text("name")?
+            .filter(|n| !n.trim().is_empty())
+            .ok_or_else(|| self.refuse("name is required".into()))?;
+        let name = name.trim().to_owned();
+        if name.chars().count() > 255 {
+            return Err(self.refuse("name is longer than 255 characters".into()));
+        }
+        let description = self.text("description")?;
+        if description
+            .as_ref()
+            .is_some_and(|d| d.chars().count() > 1024)
+        {
+            return Err(self.refuse("description is longer than 1024 characters".into()));
+        }
+        Ok(ProvisionAction::CreateEntitlement { name, description })
     }
 
     fn finish(self) -> Result<(), ActionError> {
@@ -561,146 +493,6 @@ impl ActionsRequest {
 
 fn valid_key(key: &str) -> bool {
     (1..=MAX_KEY_LEN).contains(&key.len()) && key.bytes().all(|b| b.is_ascii_graphic())
-}
-
-/// How one action went, as its answer says.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ActionOutcome {
-    /// A user or group was created.
-    Created,
-    /// A user's profile was changed.
-    Updated,
-    /// Nothing differed.
-    Unchanged,
-    /// Memberships were added (and none needed removing, or some were removed too).
-    Added,
-    /// Memberships were removed.
-    Removed,
-    /// Already as asked.
-    Already,
-    /// Access removed, Okta user deactivated.
-    Deprovisioned,
-    /// Access removed, Okta user suspended.
-    Suspended,
-    /// Deleted for good.
-    Deleted,
-    /// Brought back.
-    Restored,
-    /// A password reset was issued.
-    Reset,
-    /// Dry run: what would change.
-    Planned,
-    /// Refused or failed; the answer's error says why.
-    Failed,
-    /// Still running durably; `GET /actions/{request_id}` reports it.
-    Pending,
-}
-
-/// One action's answer, as the caller reads it and the table keeps it. It never holds a
-/// password: a reset's temporary password travels beside it, in the live answer only.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ActionAnswer {
-    /// The action's kind.
-    #[serde(rename = "type")]
-    pub kind: ActionType,
-    /// How it went.
-    pub outcome: ActionOutcome,
-    /// The user it acted on.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub user_id: Option<String>,
-    /// The group it created or found.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub group_id: Option<String>,
-    /// What changed, or in a dry run would change.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub changes: Vec<ActionChange>,
-    /// Why it failed.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-    /// A reset whose temporary password went to the first answer.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub temp_password_issued: Option<bool>,
-}
-
-impl ActionAnswer {
-    /// An answer with nothing but its kind and outcome.
-    pub fn new(kind: ActionType, outcome: ActionOutcome) -> Self {
-        Self {
-            kind,
-            outcome,
-            user_id: None,
-            group_id: None,
-            changes: Vec::new(),
-            error: None,
-            temp_password_issued: None,
-        }
-    }
-
-    /// A failed action's answer.
-    pub fn failed(kind: ActionType, error: impl Into<String>) -> Self {
-        Self {
-            error: Some(error.into()),
-            ..Self::new(kind, ActionOutcome::Failed)
-        }
-    }
-}
-
-/// A job that carries out an action on the leaver path: which request and which of its
-/// actions, so that the job's end writes the action's answer.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ActionRef {
-    /// The request's id.
-    pub request_id: String,
-    /// The action's index in it.
-    pub index: usize,
-    /// The action's kind.
-    pub kind: ActionType,
-}
-
-/// One change an action made, or in a dry run would make.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum ActionChange {
-    /// A profile property, before → after (`None`: absent or cleared).
-    Field {
-        /// The Okta property.
-        field: String,
-        /// Its value before.
-        before: Option<String>,
-        /// Its value after.
-        after: Option<String>,
-    },
-    /// A group joined.
-    AddGroup {
-        /// The group's id.
-        group_id: String,
-        /// Its name.
-        name: String,
-    },
-    /// A group left.
-    RemoveGroup {
-        /// The group's id.
-        group_id: String,
-        /// Its name.
-        name: String,
-    },
-    /// The Okta user's status.
-    Status {
-        /// Before.
-        before: String,
-        /// After.
-        after: String,
-    },
-    /// One step against a target of the leaver path.
-    Step {
-        /// The target.
-        target: String,
-        /// The operation.
-        op: String,
-        /// What it acts on.
-        object: String,
-    },
 }
 
 #[cfg(test)]

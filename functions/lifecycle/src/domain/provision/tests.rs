@@ -1,6 +1,7 @@
 use serde_json::json;
 
 use super::*;
+use crate::domain::UserId;
 
 fn sync(extra: Value) -> Value {
     let mut v = json!({"type": "SYNC_IDENTITIES", "login": "ada@example.com",
