@@ -11,6 +11,7 @@ use std::fmt;
 use crate::clock::Timestamp;
 
 use super::provision::{ActionOutcome, ActionType};
+use super::vocab;
 use super::{Job, JobStatus, Op, UserId};
 
 /// What an audit line is about.
@@ -176,19 +177,13 @@ impl AuditOutcome {
     pub fn as_str(&self) -> &str {
         match self {
             AuditOutcome::Other(text) => text,
-            known => Self::NAMED
-                .iter()
-                .find(|(outcome, _)| outcome == known)
-                .map_or("", |(_, name)| name),
+            known => vocab::name_of(&Self::NAMED, known).unwrap_or_default(),
         }
     }
 
     /// Reads the text [`as_str`](Self::as_str) wrote.
     pub fn parse(text: &str) -> Self {
-        Self::NAMED
-            .iter()
-            .find(|(_, name)| *name == text)
-            .map_or_else(|| AuditOutcome::Other(text.to_owned()), |(o, _)| o.clone())
+        vocab::value_of(&Self::NAMED, text).unwrap_or_else(|| AuditOutcome::Other(text.to_owned()))
     }
 }
 

@@ -11,6 +11,7 @@ mod ids;
 mod job;
 mod poll;
 pub mod provision;
+mod vocab;
 
 pub use access::{Account, Action, GroupRef, Holdings, Op, Person, Snapshot};
 pub use audit::{AuditAction, AuditEntry, AuditOutcome, AuditSubject};

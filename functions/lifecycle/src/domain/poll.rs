@@ -4,6 +4,8 @@ use std::fmt;
 
 use serde::{Serialize, Serializer};
 
+use super::vocab;
+
 /// Why a poll run ended; stored in the poller's status item as its text.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub enum PollOutcome {
@@ -41,19 +43,13 @@ impl PollOutcome {
     pub fn as_str(&self) -> &str {
         match self {
             PollOutcome::Other(text) => text,
-            known => Self::NAMED
-                .iter()
-                .find(|(outcome, _)| outcome == known)
-                .map_or("", |(_, name)| name),
+            known => vocab::name_of(&Self::NAMED, known).unwrap_or_default(),
         }
     }
 
     /// Reads the text [`as_str`](Self::as_str) wrote.
     pub fn parse(text: &str) -> Self {
-        Self::NAMED
-            .iter()
-            .find(|(_, name)| *name == text)
-            .map_or_else(|| PollOutcome::Other(text.to_owned()), |(o, _)| o.clone())
+        vocab::value_of(&Self::NAMED, text).unwrap_or_else(|| PollOutcome::Other(text.to_owned()))
     }
 }
 

@@ -33,20 +33,9 @@ impl DynamoStore {
         for _ in 0..FUSE_CONFLICT_RETRIES {
             let item = self.read(&key).await?.unwrap_or_default();
             let version = number(&item, "version").unwrap_or(0);
-            let starts: Vec<i64> = item
-                .get("starts_ms")
-                .and_then(|v| v.as_l().ok())
-                .map(|l| {
-                    l.iter()
-                        .filter_map(|v| v.as_n().ok()?.parse().ok())
-                        .collect()
-                })
-                .unwrap_or_default();
-            let listed = item
-                .get("held_jobs")
-                .and_then(|v| v.as_ss().ok())
-                .map_or(0, Vec::len);
-            let (mut kept, fits) = fuse::admit(&starts, now.unix_millis(), limit, window);
+            let state = FuseState::of(&item);
+            let listed = state.held_jobs.len();
+            let (mut kept, fits) = fuse::admit(&state.starts_ms, now.unix_millis(), limit, window);
             let in_window = kept.len();
             if fits {
                 kept.push(now.unix_millis());
