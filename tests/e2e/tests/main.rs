@@ -2,6 +2,7 @@
 //! module per concern.
 
 mod actions;
+mod actions_stack;
 mod deprovision;
 mod engine;
 mod hook;
