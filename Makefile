@@ -9,7 +9,7 @@ PY := $(VENV)/bin/python
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= us-east-1
-FUNCTIONS := hook-verify hook-intake log-poller deprovision
+FUNCTIONS := hook-verify hook-intake log-poller deprovision actions
 
 .PHONY: help venv build up down status run test test-unit test-tools test-sdk test-stack lint fmt validate bench release deploy clean
 
@@ -59,6 +59,7 @@ test-stack: venv build ## adapter and end-to-end tests against the local stack
 	$(PY) tools/stack.py up
 	status=0; for t in $(E2E_ALONE); do cargo test -p e2e-tests --tests -- $$t || status=$$?; done; \
 	  cargo test -p e2e-tests --tests -- --test-threads=4 $(addprefix --skip ,$(E2E_ALONE)) || status=$$?; \
+	  $(PY) -m pytest -q tests/sdk/test_actions_via_sdk.py || status=$$?; \
 	  $(PY) tools/stack.py down; exit $$status
 
 lint: ## rustfmt check and clippy with warnings as errors
