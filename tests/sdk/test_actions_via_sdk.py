@@ -14,6 +14,7 @@ import asyncio
 import json
 import os
 import shlex
+import time
 import urllib.error
 import urllib.request
 import uuid
@@ -113,15 +114,22 @@ def test_the_sdk_reads_the_user_group_and_membership_the_actions_api_created(sta
     run = uuid.uuid4().hex[:12]
     login = f"sdk.reader.{run}@example.com"
     group = f"SDK Readers {run}"
-    status, answer = signed_post(stack, "/actions", {
+    request = {
         "idempotency_key": f"sdk-{run}", "dry_run": False, "actions": [
             {"type": "SYNC_IDENTITIES", "login": login, "email": login, "first_name": "Sdk",
              "last_name": "Reader", "department": "Research", "title": "Analyst"},
             {"type": "CREATE_ENTITLEMENT", "name": group, "description": "made by POST /actions"},
             {"type": "MANAGE_RELATIONSHIPS", "user": login, "add": [group]},
-        ]})
+        ]}
+    status, answer = signed_post(stack, "/actions", request)
+    # The tests before this one may have spent the stack Okta's rate budget for this minute:
+    # the actions then wait (202, pending), and a caller repeats its key until they are done.
+    deadline = time.monotonic() + 90
+    while status == 202 and time.monotonic() < deadline:
+        time.sleep(2)
+        status, answer = signed_post(stack, "/actions", request)
     assert status == 200, answer
-    assert answer["status"] == "done" and answer["replayed"] is False, answer
+    assert answer["status"] == "done", answer
     results = answer["results"]
     assert [r["outcome"] for r in results] == ["created", "created", "added"], results
     user_id, group_id = results[0]["user_id"], results[1]["group_id"]

@@ -156,6 +156,24 @@ impl DynamoStore {
         }
     }
 
+    /// One update of a request under the caller's claim: a single `UpdateItem` (a
+    /// one-item transaction would cost twice the write units).
+    async fn claimed_update(
+        &self,
+        op: &'static str,
+        id: &str,
+        u: UpdateExpr,
+    ) -> Result<(), StoreError> {
+        match self.update_request(&Key::request(id), u).send().await {
+            Ok(_) => Ok(()),
+            Err(e) if condition_failed(&e) => Err(StoreError::Conflict {
+                op,
+                detail: "the request's claim was lost".into(),
+            }),
+            Err(e) => Err(classify("UpdateItem", &e)),
+        }
+    }
+
     fn claimed(token: &str) -> UpdateExpr {
         let mut u = UpdateExpr::new();
         let (claim, mine) = (u.name("claim"), u.value(s(token)));
@@ -175,11 +193,7 @@ impl DynamoStore {
     ) -> Result<(), StoreError> {
         let mut u = Self::claimed(token);
         u.set_path(&["started", &index.to_string()], s(what));
-        self.transact(
-            "mark action started",
-            vec![self.transact_update(&Key::request(id), u)?],
-        )
-        .await
+        self.claimed_update("mark action started", id, u).await
     }
 
     /// Records the answer of action `index` and its audit lines, together.
@@ -221,10 +235,6 @@ impl DynamoStore {
             .set("updated_at", s(&at.to_string()))
             .remove("claim")
             .remove("claim_expires_ms");
-        self.transact(
-            "finish request",
-            vec![self.transact_update(&Key::request(id), u)?],
-        )
-        .await
+        self.claimed_update("finish request", id, u).await
     }
 }
