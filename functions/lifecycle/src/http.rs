@@ -11,6 +11,7 @@ use crate::clock::Timestamp;
 use crate::config::Config;
 use crate::domain::{IntakeContext, Source};
 use crate::intake;
+use crate::metrics::{Metrics, Unit};
 use crate::okta::hook::parse_delivery;
 use crate::secrets::{AuthOutcome, HookSecret, SecretError, SecretSource, SecretsManagerSource};
 use crate::store::{DynamoStore, IntakeStore, Quarantine, StoreError};
@@ -180,18 +181,41 @@ impl<S: IntakeStore, K: SecretSource> HookHandler<S, K> {
 
     /// `GET /okta`: answers Okta's one-time verification.
     pub async fn verify(&self, req: Request) -> Response<Body> {
-        match self.try_verify(&req).await {
-            Ok(response) => response,
-            Err(e) => e.into_response(),
-        }
+        let mut metrics = Metrics::new("hook-verify");
+        let response = match self.try_verify(&req).await {
+            Ok(response) => {
+                metrics.count("Verifications", 1);
+                response
+            }
+            Err(e) => {
+                metrics.count_by("VerificationsRejected", "reason", e.code(), 1);
+                e.into_response()
+            }
+        };
+        metrics.flush();
+        response
     }
 
-    /// `POST /okta`: accepts an event delivery.
+    /// `POST /okta`: accepts an event delivery. Its metrics (deliveries accepted and
+    /// rejected by reason, events accepted, duplicate and ignored, the answer's latency)
+    /// are written once, as it ends.
     pub async fn intake(&self, req: Request) -> Response<Body> {
-        match self.try_intake(&req).await {
+        let started = std::time::Instant::now();
+        let mut metrics = Metrics::new("hook-intake");
+        let response = match self.try_intake(&req, &mut metrics).await {
             Ok(response) => response,
-            Err(e) => e.into_response(),
-        }
+            Err(e) => {
+                metrics.count_by("DeliveriesRejected", "reason", e.code(), 1);
+                e.into_response()
+            }
+        };
+        metrics.observe(
+            "IntakeLatency",
+            Unit::Milliseconds,
+            started.elapsed().as_secs_f64() * 1000.0,
+        );
+        metrics.flush();
+        response
     }
 
     async fn try_verify(&self, req: &Request) -> Result<Response<Body>, HookError> {
@@ -212,7 +236,11 @@ impl<S: IntakeStore, K: SecretSource> HookHandler<S, K> {
         ))
     }
 
-    async fn try_intake(&self, req: &Request) -> Result<Response<Body>, HookError> {
+    async fn try_intake(
+        &self,
+        req: &Request,
+        metrics: &mut Metrics,
+    ) -> Result<Response<Body>, HookError> {
         self.route(req, Method::POST)?;
         self.authenticate(req).await?;
         let body: &[u8] = req.body().as_ref();
@@ -261,6 +289,10 @@ impl<S: IntakeStore, K: SecretSource> HookHandler<S, K> {
             tracing::warn!(error = %e, "last_delivery_at not recorded");
         }
         let summary = summary?;
+        metrics.count("DeliveriesAccepted", 1);
+        metrics.count("EventsAccepted", summary.accepted as u64);
+        metrics.count("EventsDuplicate", summary.duplicates as u64);
+        metrics.count("EventsIgnored", summary.ignored as u64);
         tracing::info!(
             delivery_id = ctx.delivery_id.as_deref().unwrap_or(""),
             events,

@@ -24,6 +24,7 @@ pub mod domain;
 pub mod engine;
 pub mod http;
 pub mod intake;
+pub mod metrics;
 pub mod net;
 pub mod okta;
 pub mod poller;

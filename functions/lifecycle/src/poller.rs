@@ -21,6 +21,7 @@ use crate::domain::{AcceptedEvent, IntakeContext, Source};
 use crate::domain::{EventType, EventUuid, UserId};
 use crate::domain::{PollOutcome, UserRef};
 use crate::intake;
+use crate::metrics::{Metrics, Unit};
 use crate::okta::hook::{parse_log_event, LogEvent};
 use crate::okta::{ClientOptions, ErrorClass, LogQuery, OktaClient, OktaError, UserStatus};
 use crate::setup::{self, SetupError};
@@ -107,6 +108,23 @@ pub struct RunReport {
     pub swept: bool,
     /// Jobs the sweep created.
     pub sweep_jobs_created: u64,
+}
+
+impl RunReport {
+    /// The run's metrics: runs by outcome, events and jobs, rate limits, hook delivery
+    /// failures, the lag behind the newest event.
+    pub fn metrics(&self) -> Metrics {
+        let mut m = Metrics::new("log-poller");
+        m.count_by("PollRuns", "outcome", self.outcome.as_str(), 1);
+        m.count("EventsSeen", self.events_seen);
+        m.count("JobsCreated", self.jobs_created + self.sweep_jobs_created);
+        m.count("RateLimited", self.rate_limited);
+        m.count("HookDeliveryFailures", self.hook_failures);
+        if let Some(lag) = self.lag_seconds {
+            m.observe("PollLag", Unit::Seconds, lag as f64);
+        }
+        m
+    }
 }
 
 /// The poller: configuration, the table and Okta.
@@ -552,6 +570,29 @@ fn sweep_event(user: &DeprovisionedUser) -> AcceptedEvent {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_run_report_becomes_metrics_with_its_outcome_as_a_dimension() {
+        let report = RunReport {
+            outcome: PollOutcome::RateLimited,
+            events_seen: 7,
+            jobs_created: 2,
+            sweep_jobs_created: 1,
+            rate_limited: 1,
+            lag_seconds: Some(42),
+            ..RunReport::default()
+        };
+        let docs = report.metrics().documents(Timestamp::now());
+        let plain = &docs[0];
+        assert_eq!(plain["EventsSeen"], 7.0);
+        assert_eq!(plain["JobsCreated"], 3.0);
+        assert_eq!(plain["RateLimited"], 1.0);
+        assert_eq!(plain["PollLag"], 42.0);
+        let by_outcome = &docs[1];
+        assert_eq!(by_outcome["outcome"], "rate_limited");
+        assert_eq!(by_outcome["PollRuns"], 1.0);
+        assert_eq!(by_outcome["service"], "log-poller");
+    }
 
     #[test]
     fn a_sweep_job_id_is_the_same_for_the_same_status_change() {

@@ -13,6 +13,7 @@ use crate::actions::Provisioner;
 use crate::config::EngineConfig;
 use crate::domain::fuse::FuseSettings;
 use crate::engine::Engine;
+use crate::metrics::Metrics;
 use crate::setup::SetupError;
 
 /// The engine and the provisioner, over one table and one Okta client.
@@ -72,7 +73,11 @@ impl Worker {
             .into_iter()
             .partition(|r| request_of(r).is_some());
         event.records = jobs;
-        let mut response = self.engine.handle(event, request_id, deadline).await;
+        let mut metrics = Metrics::new("deprovision");
+        let mut response = self
+            .engine
+            .handle(event, request_id, deadline, &mut metrics)
+            .await;
         for record in requests {
             let Some(id) = request_of(&record) else {
                 continue;
@@ -92,10 +97,13 @@ impl Worker {
                 .instrument(span)
                 .await
             {
-                Ok(Some(answer)) => tracing::info!(
-                    status = answer.status.as_str(),
-                    "pending request carried on"
-                ),
+                Ok(Some(answer)) => {
+                    metrics.count_by("RequestsCarriedOn", "status", answer.status.as_str(), 1);
+                    tracing::info!(
+                        status = answer.status.as_str(),
+                        "pending request carried on"
+                    )
+                }
                 Ok(None) => tracing::info!("request not pending; nothing to carry on"),
                 Err(e) => {
                     tracing::error!(error = %e, "request could not be carried on; the stream retries it");
@@ -105,6 +113,7 @@ impl Worker {
                 }
             }
         }
+        metrics.flush();
         response
     }
 }

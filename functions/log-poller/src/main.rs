@@ -15,6 +15,7 @@ async fn main() -> Result<(), Error> {
         move |event: LambdaEvent<serde_json::Value>| async move {
             let deadline = poller.deadline(event.context.deadline());
             let report = poller.run(&event.context.request_id, deadline).await?;
+            report.metrics().flush();
             Ok::<_, Error>(serde_json::to_value(report)?)
         },
     ))

@@ -322,3 +322,45 @@ async fn no_secret_and_no_wrong_secret_reaches_any_log() {
     }
     assert!(read > 0, "the stack's logs were read");
 }
+
+#[tokio::test]
+async fn every_delivery_writes_its_metrics_in_embedded_metric_format() {
+    let stack = Stack::get();
+    let delivery = serde_json::to_vec(&fixture("deactivate.json")).unwrap();
+    let marker = unique("wrong");
+    assert_eq!(
+        post_raw(&stack, Some(stack.secret()), delivery.clone())
+            .await
+            .0,
+        200
+    );
+    assert_eq!(post_raw(&stack, Some(&marker), delivery).await.0, 401);
+    // The function's stdout lands in the stack's log a moment later.
+    let log = e2e_tests::root().join(".local/logs/lambda.log");
+    let mut found = (false, false);
+    for _ in 0..20 {
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        let docs: Vec<Value> = text
+            .lines()
+            .filter_map(|l| l.find("{\"").map(|at| &l[at..]))
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .filter(|d: &Value| d["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "OktaLifecycle")
+            .filter(|d| d["service"] == "hook-intake")
+            .collect();
+        found = (
+            docs.iter().any(|d| d.get("DeliveriesAccepted").is_some()),
+            docs.iter()
+                .any(|d| d["reason"] == "unauthorized" && d.get("DeliveriesRejected").is_some()),
+        );
+        if found == (true, true) {
+            break;
+        }
+    }
+    assert_eq!(
+        found,
+        (true, true),
+        "accepted and rejected deliveries are counted in {}",
+        log.display()
+    );
+}

@@ -15,6 +15,7 @@ use super::{Provisioner, SubmitError};
 use crate::aws::sdk_config;
 use crate::config::ActionsConfig;
 use crate::domain::provision::{ActionError, RequestStatus};
+use crate::metrics::Metrics;
 use crate::okta::ClientOptions;
 use crate::setup::{self, SetupError};
 use crate::store::StoreError;
@@ -172,13 +173,24 @@ impl ActionsApi {
     /// Answers one request.
     pub async fn handle(&self, req: Request) -> Response<Body> {
         let deadline = Instant::now() + self.time_budget;
-        match self.route(req, deadline).await {
+        let mut metrics = Metrics::new("actions");
+        let response = match self.route(req, deadline, &mut metrics).await {
             Ok(response) => response,
-            Err(e) => e.into_response(),
-        }
+            Err(e) => {
+                metrics.count_by("RequestsRefused", "reason", e.code(), 1);
+                e.into_response()
+            }
+        };
+        metrics.flush();
+        response
     }
 
-    async fn route(&self, req: Request, deadline: Instant) -> Result<Response<Body>, ApiError> {
+    async fn route(
+        &self,
+        req: Request,
+        deadline: Instant,
+        metrics: &mut Metrics,
+    ) -> Result<Response<Body>, ApiError> {
         let path = req.uri().path().trim_end_matches('/').to_owned();
         let rest = path
             .strip_prefix("/actions")
@@ -186,7 +198,7 @@ impl ActionsApi {
             .to_owned();
         let caller = caller(&req).ok_or(ApiError::Forbidden)?;
         match (req.method(), rest.as_str()) {
-            (&Method::POST, "") => self.submit(&req, &caller, deadline).await,
+            (&Method::POST, "") => self.submit(&req, &caller, deadline, metrics).await,
             (&Method::GET, id) if id.len() > 1 => {
                 let id = &id[1..];
                 let answer = self
@@ -206,6 +218,7 @@ impl ActionsApi {
         req: &Request,
         caller: &str,
         deadline: Instant,
+        metrics: &mut Metrics,
     ) -> Result<Response<Body>, ApiError> {
         let body = req.body().as_ref();
         if body.len() > self.max_body_bytes {
@@ -226,6 +239,13 @@ impl ActionsApi {
             RequestStatus::Done => StatusCode::OK,
             _ => StatusCode::ACCEPTED,
         };
+        metrics.count_by("Requests", "status", answer.status.as_str(), 1);
+        for row in &answer.results {
+            if let super::Row::Fresh(result) = row {
+                let outcome = serde_json::to_value(result.answer.outcome).unwrap_or_default();
+                metrics.count_by("Actions", "outcome", outcome.as_str().unwrap_or(""), 1);
+            }
+        }
         tracing::info!(request_id = %answer.request_id, caller, status = status.as_u16(),
             replayed = answer.replayed, "actions request answered");
         Ok(json_response(status, &answer.to_json()))

@@ -10,6 +10,7 @@ use tracing::Instrument;
 
 use super::Engine;
 use crate::domain::JobStatus;
+use crate::metrics::Metrics;
 use crate::store::{IntakeStore, Key};
 
 impl Engine {
@@ -21,6 +22,7 @@ impl Engine {
         event: Event,
         request_id: &str,
         deadline: Instant,
+        metrics: &mut Metrics,
     ) -> DynamoDbEventResponse {
         let mut response = DynamoDbEventResponse::default();
         // The operator's dry-run switch, read once per batch (at the first job).
@@ -54,11 +56,14 @@ impl Engine {
             };
             match result {
                 Ok(report) => {
+                    let status = report.status.as_ref().map_or("none", JobStatus::as_str);
+                    metrics.count_by("JobRuns", "status", status, 1);
                     tracing::info!(user = %key.pk, job = %report.job, status = report.status.as_ref().map_or("none", JobStatus::as_str),
                         detail = report.detail.as_deref().unwrap_or(""),
                         elapsed_ms = started.elapsed().as_millis() as u64, "job handled")
                 }
                 Err(e) => {
+                    metrics.count("JobRunsUnrecorded", 1);
                     tracing::error!(user = %key.pk, job = %key.sk, error = %e,
                         "job could not be handled; the stream will retry it");
                     let mut failure = DynamoDbBatchItemFailure::default();
