@@ -21,7 +21,7 @@ use lifecycle::clock::Timestamp;
 use lifecycle::config::TableConfig;
 use lifecycle::domain::UserId;
 use lifecycle::domain::{Job, JobStatus};
-use lifecycle::store::{DynamoStore, FuseState, Key, StoreError};
+use lifecycle::store::{DynamoStore, FuseState, IntegrationSwitch, Key, StoreError};
 
 pub use actions::{ActionCommand, ActionOptions, GroupChange, Mode, SyncIdentityArgs};
 pub use output::{Exit, Report};
@@ -145,11 +145,16 @@ pub enum Command {
     },
     /// Release every job the fuse lists.
     ReleaseHeld,
-    /// The operator's dry-run switch: plan and record, touch nothing.
+    /// The operator's dry-run switch: plan and record, touch nothing. Audited.
     DryRun {
         /// On or off.
         state: Switch,
     },
+    /// Switch the event hook on: deliveries are taken again. Audited.
+    Enable,
+    /// Switch the event hook off: deliveries get 404 and nothing is written (the
+    /// poller still catches up once it is on again). Audited.
+    Disable,
 }
 
 /// On or off.
@@ -331,8 +336,23 @@ pub async fn run(
         }
         Command::DryRun { state } => {
             let on = matches!(state, Switch::On);
-            store.set_dry_run(on).await?;
+            let actor = format!("operator:{operator}");
+            store
+                .set_switch(IntegrationSwitch::DryRun, on, &actor, Timestamp::now())
+                .await?;
             let _ = writeln!(out, "dry run {}", if on { "on" } else { "off" });
+        }
+        Command::Enable | Command::Disable => {
+            let on = matches!(command, Command::Enable);
+            let actor = format!("operator:{operator}");
+            store
+                .set_switch(IntegrationSwitch::Enabled, on, &actor, Timestamp::now())
+                .await?;
+            let _ = writeln!(
+                out,
+                "event hook {}",
+                if on { "enabled" } else { "disabled" }
+            );
         }
     }
     Ok(out)

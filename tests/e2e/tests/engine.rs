@@ -976,3 +976,36 @@ async fn a_second_departure_after_an_unrestored_return_snapshots_what_the_person
     assert_eq!(w.run(&engine, &back).await.status, Some(JobStatus::Done));
     assert_eq!(w.groups(&p.id).await, ["Everyone", "Sales"]);
 }
+
+#[tokio::test]
+async fn switching_the_hook_off_and_on_is_audited_with_the_operator() {
+    let w = world().await;
+    let engine = w.engine(&[]).await;
+    assert!(engine.store().integration().await.unwrap().enabled);
+    let said = w.ops(&engine, Command::Disable).await.unwrap();
+    assert_eq!(said, "event hook disabled\n");
+    assert!(!engine.store().integration().await.unwrap().enabled);
+    w.ops(&engine, Command::DryRun { state: Switch::On })
+        .await
+        .unwrap();
+    w.ops(&engine, Command::Enable).await.unwrap();
+    let integration = engine.store().integration().await.unwrap();
+    assert!(integration.enabled && integration.dry_run);
+    let trail = engine
+        .store()
+        .audit_trail_of(&lifecycle::domain::AuditSubject::Integration)
+        .await
+        .unwrap();
+    let lines: Vec<String> = trail
+        .iter()
+        .map(|l| format!("{} {} {}", l.action, l.outcome, l.actor))
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            "switch.enabled off operator:tester",
+            "switch.dry_run on operator:tester",
+            "switch.enabled on operator:tester"
+        ]
+    );
+}

@@ -39,6 +39,8 @@ pub enum AuditAction {
     },
     /// A provisioning action on a user or a group: `action.<TYPE>`.
     Provision(ActionType),
+    /// An operator set one of the integration's switches: `switch.<name>`.
+    Switch(String),
     /// Text this version does not know.
     Other(String),
 }
@@ -54,6 +56,9 @@ impl AuditAction {
         }
         if let Some(kind) = text.strip_prefix("action.").and_then(ActionType::parse) {
             return AuditAction::Provision(kind);
+        }
+        if let Some(name) = text.strip_prefix("switch.") {
+            return AuditAction::Switch(name.to_owned());
         }
         if let Some(status) = text.strip_prefix("operator.") {
             return AuditAction::Operator(JobStatus::from(status));
@@ -88,6 +93,7 @@ impl fmt::Display for AuditAction {
             AuditAction::Operator(status) => write!(f, "operator.{}", status.as_str()),
             AuditAction::Step { target, op } => write!(f, "{target}/{}", op.as_str()),
             AuditAction::Provision(kind) => write!(f, "action.{kind}"),
+            AuditAction::Switch(name) => write!(f, "switch.{name}"),
             AuditAction::Other(text) => f.write_str(text),
         }
     }
@@ -142,12 +148,16 @@ pub enum AuditOutcome {
     Reset,
     /// Continues durably.
     Pending,
+    /// A switch turned on.
+    On,
+    /// A switch turned off.
+    Off,
     /// Text this version does not know.
     Other(String),
 }
 
 impl AuditOutcome {
-    const NAMED: [(AuditOutcome, &'static str); 23] = [
+    const NAMED: [(AuditOutcome, &'static str); 25] = [
         (AuditOutcome::Done, "done"),
         (AuditOutcome::Already, "already"),
         (AuditOutcome::Skipped, "skipped"),
@@ -171,6 +181,8 @@ impl AuditOutcome {
         (AuditOutcome::Restored, "restored"),
         (AuditOutcome::Reset, "reset"),
         (AuditOutcome::Pending, "pending"),
+        (AuditOutcome::On, "on"),
+        (AuditOutcome::Off, "off"),
     ];
 
     /// The text stored in the table.
@@ -221,6 +233,8 @@ pub enum AuditSubject {
     /// A provisioning request, for what names neither (an action refused before any
     /// user or group was known).
     Request(String),
+    /// The integration as a whole: an operator's switches.
+    Integration,
 }
 
 /// One line of the audit trail.
@@ -293,6 +307,7 @@ mod tests {
         let mut actions = vec![
             AuditAction::Deferred,
             AuditAction::Provision(ActionType::SyncIdentities),
+            AuditAction::Switch("enabled".into()),
             AuditAction::Snapshot,
             AuditAction::Plan,
             AuditAction::LoginReused,

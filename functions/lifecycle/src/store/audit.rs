@@ -24,6 +24,7 @@ impl AuditEntry {
                 AuditSubject::User(user) => ("user_id".into(), s(user.as_str())),
                 AuditSubject::Group(group) => ("group_id".into(), s(group)),
                 AuditSubject::Request(id) => ("request_id".into(), s(id)),
+                AuditSubject::Integration => ("subject".into(), s("integration")),
             },
             ("at".into(), s(&self.at.to_string())),
             ("event_uuid".into(), s(&self.event_uuid)),
@@ -63,6 +64,9 @@ impl AuditEntry {
             }
             (None, Some(group), _) => AuditSubject::Group(group),
             (None, None, Some(request)) => AuditSubject::Request(request),
+            (None, None, None) if text(item, "subject").as_deref() == Some("integration") => {
+                AuditSubject::Integration
+            }
             (None, None, None) => return Err(corrupt("user_id, group_id or request_id", key)),
         };
         let at = text(item, "at")

@@ -98,6 +98,7 @@ impl Key {
             AuditSubject::User(user) => Self::user_pk(user),
             AuditSubject::Group(group) => Self::group_pk(group),
             AuditSubject::Request(id) => Self::request(id).pk,
+            AuditSubject::Integration => Self::integration().pk,
         }
     }
 

@@ -19,6 +19,7 @@ mod user_state;
 
 use std::future::Future;
 
+pub use config::IntegrationSwitch;
 pub use dynamo::DynamoStore;
 pub use fuse::FuseState;
 pub use keys::{held_ref, Key};
