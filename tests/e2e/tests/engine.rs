@@ -411,6 +411,10 @@ async fn a_deactivation_removes_access_everywhere_and_a_reactivation_gives_it_ba
         .await;
     let report = w.run(&engine, &key).await;
     assert_eq!(report.status, Some(JobStatus::Done), "{report:?}");
+    let took = report
+        .removed_after_ms
+        .expect("a removal reports its time to removal");
+    assert!(took < 60_000, "{took} ms from the event to done");
 
     assert_eq!(w.groups(&p.id).await, ["Everyone"], "only Everyone is left");
     assert_eq!(
@@ -455,6 +459,7 @@ async fn a_deactivation_removes_access_everywhere_and_a_reactivation_gives_it_ba
         .await;
     let report = w.run(&engine, &key).await;
     assert_eq!(report.status, Some(JobStatus::Done), "{report:?}");
+    assert_eq!(report.removed_after_ms, None, "a restore removes nothing");
     assert_eq!(
         w.groups(&p.id).await,
         ["Engineering", "Everyone", "VPN Users"]

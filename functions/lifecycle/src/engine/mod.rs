@@ -29,8 +29,8 @@ use crate::aws::sdk_config;
 use crate::clock::Timestamp;
 use crate::config::EngineConfig;
 use crate::domain::{
-    Action, AuditAction, AuditEntry, AuditOutcome, Job, JobStatus, Settle, Snapshot, StateUpdate,
-    UserState,
+    Action, AuditAction, AuditEntry, AuditOutcome, EventType, Job, JobStatus, Settle, Snapshot,
+    StateUpdate, UserState,
 };
 use crate::okta::{ClientOptions, OktaClient, OktaUser};
 use crate::retry::Backoff;
@@ -91,6 +91,10 @@ pub struct JobReport {
     /// Why, for people.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
+    /// For a run that removed access (done): milliseconds from Okta's event to now, the
+    /// time to removal an auditor asks about.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub removed_after_ms: Option<u64>,
 }
 
 /// Why a run stopped before settling normally.
@@ -291,6 +295,7 @@ impl Engine {
             job: key.sk.clone(),
             status: status.cloned(),
             detail: detail.map(str::to_owned),
+            removed_after_ms: None,
         };
         let Some(job) = self.store.job(key).await? else {
             return Ok(report(None, Some("no such job")));
@@ -331,10 +336,19 @@ impl Engine {
             Err(Stop::Store(e)) => Err(e),
             Err(Stop::Failed(e)) => self.fail(&mut run, &e).await,
         }?;
+        let removal = matches!(
+            run.job.event_type,
+            EventType::Deactivate | EventType::DeleteInitiated | EventType::Suspend
+        );
+        let removed_after_ms = (removal && outcome.status == JobStatus::Done).then(|| {
+            u64::try_from(Timestamp::now().since(&run.job.published).as_millis())
+                .unwrap_or(u64::MAX)
+        });
         Ok(JobReport {
             job: key.sk.clone(),
             status: Some(outcome.status),
             detail: outcome.detail,
+            removed_after_ms,
         })
     }
 

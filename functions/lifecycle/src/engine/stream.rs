@@ -10,7 +10,7 @@ use tracing::Instrument;
 
 use super::Engine;
 use crate::domain::JobStatus;
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, Unit};
 use crate::store::{IntakeStore, Key};
 
 impl Engine {
@@ -58,6 +58,9 @@ impl Engine {
                 Ok(report) => {
                     let status = report.status.as_ref().map_or("none", JobStatus::as_str);
                     metrics.count_by("JobRuns", "status", status, 1);
+                    if let Some(ms) = report.removed_after_ms {
+                        metrics.observe("TimeToRemoval", Unit::Seconds, ms as f64 / 1000.0);
+                    }
                     tracing::info!(user = %key.pk, job = %report.job, status = report.status.as_ref().map_or("none", JobStatus::as_str),
                         detail = report.detail.as_deref().unwrap_or(""),
                         elapsed_ms = started.elapsed().as_millis() as u64, "job handled")
