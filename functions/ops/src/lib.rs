@@ -117,9 +117,21 @@ pub async fn execute(cli: Cli) -> Report {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// A user's jobs, oldest first.
+    /// A user's jobs, oldest first; or, with `--status` and no user, every job in that
+    /// status across users (pending, running, retrying, retry_requested, released, held,
+    /// failed), by the time of its event.
     Jobs {
-        /// Okta user id.
-        user: String,
+        /// Okta user id; leave out with `--status` for every user.
+        user: Option<String>,
+        /// Only jobs in this status.
+        #[arg(long)]
+        status: Option<String>,
+        /// With `--status` across users: events from this time on (RFC 3339).
+        #[arg(long)]
+        since: Option<String>,
+        /// With `--status` across users: at most this many.
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
     },
     /// A user's audit trail, oldest first.
     Audit {
@@ -190,6 +202,12 @@ pub enum OpsError {
         /// The statuses it applies to.
         allowed: &'static str,
     },
+    /// `jobs` without a user and without `--status`.
+    #[error("jobs needs a user, or --status for every user")]
+    JobsOf,
+    /// Not a time.
+    #[error("{0:?} is not an RFC 3339 time such as 2026-12-01T00:00:00Z")]
+    Time(String),
     /// The job changed between reading and writing.
     #[error("job {0} changed meanwhile; look again")]
     Changed(String),
@@ -280,15 +298,40 @@ pub async fn run(
 ) -> Result<String, OpsError> {
     let mut out = String::new();
     match command {
-        Command::Jobs { user } => {
-            for job in store.jobs_of(&user_id(&user)?).await? {
+        Command::Jobs {
+            user,
+            status,
+            since,
+            limit,
+        } => {
+            let status = status.as_deref().map(JobStatus::from);
+            let jobs = match (&user, &status) {
+                (Some(user), _) => store.jobs_of(&user_id(user)?).await?,
+                (None, Some(status)) => {
+                    let since = since
+                        .as_deref()
+                        .map(|t| Timestamp::parse(t).map_err(|_| OpsError::Time(t.to_owned())))
+                        .transpose()?;
+                    store.jobs_in_status(status, since.as_ref(), limit).await?
+                }
+                (None, None) => return Err(OpsError::JobsOf),
+            };
+            for job in jobs
+                .iter()
+                .filter(|j| status.as_ref().is_none_or(|s| &j.status == s))
+            {
                 let _ = writeln!(
                     out,
-                    "{}  {:<16} {:<34} attempts={}",
+                    "{} {}  {:<16} {:<34} attempts={}{}",
+                    Key::user_pk(&job.user),
                     job.id,
                     job.status.as_str(),
                     job.event_type.as_str(),
                     job.attempts,
+                    job.last_error
+                        .as_deref()
+                        .map(|e| format!("  {e}"))
+                        .unwrap_or_default(),
                 );
             }
         }

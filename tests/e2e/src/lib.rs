@@ -296,6 +296,34 @@ impl Stack {
                     .unwrap(),
             );
         }
+        for index in def["GlobalSecondaryIndexes"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            let mut gsi = aws_sdk_dynamodb::types::GlobalSecondaryIndex::builder()
+                .index_name(index["IndexName"].as_str().unwrap())
+                .projection(
+                    aws_sdk_dynamodb::types::Projection::builder()
+                        .projection_type(
+                            index["Projection"]["ProjectionType"]
+                                .as_str()
+                                .unwrap()
+                                .into(),
+                        )
+                        .build(),
+                );
+            for k in index["KeySchema"].as_array().expect("index key schema") {
+                gsi = gsi.key_schema(
+                    aws_sdk_dynamodb::types::KeySchemaElement::builder()
+                        .attribute_name(k["AttributeName"].as_str().unwrap())
+                        .key_type(k["KeyType"].as_str().unwrap().into())
+                        .build()
+                        .unwrap(),
+                );
+            }
+            req = req.global_secondary_indexes(gsi.build().unwrap());
+        }
         req.send().await.expect("create table");
         name
     }

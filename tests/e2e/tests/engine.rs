@@ -1014,3 +1014,55 @@ async fn switching_the_hook_off_and_on_is_audited_with_the_operator() {
         ]
     );
 }
+
+#[tokio::test]
+async fn jobs_that_have_not_settled_are_found_across_users_in_one_query() {
+    let w = world().await;
+    let engine = w.engine(&[]).await;
+    let a = w.person("attention-a").await;
+    let b = w.person("attention-b").await;
+    deactivate_okta_user(&w.okta, TOKEN, &a.id).await;
+    let done = w
+        .job(&engine, &a, EventType::Deactivate, Timestamp::now())
+        .await;
+    let waiting = w
+        .job(&engine, &b, EventType::Deactivate, Timestamp::now())
+        .await;
+    assert_eq!(w.run(&engine, &done).await.status, Some(JobStatus::Done));
+
+    let pending = engine
+        .store()
+        .jobs_in_status(&JobStatus::Pending, None, 100)
+        .await
+        .unwrap();
+    let ids: Vec<&str> = pending.iter().map(|j| j.id.as_str()).collect();
+    assert_eq!(ids, [waiting.sk.as_str()], "the done job left the index");
+    assert!(engine
+        .store()
+        .jobs_in_status(&JobStatus::Done, None, 100)
+        .await
+        .is_err());
+    let later = Timestamp::now().plus(Duration::from_secs(3600));
+    assert!(engine
+        .store()
+        .jobs_in_status(&JobStatus::Pending, Some(&later), 100)
+        .await
+        .unwrap()
+        .is_empty());
+    let said = w
+        .ops(
+            &engine,
+            Command::Jobs {
+                user: None,
+                status: Some("pending".into()),
+                since: None,
+                limit: 10,
+            },
+        )
+        .await
+        .unwrap();
+    assert!(
+        said.contains(&waiting.sk) && !said.contains(&done.sk),
+        "{said}"
+    );
+}

@@ -86,6 +86,16 @@ impl JobStatus {
         }
     }
 
+    /// Whether a job in this status is listed in the table's attention index (what an
+    /// operator looks at across users): every status but the settled ones (`done`,
+    /// `planned`, `stale`, `skipped`), so the index stays small however many jobs ended.
+    pub fn needs_attention(&self) -> bool {
+        !matches!(
+            self,
+            JobStatus::Done | JobStatus::Planned | JobStatus::Stale | JobStatus::Skipped
+        )
+    }
+
     /// Whether this status starts a new round of attempts (an operator's request or a
     /// fresh job) rather than continuing one.
     pub fn starts_a_round(&self) -> bool {

@@ -86,6 +86,9 @@ impl DynamoStore {
         let mut job = HashMap::from([
             ("kind".to_string(), s("job")),
             ("status".into(), s("pending")),
+            // Listed in the attention index until it settles.
+            ("attention".into(), s("pending")),
+            ("attention_sk".into(), s(&job_key.sk)),
             ("attempts".into(), n(0)),
             ("event_uuid".into(), s(event.uuid.as_str())),
             ("event_type".into(), s(event.event_type.as_str())),

@@ -102,6 +102,18 @@ fn claim_lost<R: std::fmt::Debug>(
 }
 
 /// A claim of a job that has status `from`: `running` under `token` until `now + lease`.
+/// The sparse index of jobs that have not settled (`attention` = status).
+const ATTENTION_INDEX: &str = "attention";
+
+/// Lists the job in the attention index under its new status, or takes it out.
+fn mark_attention(u: &mut UpdateExpr, status: &JobStatus) {
+    if status.needs_attention() {
+        u.set("attention", s(status.as_str()));
+    } else {
+        u.remove("attention");
+    }
+}
+
 fn claim_expr(from: &JobStatus, token: &str, now: Timestamp, lease: Duration) -> UpdateExpr {
     let mut u = UpdateExpr::new();
     u.set("status", s("running"))
@@ -128,6 +140,7 @@ fn claim_expr(from: &JobStatus, token: &str, now: Timestamp, lease: Duration) ->
         "{status} <> {running} OR attribute_not_exists({expires}) \
          OR {expires} < {now_ms} OR {claim} = {token}"
     ));
+    mark_attention(&mut u, &JobStatus::Running);
     u
 }
 
@@ -139,6 +152,7 @@ fn request_expr(from: &JobStatus, to: &JobStatus, actor: &str, now: Timestamp) -
         .set("requested_by", s(actor));
     let (status, from) = (u.name("status"), u.value(s(from.as_str())));
     u.condition(format!("{status} = {from}"));
+    mark_attention(&mut u, to);
     u
 }
 
@@ -261,6 +275,7 @@ impl DynamoStore {
         state: Option<&StateUpdate>,
     ) -> Result<(), StoreError> {
         let update = self.job_update(job, token, |u| {
+            mark_attention(u, &settle.status);
             u.set("status", s(settle.status.as_str()))
                 .set("finished_at", s(&audit.at.to_string()))
                 .set_or_remove("reason", settle.reason.as_deref().map(s))
@@ -325,6 +340,57 @@ impl DynamoStore {
         }
     }
 
+    /// Jobs now in `status` across every user, by the time of their event (from `since`
+    /// on), oldest first, at most `limit`: one query of the attention index, which holds
+    /// only the jobs that have not settled. The index is eventually consistent: a job
+    /// that changed a moment ago may still be listed under its old status.
+    pub async fn jobs_in_status(
+        &self,
+        status: &JobStatus,
+        since: Option<&Timestamp>,
+        limit: usize,
+    ) -> Result<Vec<Job>, StoreError> {
+        if !status.needs_attention() {
+            return Err(StoreError::Rejected {
+                op: "jobs in status",
+                detail: format!(
+                    "{} jobs are settled and not indexed; read them per user",
+                    status.as_str()
+                ),
+            });
+        }
+        let from = since.map_or_else(|| "JOB#".to_owned(), |t| format!("JOB#{t}"));
+        let mut jobs = Vec::new();
+        let mut start = None;
+        while jobs.len() < limit {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(ATTENTION_INDEX)
+                .key_condition_expression("attention = :status AND attention_sk >= :from")
+                .expression_attribute_values(":status", s(status.as_str()))
+                .expression_attribute_values(":from", s(&from))
+                .limit(i32::try_from(limit - jobs.len()).unwrap_or(i32::MAX))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| classify("Query", &e))?;
+            for item in out.items() {
+                let key = Key::new(
+                    text(item, "pk").unwrap_or_default(),
+                    text(item, "sk").unwrap_or_default(),
+                );
+                jobs.push(parse_job(&key, item)?);
+            }
+            start = out.last_evaluated_key().cloned();
+            if start.is_none() {
+                break;
+            }
+        }
+        Ok(jobs)
+    }
+
     /// A user's jobs, oldest first.
     pub async fn jobs_of(&self, user: &UserId) -> Result<Vec<Job>, StoreError> {
         let mut jobs = Vec::new();
@@ -360,7 +426,7 @@ mod tests {
         assert_eq!(
             claim.0,
             "SET #n0 = :v0, #n1 = :v1, #n2 = :v2, #n3 = :v3, #n4 = :v4, #n5 = :v5, \
-             #n6 = if_not_exists(#n6, :v6) + :v5, #n7 = if_not_exists(#n7, :v7) \
+             #n6 = if_not_exists(#n6, :v6) + :v5, #n7 = if_not_exists(#n7, :v7), #n9 = :v0 \
              REMOVE #n8"
         );
         assert_eq!(
@@ -382,6 +448,7 @@ mod tests {
                 ("#n6", "runs"),
                 ("#n7", "steps"),
                 ("#n8", "not_before_ms"),
+                ("#n9", "attention"),
             ]
         );
         let values = &claim.3;
@@ -406,14 +473,15 @@ mod tests {
         let now = at("2026-11-23T10:00:00.000Z");
         let u = request_expr(&JobStatus::Failed, &JobStatus::RetryRequested, "ops", now);
         let u = u.render();
-        assert_eq!(u.0, "SET #n0 = :v0, #n1 = :v1, #n2 = :v2");
+        assert_eq!(u.0, "SET #n0 = :v0, #n1 = :v1, #n2 = :v2, #n3 = :v0");
         assert_eq!(u.1.as_deref(), Some("#n0 = :v3"));
         assert_eq!(
             names(&u),
             [
                 ("#n0", "status"),
                 ("#n1", "requested_at"),
-                ("#n2", "requested_by")
+                ("#n2", "requested_by"),
+                ("#n3", "attention")
             ]
         );
         assert_eq!(u.3[":v0"], s("retry_requested"));
