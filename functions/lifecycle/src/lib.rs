@@ -7,6 +7,7 @@
 //! - [`intake`]: events in, one conditional write per event out (hook and poller).
 //! - [`engine`]: deprovisioning and restoring a person's access, job by job.
 //! - [`actions`]: provisioning actions on Okta (`POST /actions`): parse, plan, act, answer.
+//! - [`sync`]: the source-of-truth sync: an HR export read into rows, planned against Okta.
 //! - [`worker`]: the stream's work: jobs to the engine, pending requests to the actions.
 //! - [`targets`]: Okta, SCIM 2.0 and signed webhooks behind one trait.
 //! - [`poller`]: the System Log poller and the reconciliation sweep.
@@ -32,5 +33,6 @@ pub mod retry;
 pub mod secrets;
 pub mod setup;
 pub mod store;
+pub mod sync;
 pub mod targets;
 pub mod worker;
