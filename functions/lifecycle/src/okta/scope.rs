@@ -49,6 +49,22 @@ impl OktaClient {
         Ok(Some(UserList { users, truncated }))
     }
 
+    /// The users matching a `search` expression (which ignores case and includes
+    /// DEPROVISIONED users), 200 per page, at most `max_pages` pages.
+    pub async fn users_matching(
+        &self,
+        expr: &str,
+        max_pages: usize,
+    ) -> Result<UserList, OktaError> {
+        let mut url = self.path_url(&["api", "v1", "users"])?;
+        url.query_pairs_mut()
+            .append_pair("search", expr)
+            .append_pair("limit", "200");
+        let (items, truncated) = list_all(self, url, max_pages).await?;
+        let users = decode_all("/api/v1/users", &items, OktaUser::from_json)?;
+        Ok(UserList { users, truncated })
+    }
+
     /// The `OKTA_GROUP`s whose name starts with `prefix`, compared with case
     /// (`GET /api/v1/groups?q=…`, which matches names from the start ignoring case),
     /// at most `max_pages` pages of 200; the flag says the bound cut the list short.

@@ -29,16 +29,27 @@ async fn group_members_follow_next_links_and_say_when_the_bound_cut_them_short()
         )
         .await;
     }
-    let all = client.group_members(&gid, 2, 10).await.unwrap().expect("group exists");
+    let all = client
+        .group_members(&gid, 2, 10)
+        .await
+        .unwrap()
+        .expect("group exists");
     assert!(!all.truncated);
     let mut got: Vec<&str> = all.users.iter().map(|u| u.login.as_str()).collect();
     got.sort_unstable();
     assert_eq!(got, logins);
-    let cut = client.group_members(&gid, 2, 1).await.unwrap().expect("group exists");
+    let cut = client
+        .group_members(&gid, 2, 1)
+        .await
+        .unwrap()
+        .expect("group exists");
     assert_eq!(cut.users.len(), 2);
     assert!(cut.truncated, "a second page was left unread");
     assert_eq!(
-        client.group_members("00gnosuchgroup000000", 2, 10).await.unwrap(),
+        client
+            .group_members("00gnosuchgroup000000", 2, 10)
+            .await
+            .unwrap(),
         None
     );
 
@@ -50,9 +61,16 @@ async fn group_members_follow_next_links_and_say_when_the_bound_cut_them_short()
         )
         .await;
     }
-    let (groups, truncated) = client.okta_groups_with_prefix("Scope Test", 5).await.unwrap();
+    let (groups, truncated) = client
+        .okta_groups_with_prefix("Scope Test", 5)
+        .await
+        .unwrap();
     assert!(!truncated);
     let mut names: Vec<&str> = groups.iter().map(|g| g.name.as_str()).collect();
     names.sort_unstable();
-    assert_eq!(names, ["Scope Test", "Scope Test Two"], "the prefix keeps its case");
+    assert_eq!(
+        names,
+        ["Scope Test", "Scope Test Two"],
+        "the prefix keeps its case"
+    );
 }
