@@ -185,7 +185,8 @@ async fn a_file_creates_everyone_then_changes_only_what_changed_and_refuses_a_cu
     assert!(report.stdout.contains("created"), "{}", report.stdout);
     for p in &everyone {
         let user = sync.okta(&format!("/api/v1/users/{}", p.login)).await;
-        assert_eq!(user["status"], "ACTIVE", "{user}");
+        // Activated without e-mail and without a password: Okta's PROVISIONED.
+        assert_eq!(user["status"], "PROVISIONED", "{user}");
         assert_eq!(user["profile"]["department"], p.department.as_str());
         assert_eq!(sync.groups_of(&p.login).await, [p.group]);
     }
@@ -239,7 +240,7 @@ async fn a_file_creates_everyone_then_changes_only_what_changed_and_refuses_a_cu
     let report = sync.sync(&shorter, &["--apply"]).await;
     assert_eq!(report.exit, Exit::Success, "{report:?}");
     let user = sync.okta(&format!("/api/v1/users/{}", gone.login)).await;
-    assert_eq!(user["status"], "ACTIVE", "untouched");
+    assert_eq!(user["status"], "PROVISIONED", "untouched");
 
     // A file cut in half, with --deprovision-missing: refused by the guard, nothing written.
     let before = sync.last_updated(&logins).await;
