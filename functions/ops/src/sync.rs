@@ -190,10 +190,9 @@ pub fn plan_text(plan: &Plan, guards: &[Guard]) -> String {
         let changes: Vec<String> = e.changes.iter().map(change_text).collect();
         let _ = write!(
             out,
-            "{:<11} {:<40} line {:<5}",
+            "{:<11} {:<40} line {line}",
             op_name(e.op),
             e.login.as_deref().unwrap_or("?"),
-            line
         );
         if !changes.is_empty() {
             let _ = write!(out, " {}", changes.join("; "));
@@ -820,12 +819,15 @@ async fn apply(client: &ApiClient, run: &Runnable, json_out: bool) -> Report {
             let _ = writeln!(out, "  {outcome:<14} {n}");
         }
         for f in &failures {
+            let kind = f["type"]
+                .as_str()
+                .map(|t| format!(" {t}"))
+                .unwrap_or_default();
             let _ = writeln!(
                 out,
-                "failed line {} {} {}: {}",
+                "failed line {} {}{kind}: {}",
                 f["line"].as_u64().map_or("-".to_owned(), |l| l.to_string()),
                 f["login"].as_str().unwrap_or("?"),
-                f["type"].as_str().unwrap_or(""),
                 f["error"].as_str().unwrap_or("")
             );
         }
