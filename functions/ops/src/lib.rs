@@ -13,6 +13,7 @@
 pub mod actions;
 pub mod output;
 pub mod sign;
+pub mod sync;
 
 use std::fmt::Write as _;
 
@@ -82,6 +83,9 @@ pub enum Operation {
     /// A provisioning action, through the actions API.
     #[command(flatten)]
     Action(ActionCommand),
+    /// Source-of-truth sync: plan an HR export against Okta (the default), `--out` the
+    /// plan, `--apply` it through the actions API within the guards.
+    Sync(Box<sync::SyncArgs>),
 }
 
 /// Runs the command line: a table command against `--table`, an action command against
@@ -102,6 +106,7 @@ pub async fn execute(cli: Cli) -> Report {
                 Err(e) => Report::error(Exit::Failed, e.to_string()),
             }
         }
+        Operation::Sync(args) => sync::execute(&args, cli.api_url, cli.region, cli.json).await,
         Operation::Action(command) => {
             let options = ActionOptions {
                 dry_run: cli.dry_run,

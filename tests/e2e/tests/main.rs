@@ -13,3 +13,4 @@ mod poller;
 mod poller_backstop;
 mod secrets;
 mod store;
+mod sync;

@@ -6,6 +6,7 @@
 
 mod answer;
 pub mod attributes;
+mod json;
 mod request;
 mod select;
 

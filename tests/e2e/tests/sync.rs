@@ -1,0 +1,332 @@
+//! `lifecycle-ops sync` against the running local stack: an HR export planned against the
+//! simulator's Okta and applied through the gateway's IAM-authorized actions API, run
+//! in-process. Each test has its own user type (its scope) and its own group prefix.
+
+use clap::Parser;
+use e2e_tests::{okta_api, unique, Stack};
+use lifecycle_ops::{execute, Cli, Exit, Report};
+use reqwest::Method;
+use serde_json::{json, Value};
+
+struct Sync {
+    stack: Stack,
+    user_type: String,
+    prefix: String,
+    dir: std::path::PathBuf,
+}
+
+impl Sync {
+    async fn new(name: &str) -> Self {
+        let stack = Stack::get();
+        let user_type = unique(&format!("sync{name}"));
+        let prefix = format!("{} ", unique("SyncG"));
+        let dir = std::env::temp_dir().join(unique("sync-e2e-"));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let me = Self {
+            stack,
+            user_type,
+            prefix,
+            dir,
+        };
+        for group in ["Eng", "Ops"] {
+            let name = format!("{}{group}", me.prefix);
+            let report = me.ops(&["create-group", &name]).await;
+            assert_eq!(report.exit, Exit::Success, "{report:?}");
+        }
+        me
+    }
+
+    /// `lifecycle-ops --api-url … --region … <args>`, in-process.
+    async fn ops(&self, args: &[&str]) -> Report {
+        let url = format!("{}/actions", self.stack.api_url());
+        let mut argv = vec![
+            "lifecycle-ops",
+            "--api-url",
+            &url,
+            "--region",
+            self.stack.var("AWS_REGION"),
+        ];
+        argv.extend_from_slice(args);
+        let cli = Cli::try_parse_from(&argv).unwrap_or_else(|e| panic!("{argv:?}: {e}"));
+        execute(cli).await
+    }
+
+    /// `sync FILE` in this test's scope, with `extra` flags.
+    async fn sync(&self, file: &std::path::Path, extra: &[&str]) -> Report {
+        let file = file.to_str().expect("utf-8 path");
+        let mut args = vec![
+            "sync",
+            file,
+            "--scope-user-type",
+            &self.user_type,
+            "--manage-groups",
+            &self.prefix,
+            "--okta-url",
+            self.stack.var("OKTA_URL"),
+            "--okta-credentials-secret-id",
+            self.stack.var("OKTA_CREDENTIALS_SECRET_ID"),
+        ];
+        args.extend_from_slice(extra);
+        self.ops(&args).await
+    }
+
+    async fn plan_json(&self, file: &std::path::Path) -> Value {
+        let report = self.sync(file, &["--json"]).await;
+        assert_eq!(report.exit, Exit::Success, "{report:?}");
+        serde_json::from_str(&report.stdout).unwrap_or_else(|e| panic!("{e}: {report:?}"))
+    }
+
+    fn write(&self, name: &str, text: &str) -> std::path::PathBuf {
+        let path = self.dir.join(name);
+        std::fs::write(&path, text).expect("file written");
+        path
+    }
+
+    async fn okta(&self, path: &str) -> Value {
+        okta_api(
+            self.stack.var("OKTA_URL"),
+            self.stack.var("OKTA_API_TOKEN"),
+            Method::GET,
+            path,
+            None,
+        )
+        .await
+    }
+
+    async fn groups_of(&self, login: &str) -> Vec<String> {
+        let user = self.okta(&format!("/api/v1/users/{login}")).await;
+        let id = user["id"].as_str().expect("user exists");
+        let groups = self.okta(&format!("/api/v1/users/{id}/groups")).await;
+        let mut names: Vec<String> = groups
+            .as_array()
+            .expect("groups")
+            .iter()
+            .filter_map(|g| g["profile"]["name"].as_str())
+            .filter(|n| n.starts_with(&self.prefix))
+            .map(|n| n.trim_start_matches(&self.prefix).to_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    /// Each login's `lastUpdated` in Okta: any write to a user changes it.
+    async fn last_updated(&self, logins: &[String]) -> Vec<Value> {
+        let mut out = Vec::new();
+        for login in logins {
+            let user = self.okta(&format!("/api/v1/users/{login}")).await;
+            out.push(json!([user["lastUpdated"], user["status"]]));
+        }
+        out
+    }
+}
+
+struct Person {
+    login: String,
+    department: String,
+    group: &'static str,
+}
+
+fn people(n: usize) -> Vec<Person> {
+    (0..n)
+        .map(|i| Person {
+            login: format!("{}@example.com", unique("sync")),
+            department: if i % 2 == 0 {
+                "Engineering"
+            } else {
+                "Operations"
+            }
+            .into(),
+            group: if i % 2 == 0 { "Eng" } else { "Ops" },
+        })
+        .collect()
+}
+
+fn csv(sync: &Sync, people: &[Person]) -> String {
+    let mut text = String::from("login,email,first_name,last_name,department,user_type,groups\n");
+    for p in people {
+        text.push_str(&format!(
+            "{0},{0},Ada,Sync,{1},{2},{3}{4}\n",
+            p.login, p.department, sync.user_type, sync.prefix, p.group
+        ));
+    }
+    text
+}
+
+fn ops_of(plan: &Value) -> Vec<(String, String)> {
+    plan["plan"]
+        .as_array()
+        .expect("plan entries")
+        .iter()
+        .map(|e| {
+            (
+                e["login"].as_str().unwrap_or("?").to_owned(),
+                e["op"].as_str().unwrap_or("?").to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_file_creates_everyone_then_changes_only_what_changed_and_refuses_a_cut_file() {
+    let sync = Sync::new("a").await;
+    let mut everyone = people(10);
+    let logins: Vec<String> = everyone.iter().map(|p| p.login.clone()).collect();
+
+    // First run: everyone created, in their group.
+    let file = sync.write("people.csv", &csv(&sync, &everyone));
+    let report = sync.sync(&file, &["--apply"]).await;
+    assert_eq!(report.exit, Exit::Success, "{report:?}");
+    assert_eq!(
+        report.stdout.matches("create ").count(),
+        10,
+        "{}",
+        report.stdout
+    );
+    assert!(report.stdout.contains("created"), "{}", report.stdout);
+    for p in &everyone {
+        let user = sync.okta(&format!("/api/v1/users/{}", p.login)).await;
+        // Activated without e-mail and without a password: Okta's PROVISIONED.
+        assert_eq!(user["status"], "PROVISIONED", "{user}");
+        assert_eq!(user["profile"]["department"], p.department.as_str());
+        assert_eq!(sync.groups_of(&p.login).await, [p.group]);
+    }
+
+    // Second run of the same file: unchanged for all, no write.
+    let plan = sync.plan_json(&file).await;
+    assert!(
+        ops_of(&plan).iter().all(|(_, op)| op == "unchanged"),
+        "{plan}"
+    );
+    assert_eq!(plan["totals"]["unchanged"], 10);
+    let before = sync.last_updated(&logins).await;
+    let report = sync.sync(&file, &["--apply"]).await;
+    assert_eq!(report.exit, Exit::Success, "{report:?}");
+    assert!(report.stdout.contains("nothing to do"), "{}", report.stdout);
+    assert_eq!(sync.last_updated(&logins).await, before, "no Okta write");
+
+    // A changed department: one update, of that field only.
+    everyone[3].department = "Finance".into();
+    let changed = sync.write("changed.csv", &csv(&sync, &everyone));
+    let plan = sync.plan_json(&changed).await;
+    let updates: Vec<&Value> = plan["plan"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["op"] != "unchanged")
+        .collect();
+    assert_eq!(updates.len(), 1, "{plan}");
+    assert_eq!(updates[0]["op"], "update");
+    assert_eq!(updates[0]["login"], everyone[3].login.as_str());
+    assert_eq!(
+        updates[0]["changes"],
+        json!([{"kind": "field", "field": "department", "before": "Operations", "after": "Finance"}])
+    );
+    let report = sync.sync(&changed, &["--apply"]).await;
+    assert_eq!(report.exit, Exit::Success, "{report:?}");
+    let user = sync
+        .okta(&format!("/api/v1/users/{}", everyone[3].login))
+        .await;
+    assert_eq!(user["profile"]["department"], "Finance");
+
+    // A removed row: missing, and left alone without --deprovision-missing.
+    let gone = everyone.remove(9);
+    let shorter = sync.write("shorter.csv", &csv(&sync, &everyone));
+    let plan = sync.plan_json(&shorter).await;
+    assert!(
+        ops_of(&plan).contains(&(gone.login.clone(), "missing".into())),
+        "{plan}"
+    );
+    assert_eq!(plan["totals"]["missing"], 1);
+    let report = sync.sync(&shorter, &["--apply"]).await;
+    assert_eq!(report.exit, Exit::Success, "{report:?}");
+    let user = sync.okta(&format!("/api/v1/users/{}", gone.login)).await;
+    assert_eq!(user["status"], "PROVISIONED", "untouched");
+
+    // A file cut in half, with --deprovision-missing: refused by the guard, nothing written.
+    let before = sync.last_updated(&logins).await;
+    let half = sync.write("half.csv", &csv(&sync, &everyone[..5]));
+    let report = sync
+        .sync(&half, &["--deprovision-missing", "--apply"])
+        .await;
+    assert_eq!(report.exit, Exit::Refused, "{report:?}");
+    assert!(
+        report.stderr.contains("--allow-short-file") && report.stderr.contains("ShortFile"),
+        "{}",
+        report.stderr
+    );
+    assert_eq!(sync.last_updated(&logins).await, before, "nothing written");
+}
+
+#[tokio::test]
+async fn a_bad_email_row_is_reported_by_line_and_a_stored_plan_applies_the_rest() {
+    let sync = Sync::new("b").await;
+    let everyone = people(3);
+    let mut text = csv(&sync, &everyone);
+    let bad = format!("{}@example.com", unique("syncbad"));
+    text.push_str(&format!(
+        "{bad},not-an-email,Bad,Row,Engineering,{},{}Eng\n",
+        sync.user_type, sync.prefix
+    ));
+    let file = sync.write("people.csv", &text);
+    let plan_file = sync.dir.join("plan.json");
+    let plan_path = plan_file.to_str().unwrap();
+
+    let report = sync.sync(&file, &["--out", plan_path]).await;
+    assert_eq!(report.exit, Exit::Success, "{report:?}");
+    let bad_line = report
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("conflict"))
+        .unwrap_or_else(|| panic!("{}", report.stdout));
+    assert!(bad_line.contains("line 5"), "{bad_line}");
+    assert!(
+        bad_line.contains("e-mail") || bad_line.contains("email"),
+        "{bad_line}"
+    );
+    let stored: Value = serde_json::from_slice(&std::fs::read(&plan_file).unwrap()).unwrap();
+    assert_eq!(stored["version"], 1);
+    assert_eq!(stored["digest"].as_str().unwrap().len(), 64);
+    assert_eq!(stored["plan"][0]["actions"][0]["type"], "SYNC_IDENTITIES");
+    assert!(
+        okta_status(&sync, &everyone[0].login).await == 404,
+        "a plan writes nothing"
+    );
+
+    let report = sync.ops(&["sync", "--plan", plan_path, "--apply"]).await;
+    assert_eq!(
+        report.exit,
+        Exit::Failed,
+        "the bad row did not apply: {report:?}"
+    );
+    assert!(report.stdout.contains("failed line 5"), "{}", report.stdout);
+    for p in &everyone {
+        assert_eq!(sync.groups_of(&p.login).await, [p.group]);
+    }
+    assert_eq!(okta_status(&sync, &bad).await, 404);
+
+    // The same stored plan again: its keys replay, nothing runs twice.
+    let again = sync
+        .ops(&["--json", "sync", "--plan", plan_path, "--apply"])
+        .await;
+    let answer: Value =
+        serde_json::from_str(&again.stdout).unwrap_or_else(|e| panic!("{e}: {again:?}"));
+    assert_eq!(answer["outcomes"]["created"], 3, "{answer}");
+    assert_eq!(answer["requests"].as_array().map(Vec::len), Some(1));
+}
+
+async fn okta_status(sync: &Sync, login: &str) -> u16 {
+    reqwest::Client::new()
+        .get(format!(
+            "{}/api/v1/users/{login}",
+            sync.stack.var("OKTA_URL")
+        ))
+        .header(
+            "Authorization",
+            format!("SSWS {}", sync.stack.var("OKTA_API_TOKEN")),
+        )
+        .send()
+        .await
+        .expect("simulator reachable")
+        .status()
+        .as_u16()
+}
