@@ -330,3 +330,40 @@ async fn okta_status(sync: &Sync, login: &str) -> u16 {
         .status()
         .as_u16()
 }
+
+#[tokio::test]
+async fn a_row_whose_login_belongs_to_someone_outside_the_scope_is_a_conflict_left_alone() {
+    let sync = Sync::new("outside").await;
+    // Someone of another user type (outside this sync's scope) already has the login.
+    let (id, login) = e2e_tests::create_okta_user(
+        sync.stack.var("OKTA_URL"),
+        sync.stack.var("OKTA_API_TOKEN"),
+        "outsider",
+    )
+    .await;
+    let before = sync.last_updated(std::slice::from_ref(&login)).await;
+    let mut people = people(2);
+    people[0].login = login.clone();
+    let file = sync.write("outside.csv", &csv(&sync, &people));
+    let plan = sync.plan_json(&file).await;
+    let ops = ops_of(&plan);
+    assert_eq!(ops[0], (login.clone(), "conflict".to_owned()), "{plan}");
+    assert_eq!(ops[1].1, "create");
+    let reason = plan["plan"][0]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains(&id) && reason.contains("outside"),
+        "{reason}"
+    );
+    let report = sync.sync(&file, &["--apply"]).await;
+    assert_eq!(
+        report.exit,
+        Exit::Failed,
+        "the conflict is reported: {report:?}"
+    );
+    assert_eq!(
+        sync.last_updated(std::slice::from_ref(&login)).await,
+        before,
+        "the outsider was not touched"
+    );
+    assert!(sync.groups_of(&login).await.is_empty(), "nor given a group");
+}

@@ -344,11 +344,19 @@ fn plan_active(
         Ok(groups) => groups,
         Err(reason) => return conflict(reason),
     };
-    let sync_action = |request| vec![ProvisionAction::SyncIdentities(request)];
+    // What was reviewed is what runs: a planned create never updates someone (a login
+    // taken meanwhile is then left alone), a planned update never creates.
+    let sync_action = |create, update| {
+        vec![ProvisionAction::SyncIdentities(SyncIdentity {
+            create,
+            update,
+            ..request.clone()
+        })]
+    };
     let (op, mut changes, mut actions) = match sync {
         SyncPlan::Refused(reason) => return conflict(reason),
-        SyncPlan::Create { changes, .. } => (Op::Create, changes, sync_action(request)),
-        SyncPlan::Update { changes, .. } => (Op::Update, changes, sync_action(request)),
+        SyncPlan::Create { changes, .. } => (Op::Create, changes, sync_action(true, false)),
+        SyncPlan::Update { changes, .. } => (Op::Update, changes, sync_action(false, true)),
         SyncPlan::Unchanged { .. } => (Op::Unchanged, Vec::new(), Vec::new()),
     };
     let op = match groups {
