@@ -295,6 +295,48 @@ fn fuse_lines(fuse: &FuseState) -> String {
     out
 }
 
+/// `jobs`: a user's, or every user's in one status.
+async fn jobs(
+    store: &DynamoStore,
+    user: Option<String>,
+    status: Option<String>,
+    since: Option<String>,
+    limit: usize,
+) -> Result<String, OpsError> {
+    let mut out = String::new();
+    let status = status.as_deref().map(JobStatus::from);
+    let jobs = match (&user, &status) {
+        (Some(user), _) => store.jobs_of(&user_id(user)?).await?,
+        (None, Some(status)) => {
+            let since = since
+                .as_deref()
+                .map(|t| Timestamp::parse(t).map_err(|_| OpsError::Time(t.to_owned())))
+                .transpose()?;
+            store.jobs_in_status(status, since.as_ref(), limit).await?
+        }
+        (None, None) => return Err(OpsError::JobsOf),
+    };
+    for job in jobs
+        .iter()
+        .filter(|j| status.as_ref().is_none_or(|s| &j.status == s))
+    {
+        let _ = writeln!(
+            out,
+            "{} {}  {:<16} {:<34} attempts={}{}",
+            Key::user_pk(&job.user),
+            job.id,
+            job.status.as_str(),
+            job.event_type.as_str(),
+            job.attempts,
+            job.last_error
+                .as_deref()
+                .map(|e| format!("  {e}"))
+                .unwrap_or_default(),
+        );
+    }
+    Ok(out)
+}
+
 /// Runs one command and returns what to print.
 pub async fn run(
     store: &DynamoStore,
@@ -308,38 +350,7 @@ pub async fn run(
             status,
             since,
             limit,
-        } => {
-            let status = status.as_deref().map(JobStatus::from);
-            let jobs = match (&user, &status) {
-                (Some(user), _) => store.jobs_of(&user_id(user)?).await?,
-                (None, Some(status)) => {
-                    let since = since
-                        .as_deref()
-                        .map(|t| Timestamp::parse(t).map_err(|_| OpsError::Time(t.to_owned())))
-                        .transpose()?;
-                    store.jobs_in_status(status, since.as_ref(), limit).await?
-                }
-                (None, None) => return Err(OpsError::JobsOf),
-            };
-            for job in jobs
-                .iter()
-                .filter(|j| status.as_ref().is_none_or(|s| &j.status == s))
-            {
-                let _ = writeln!(
-                    out,
-                    "{} {}  {:<16} {:<34} attempts={}{}",
-                    Key::user_pk(&job.user),
-                    job.id,
-                    job.status.as_str(),
-                    job.event_type.as_str(),
-                    job.attempts,
-                    job.last_error
-                        .as_deref()
-                        .map(|e| format!("  {e}"))
-                        .unwrap_or_default(),
-                );
-            }
-        }
+        } => out = jobs(store, user, status, since, limit).await?,
         Command::Audit { user } => {
             for line in store.audit_trail(&user_id(&user)?).await? {
                 let _ = writeln!(

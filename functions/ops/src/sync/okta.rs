@@ -10,34 +10,8 @@ pub async fn read_okta(
     args: &SyncArgs,
 ) -> Result<OktaRead, String> {
     let e = |e: OktaError| e.to_string();
-    let mut complete = true;
-    let list: UserList = if let Some(group) = &args.scope_group {
-        let id = if group.starts_with("00g") && group.len() == 20 {
-            group.clone()
-        } else {
-            okta.find_okta_group_by_name(group)
-                .await
-                .map_err(e)?
-                .ok_or_else(|| format!("no Okta group named {group:?} (--scope-group)"))?
-                .id
-        };
-        okta.group_members(&id, lifecycle::okta::MAX_MEMBER_LIMIT, MAX_PAGES)
-            .await
-            .map_err(e)?
-            .ok_or_else(|| format!("no Okta group {group:?} (--scope-group)"))?
-    } else if let Some(user_type) = &args.scope_user_type {
-        let expr = format!(
-            "profile.userType eq \"{}\"",
-            lifecycle::net::escape_filter_string(user_type)
-        );
-        okta.users_matching(&expr, MAX_PAGES).await.map_err(e)?
-    } else {
-        return Err(
-            "no scope: pass --scope-group G or --scope-user-type T (who the file speaks for)"
-                .into(),
-        );
-    };
-    complete &= !list.truncated;
+    let list = people_in_scope(okta, args).await?;
+    let mut complete = !list.truncated;
     let prefix = args.manage_groups.as_deref();
     let groups = match prefix {
         Some(p) => {
@@ -73,51 +47,92 @@ pub async fn read_okta(
             groups: names,
         });
     }
-    let mut email_holders: BTreeMap<String, Vec<Holder>> = BTreeMap::new();
+    let (email_holders, holders_complete) = email_holders(okta, parsed, &people).await?;
+    Ok(OktaRead {
+        people,
+        email_holders,
+        groups,
+        complete: complete && holders_complete,
+    })
+}
+
+/// Whom the file speaks for: a group's members or the users of a user type.
+async fn people_in_scope(okta: &OktaClient, args: &SyncArgs) -> Result<UserList, String> {
+    let e = |e: OktaError| e.to_string();
+    if let Some(group) = &args.scope_group {
+        let id = if group.starts_with("00g") && group.len() == 20 {
+            group.clone()
+        } else {
+            okta.find_okta_group_by_name(group)
+                .await
+                .map_err(e)?
+                .ok_or_else(|| format!("no Okta group named {group:?} (--scope-group)"))?
+                .id
+        };
+        okta.group_members(&id, lifecycle::okta::MAX_MEMBER_LIMIT, MAX_PAGES)
+            .await
+            .map_err(e)?
+            .ok_or_else(|| format!("no Okta group {group:?} (--scope-group)"))
+    } else if let Some(user_type) = &args.scope_user_type {
+        let expr = format!(
+            "profile.userType eq \"{}\"",
+            lifecycle::net::escape_filter_string(user_type)
+        );
+        okta.users_matching(&expr, MAX_PAGES).await.map_err(e)
+    } else {
+        Err(
+            "no scope: pass --scope-group G or --scope-user-type T (who the file speaks for)"
+                .into(),
+        )
+    }
+}
+
+/// Everyone who holds each e-mail of the file, across the org (lower-case keys); and
+/// whether every search was complete. A row whose own user already holds its e-mail
+/// costs no search: only someone else holding it would matter.
+async fn email_holders(
+    okta: &OktaClient,
+    parsed: &Parsed,
+    people: &[OktaPerson],
+) -> Result<(BTreeMap<String, Vec<Holder>>, bool), String> {
+    let mut complete = true;
+    let mut holders_of: BTreeMap<String, Vec<Holder>> = BTreeMap::new();
     for row in &parsed.rows {
         let email = row.email().to_lowercase();
-        if email_holders.contains_key(&email) {
+        if holders_of.contains_key(&email) {
             continue;
         }
-        let own = people.iter().any(|p| {
+        let own = people.iter().find(|p| {
             p.login.eq_ignore_ascii_case(row.login())
                 && p.profile
                     .get("email")
                     .and_then(Value::as_str)
                     .is_some_and(|e| e.to_lowercase() == email)
         });
-        let holders = if own {
-            // The row's own user holds it; only someone else holding it matters, and the
-            // row's user keeping their e-mail is never a conflict.
-            let p = people
-                .iter()
-                .find(|p| p.login.eq_ignore_ascii_case(row.login()));
-            p.map(|p| Holder {
+        let holders = match own {
+            Some(p) => vec![Holder {
                 id: p.id.clone(),
                 login: p.login.clone(),
-            })
-            .into_iter()
-            .collect()
-        } else {
-            let found = okta.users_with_email(row.email()).await.map_err(e)?;
-            complete &= !found.truncated;
-            found
-                .users
-                .into_iter()
-                .map(|u| Holder {
-                    id: u.id,
-                    login: u.login,
-                })
-                .collect()
+            }],
+            None => {
+                let found = okta
+                    .users_with_email(row.email())
+                    .await
+                    .map_err(|e| e.to_string())?;
+                complete &= !found.truncated;
+                found
+                    .users
+                    .into_iter()
+                    .map(|u| Holder {
+                        id: u.id,
+                        login: u.login,
+                    })
+                    .collect()
+            }
         };
-        email_holders.insert(email, holders);
+        holders_of.insert(email, holders);
     }
-    Ok(OktaRead {
-        people,
-        email_holders,
-        groups,
-        complete,
-    })
+    Ok((holders_of, complete))
 }
 
 pub(super) async fn okta_client(

@@ -154,7 +154,6 @@ pub(super) async fn apply(client: &ApiClient, run: &Runnable, json_out: bool) ->
     let chunks = chunks(run);
     let started = Instant::now();
     let mut ended: Vec<Ended> = Vec::new();
-    let mut progress = String::new();
     let mut exit = Exit::Success;
     let mut requests = Vec::new();
     let mut sent = 0usize;
@@ -168,59 +167,21 @@ pub(super) async fn apply(client: &ApiClient, run: &Runnable, json_out: bool) ->
         let answer = send_until_settled(client, &body).await;
         sent += chunk.len();
         let rate = sent as f64 / started.elapsed().as_secs_f64().max(0.001);
+        let which = format!("request {}/{} {key}", n + 1, chunks.len());
         match answer {
             Ok(answer) => {
-                let results = answer["results"].as_array().cloned().unwrap_or_default();
-                let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
-                for (i, step) in chunk.iter().enumerate() {
-                    let r = results.get(i).cloned().unwrap_or(Value::Null);
-                    let outcome = r["outcome"].as_str().unwrap_or("pending").to_owned();
-                    let bucket = match outcome.as_str() {
-                        "failed" => "failed",
-                        "pending" => "pending",
-                        _ => "done",
-                    };
-                    *counts.entry(bucket).or_default() += 1;
-                    ended.push(Ended {
-                        step: step.clone(),
-                        outcome,
-                        error: r["error"].as_str().map(str::to_owned),
-                    });
-                }
-                let _ = writeln!(
-                    progress,
-                    "request {}/{} {key}: done {} failed {} pending {} ({rate:.1} actions/s)",
-                    n + 1,
-                    chunks.len(),
-                    counts.get("done").unwrap_or(&0),
-                    counts.get("failed").unwrap_or(&0),
-                    counts.get("pending").unwrap_or(&0),
-                );
-                eprint!(
-                    "{}",
-                    progress
-                        .lines()
-                        .last()
-                        .map(|l| format!("{l}\n"))
-                        .unwrap_or_default()
-                );
+                let counts = record_answer(chunk, &answer, &mut ended);
+                let count = |k: &str| counts.get(k).copied().unwrap_or(0);
+                note(format!(
+                    "{which}: done {} failed {} pending {} ({rate:.1} actions/s)",
+                    count("done"),
+                    count("failed"),
+                    count("pending"),
+                ));
                 requests.push(json!({"key": key, "request_id": answer["request_id"], "status": answer["status"]}));
             }
             Err(Failure::Refused(message)) => {
-                let _ = writeln!(
-                    progress,
-                    "request {}/{} {key}: refused: {message}",
-                    n + 1,
-                    chunks.len()
-                );
-                eprint!(
-                    "{}",
-                    progress
-                        .lines()
-                        .last()
-                        .map(|l| format!("{l}\n"))
-                        .unwrap_or_default()
-                );
+                note(format!("{which}: refused: {message}"));
                 for step in chunk {
                     ended.push(Ended {
                         step: step.clone(),
@@ -231,28 +192,59 @@ pub(super) async fn apply(client: &ApiClient, run: &Runnable, json_out: bool) ->
                 requests.push(json!({"key": key, "refused": message}));
             }
             Err(Failure::NoAnswer(message)) => {
-                let _ = writeln!(
-                    progress,
-                    "request {}/{} {key}: no answer ({message}); stopped: run the same file again, \
-                     it repeats the same keys and redoes nothing that is done",
-                    n + 1,
-                    chunks.len()
-                );
-                eprint!(
-                    "{}",
-                    progress
-                        .lines()
-                        .last()
-                        .map(|l| format!("{l}\n"))
-                        .unwrap_or_default()
-                );
+                note(format!(
+                    "{which}: no answer ({message}); stopped: run the same file again, \
+                         it repeats the same keys and redoes nothing that is done"
+                ));
                 exit = Exit::Refused;
                 break;
             }
         }
     }
+    summary(run, &ended, requests, exit, json_out)
+}
+
+/// One progress line per request, on stderr (stdout is the report).
+fn note(line: String) {
+    eprintln!("{line}");
+}
+
+/// Takes one answered request's rows into `ended`; the counts per bucket.
+fn record_answer<'a>(
+    chunk: &[Step],
+    answer: &Value,
+    ended: &mut Vec<Ended>,
+) -> BTreeMap<&'a str, usize> {
+    let results = answer["results"].as_array().cloned().unwrap_or_default();
+    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    for (i, step) in chunk.iter().enumerate() {
+        let r = results.get(i).cloned().unwrap_or(Value::Null);
+        let outcome = r["outcome"].as_str().unwrap_or("pending").to_owned();
+        let bucket = match outcome.as_str() {
+            "failed" => "failed",
+            "pending" => "pending",
+            _ => "done",
+        };
+        *counts.entry(bucket).or_default() += 1;
+        ended.push(Ended {
+            step: step.clone(),
+            outcome,
+            error: r["error"].as_str().map(str::to_owned),
+        });
+    }
+    counts
+}
+
+/// The report at the end: counts per outcome, every failure with its line and reason.
+fn summary(
+    run: &Runnable,
+    ended: &[Ended],
+    requests: Vec<Value>,
+    mut exit: Exit,
+    json_out: bool,
+) -> Report {
     let mut outcomes: BTreeMap<String, usize> = BTreeMap::new();
-    for e in &ended {
+    for e in ended {
         *outcomes.entry(e.outcome.clone()).or_default() += 1;
     }
     let failures: Vec<Value> = ended
@@ -284,33 +276,37 @@ pub(super) async fn apply(client: &ApiClient, run: &Runnable, json_out: bool) ->
         .unwrap_or_default()
             + "\n"
     } else {
-        let mut out = String::from("applied:\n");
-        if outcomes.is_empty() {
-            out.push_str("  nothing to do\n");
-        }
-        for (outcome, n) in &outcomes {
-            let _ = writeln!(out, "  {outcome:<14} {n}");
-        }
-        for f in &failures {
-            let kind = f["type"]
-                .as_str()
-                .map(|t| format!(" {t}"))
-                .unwrap_or_default();
-            let _ = writeln!(
-                out,
-                "failed line {} {}{kind}: {}",
-                f["line"].as_u64().map_or("-".to_owned(), |l| l.to_string()),
-                f["login"].as_str().unwrap_or("?"),
-                f["error"].as_str().unwrap_or("")
-            );
-        }
-        out
+        summary_text(&outcomes, &failures)
     };
     Report {
         stdout,
         stderr: String::new(),
         exit,
     }
+}
+
+fn summary_text(outcomes: &BTreeMap<String, usize>, failures: &[Value]) -> String {
+    let mut out = String::from("applied:\n");
+    if outcomes.is_empty() {
+        out.push_str("  nothing to do\n");
+    }
+    for (outcome, n) in outcomes {
+        let _ = writeln!(out, "  {outcome:<14} {n}");
+    }
+    for f in failures {
+        let kind = f["type"]
+            .as_str()
+            .map(|t| format!(" {t}"))
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "failed line {} {}{kind}: {}",
+            f["line"].as_u64().map_or("-".to_owned(), |l| l.to_string()),
+            f["login"].as_str().unwrap_or("?"),
+            f["error"].as_str().unwrap_or("")
+        );
+    }
+    out
 }
 
 enum Failure {
