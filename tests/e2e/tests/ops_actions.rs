@@ -487,3 +487,36 @@ async fn deprovision_delete_and_restore_are_sent_well_formed() {
         assert_eq!(answer["results"][0]["type"], kind, "{answer}");
     }
 }
+
+#[tokio::test]
+async fn deprovision_restore_and_delete_through_the_cli_change_okta_and_end_done() {
+    let stack = Stack::get();
+    let (id, login) = create_okta_user(
+        stack.var("OKTA_URL"),
+        stack.var("OKTA_API_TOKEN"),
+        "ops-leaver",
+    )
+    .await;
+    let report = ops(&stack, &["groups", "add", &id, "Sales"]).await;
+    assert_eq!(report.exit, Exit::Success, "{report:?}");
+
+    // The stack's worker runs the job from the stream; the action's answer is its end.
+    let (exit, answer) = ops_json(&stack, &["deprovision", &login]).await;
+    assert_eq!(exit, Exit::Success, "{answer}");
+    assert_eq!(outcome(&answer), "deprovisioned", "{answer}");
+    let user = okta(&stack, Method::GET, &format!("/api/v1/users/{id}")).await;
+    assert_eq!(user["status"], "DEPROVISIONED");
+    assert_eq!(group_names(&stack, &id).await, ["Everyone"]);
+
+    let (exit, answer) = ops_json(&stack, &["restore", &id]).await;
+    assert_eq!(exit, Exit::Success, "{answer}");
+    assert_eq!(outcome(&answer), "restored", "{answer}");
+    let user = okta(&stack, Method::GET, &format!("/api/v1/users/{id}")).await;
+    assert_eq!(user["status"], "ACTIVE");
+    assert_eq!(group_names(&stack, &id).await, ["Everyone", "Sales"]);
+
+    let (exit, answer) = ops_json(&stack, &["delete", &id, "--confirm", &login]).await;
+    assert_eq!(exit, Exit::Success, "{answer}");
+    assert_eq!(outcome(&answer), "deleted", "{answer}");
+    assert_eq!(okta_user_status(&stack, &id).await, 404, "gone from Okta");
+}
