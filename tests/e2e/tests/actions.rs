@@ -551,25 +551,17 @@ async fn actions_okta_cannot_take_now_stay_pending_and_finish_later() {
     );
     w.sim(Method::DELETE, "/_sim/faults", None).await;
 
-    let stored = w
-        .worker
-        .provisioner()
-        .store()
-        .request(&answer.request_id)
-        .await
-        .unwrap()
-        .expect("recorded");
     let done = w
         .worker
         .provisioner()
-        .resume(
-            stored,
+        .carry_on(
+            &answer.request_id,
             &unique("worker-"),
             Instant::now() + Duration::from_secs(20),
-            false,
         )
         .await
-        .unwrap();
+        .unwrap()
+        .expect("still pending");
     assert_eq!(done.status, RequestStatus::Done);
     assert_eq!(outcomes(&done), ["created"]);
     assert_eq!(w.user(&login).await["profile"]["login"], login.as_str());
@@ -896,4 +888,60 @@ async fn the_worker_carries_on_a_pending_request_from_its_stream_record() {
     assert_eq!(status.status, RequestStatus::Done);
     assert_eq!(outcomes(&status), ["created"]);
     assert_eq!(w.user(&login).await["profile"]["login"], login.as_str());
+}
+
+#[tokio::test]
+async fn the_worker_parks_a_request_that_waits_only_on_its_jobs_and_the_read_derives_them() {
+    let w = world().await;
+    let (id, login) = create_okta_user(&w.okta, TOKEN, "parked").await;
+    let actions = json!([{"type": "DEPROVISION_IDENTITY", "user": login}]);
+    let answer = w
+        .submit_within(&unique("k"), false, actions, Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert_eq!(outcomes(&answer), ["pending"], "the job has not run yet");
+    let store = w.worker.provisioner().store();
+    let record = store.request(&answer.request_id).await.unwrap().unwrap();
+    assert!(
+        record.parked,
+        "only a job is open: the stream filter must not hand it to the worker"
+    );
+
+    // Should a stream record reach the worker all the same, it looks at the job once and
+    // leaves it to its own lane: the job is still where the request left it.
+    let record: aws_lambda_events::event::dynamodb::Event = serde_json::from_value(json!({
+        "Records": [{
+            "eventID": "1", "eventName": "MODIFY", "eventVersion": "1.1",
+            "eventSource": "aws:dynamodb", "awsRegion": "us-east-1",
+            "dynamodb": {
+                "Keys": {"pk": {"S": format!("REQUEST#{}", answer.request_id)}, "sk": {"S": "REQUEST"}},
+                "SequenceNumber": "101", "SizeBytes": 10, "StreamViewType": "NEW_AND_OLD_IMAGES"
+            }
+        }]
+    }))
+    .expect("a stream event");
+    let response = w
+        .worker
+        .handle(
+            record,
+            "test",
+            std::time::Instant::now() + Duration::from_secs(30),
+        )
+        .await;
+    assert!(response.batch_item_failures.is_empty());
+    let after = store.request(&answer.request_id).await.unwrap().unwrap();
+    assert_eq!(after.status, RequestStatus::Pending);
+    assert!(after.parked, "parked again: the worker has nothing to do");
+    let job = store
+        .job(&Key::of_held_ref(&after.started[&0]).unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(job.status, lifecycle::domain::JobStatus::Pending);
+
+    // The job runs in its lane; the caller's read derives the answer from it.
+    let done = w.run_handed(&answer).await;
+    assert_eq!(done.status, RequestStatus::Done);
+    assert_eq!(outcomes(&done), ["deprovisioned"]);
+    assert_eq!(w.group_names(&id).await, ["Everyone"]);
 }

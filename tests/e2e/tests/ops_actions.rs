@@ -487,3 +487,52 @@ async fn deprovision_delete_and_restore_are_sent_well_formed() {
         assert_eq!(answer["results"][0]["type"], kind, "{answer}");
     }
 }
+
+/// `ops_json`, then, while the answer is pending (the worker's job is still running, as
+/// under load), `action-status` of the request every half second for up to a minute, as
+/// a caller would.
+async fn settled(stack: &Stack, args: &[&str]) -> (Exit, Value) {
+    let (mut exit, mut answer) = ops_json(stack, args).await;
+    let id = answer["request_id"].as_str().unwrap_or_default().to_owned();
+    for _ in 0..120 {
+        if exit != Exit::Pending {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        (exit, answer) = ops_json(stack, &["action-status", &id]).await;
+    }
+    (exit, answer)
+}
+
+#[tokio::test]
+async fn deprovision_restore_and_delete_through_the_cli_change_okta_and_end_done() {
+    let stack = Stack::get();
+    let (id, login) = create_okta_user(
+        stack.var("OKTA_URL"),
+        stack.var("OKTA_API_TOKEN"),
+        "ops-leaver",
+    )
+    .await;
+    let report = ops(&stack, &["groups", "add", &id, "Sales"]).await;
+    assert_eq!(report.exit, Exit::Success, "{report:?}");
+
+    // The stack's worker runs the job from the stream; the action's answer is its end.
+    let (exit, answer) = settled(&stack, &["deprovision", &login]).await;
+    assert_eq!(exit, Exit::Success, "{answer}");
+    assert_eq!(outcome(&answer), "deprovisioned", "{answer}");
+    let user = okta(&stack, Method::GET, &format!("/api/v1/users/{id}")).await;
+    assert_eq!(user["status"], "DEPROVISIONED");
+    assert_eq!(group_names(&stack, &id).await, ["Everyone"]);
+
+    let (exit, answer) = settled(&stack, &["restore", &id]).await;
+    assert_eq!(exit, Exit::Success, "{answer}");
+    assert_eq!(outcome(&answer), "restored", "{answer}");
+    let user = okta(&stack, Method::GET, &format!("/api/v1/users/{id}")).await;
+    assert_eq!(user["status"], "ACTIVE");
+    assert_eq!(group_names(&stack, &id).await, ["Everyone", "Sales"]);
+
+    let (exit, answer) = settled(&stack, &["delete", &id, "--confirm", &login]).await;
+    assert_eq!(exit, Exit::Success, "{answer}");
+    assert_eq!(outcome(&answer), "deleted", "{answer}");
+    assert_eq!(okta_user_status(&stack, &id).await, 404, "gone from Okta");
+}

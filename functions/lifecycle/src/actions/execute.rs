@@ -18,6 +18,7 @@ use crate::okta::{Activation, ErrorClass, OktaClient, OktaError, OktaGroup, Okta
 use crate::store::{Key, StoreError};
 
 /// What one action's run needs to know.
+#[derive(Clone, Copy)]
 pub(super) struct Context<'a> {
     pub request: &'a RequestRecord,
     pub index: usize,

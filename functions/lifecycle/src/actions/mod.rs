@@ -167,6 +167,16 @@ const WORKER_BACKOFF: Backoff = Backoff::new(Duration::from_secs(2), Duration::f
 /// How often a run looks at the jobs it handed actions to.
 const FOLLOW_EVERY: Duration = Duration::from_millis(300);
 
+/// How a run treats the jobs it handed actions to (deprovision, delete, restore).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Follow {
+    /// A caller is waiting: watch the jobs while the run has time.
+    Wait,
+    /// The worker: look once. A job settles by itself in its own stream lane, which may
+    /// be the very lane this run holds; a read of the request derives its answer then.
+    Look,
+}
+
 fn sha256_hex(data: &[u8]) -> String {
     digest::digest(&digest::SHA256, data)
         .as_ref()
@@ -223,6 +233,7 @@ impl Provisioner {
             claim: Some(run_id.to_owned()),
             claim_expires_ms: None,
             runs: 1,
+            parked: false,
         };
         match self
             .store
@@ -231,12 +242,16 @@ impl Provisioner {
         {
             None => {
                 let actions: Vec<_> = request.actions.into_iter().map(Ok).collect();
-                self.run(record, &actions, run_id, deadline).await
+                self.run(record, &actions, run_id, deadline, Follow::Wait)
+                    .await
             }
             Some(existing) if existing.digest != record.digest => {
                 Err(SubmitError::KeyReused(request.idempotency_key))
             }
-            Some(existing) => self.resume(existing, run_id, deadline, true).await,
+            Some(existing) => {
+                self.resume(existing, run_id, deadline, true, Follow::Wait)
+                    .await
+            }
         }
     }
 
@@ -304,17 +319,20 @@ impl Provisioner {
             .saturating_duration_since(Instant::now())
             .saturating_sub(START_MARGIN * 2);
         tokio::time::sleep(wait.min(room)).await;
-        self.resume(record, run_id, deadline, false).await.map(Some)
+        self.resume(record, run_id, deadline, false, Follow::Look)
+            .await
+            .map(Some)
     }
 
     /// Carries on with a request that is not done (the worker's entry point, and a repeat
     /// of a key whose first run stopped): claims it, runs what is left.
-    pub async fn resume(
+    async fn resume(
         &self,
         record: RequestRecord,
         run_id: &str,
         deadline: Instant,
         replayed: bool,
+        follow: Follow,
     ) -> Result<Answer, SubmitError> {
         if record.status == RequestStatus::Done {
             return Ok(self.answer_now(&record, replayed).await?);
@@ -329,7 +347,9 @@ impl Provisioner {
             return Ok(self.answer_now(&now, replayed).await?);
         };
         let actions = parse_stored(&claimed);
-        let mut answer = self.run(claimed, &actions, run_id, deadline).await?;
+        let mut answer = self
+            .run(claimed, &actions, run_id, deadline, follow)
+            .await?;
         answer.replayed = replayed;
         Ok(answer)
     }
@@ -340,8 +360,16 @@ impl Provisioner {
         actions: &[Result<ProvisionAction, ActionError>],
         run_id: &str,
         deadline: Instant,
+        follow: Follow,
     ) -> Result<Answer, SubmitError> {
         let dry_run = record.dry_run || self.store.integration().await?.dry_run;
+        let run = execute::Context {
+            request: &record,
+            index: 0,
+            run_id,
+            dry_run,
+            deadline,
+        };
         let mut handed = Vec::new();
         for index in 0..record.count {
             if !record.results.contains_key(&index) {
@@ -363,13 +391,7 @@ impl Provisioner {
             if deadline.saturating_duration_since(Instant::now()) < START_MARGIN {
                 break;
             }
-            let ctx = execute::Context {
-                request: &record,
-                index,
-                run_id,
-                dry_run,
-                deadline,
-            };
+            let ctx = execute::Context { index, ..run };
             let executed = match action {
                 Ok(action) => self.execute(&ctx, action).await?,
                 Err(e) => Executed::Answered(ActionResult::failed(
@@ -387,16 +409,17 @@ impl Provisioner {
                 Executed::Later => break,
             }
         }
-        self.follow(&record, run_id, dry_run, deadline, handed, &mut rows)
-            .await?;
-        let done = rows.iter().all(|r| !matches!(r, Row::Pending(_)));
-        let status = if done {
+        let waiting = self.follow(run, follow, handed, &mut rows).await?;
+        let open = rows.iter().filter(|r| matches!(r, Row::Pending(_))).count();
+        let status = if open == 0 {
             RequestStatus::Done
         } else {
             RequestStatus::Pending
         };
-        let park = !done && record.runs >= WORKER_RUNS;
-        if park {
+        // Nothing for the worker to do when every open action is a job's: the jobs run
+        // by themselves, and a read of the request derives their answers.
+        let park = open > 0 && (open == waiting || record.runs >= WORKER_RUNS);
+        if park && open > waiting {
             tracing::warn!(request_id = %record.id, runs = record.runs,
                 "request still pending after every worker run; parked until its key is repeated");
         }
@@ -430,17 +453,16 @@ impl Provisioner {
         Ok(())
     }
 
-    /// Waits, while the run has time, for the jobs actions were handed to, and records
-    /// the answer of each that settles; the rest stay pending.
+    /// Looks at the jobs actions were handed to (and with [`Follow::Wait`] keeps looking
+    /// while the run has time), and records the answer of each that settled; the rest
+    /// stay pending. Returns how many are still running.
     async fn follow(
         &self,
-        record: &RequestRecord,
-        run_id: &str,
-        dry_run: bool,
-        deadline: Instant,
+        run: execute::Context<'_>,
+        follow: Follow,
         mut handed: Vec<(usize, Key)>,
         rows: &mut [Row],
-    ) -> Result<(), StoreError> {
+    ) -> Result<usize, StoreError> {
         while !handed.is_empty() {
             let mut waiting = Vec::new();
             for (index, key) in handed {
@@ -455,13 +477,7 @@ impl Provisioner {
                     .and_then(|job| leaver::answer_of(&job, kind));
                 match settled {
                     Some(answer) => {
-                        let ctx = execute::Context {
-                            request: record,
-                            index,
-                            run_id,
-                            dry_run,
-                            deadline,
-                        };
+                        let ctx = execute::Context { index, ..run };
                         let result = ActionResult {
                             answer,
                             temp_password: None,
@@ -474,13 +490,14 @@ impl Provisioner {
             }
             handed = waiting;
             if handed.is_empty()
-                || deadline.saturating_duration_since(Instant::now()) < START_MARGIN
+                || follow == Follow::Look
+                || run.deadline.saturating_duration_since(Instant::now()) < START_MARGIN
             {
                 break;
             }
             tokio::time::sleep(FOLLOW_EVERY).await;
         }
-        Ok(())
+        Ok(handed.len())
     }
 }
 

@@ -52,6 +52,7 @@ fn parse_request(
         runs: number(item, "runs")
             .and_then(|r| u32::try_from(r).ok())
             .unwrap_or(1),
+        parked: flag(item, "parked").unwrap_or(false),
     })
 }
 

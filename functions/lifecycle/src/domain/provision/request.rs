@@ -72,6 +72,9 @@ pub struct RequestRecord {
     pub claim_expires_ms: Option<i64>,
     /// Runs so far, the first included: the worker waits longer before each next one.
     pub runs: u32,
+    /// Left pending with nothing for the worker to do by itself: the actions still open
+    /// wait on jobs of the leaver path, or the worker gave up after its runs.
+    pub parked: bool,
 }
 
 impl RequestRecord {
