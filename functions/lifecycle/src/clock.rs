@@ -58,6 +58,12 @@ impl Timestamp {
         Self(self.0 - d)
     }
 
+    /// The UTC day, `YYYY-MM-DD`: the partition of the audit trail's time index.
+    pub fn day(&self) -> String {
+        let d = self.0.date();
+        format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day())
+    }
+
     /// How long after `earlier` this instant is (zero if it is not after it).
     pub fn since(&self, earlier: &Timestamp) -> Duration {
         let d = self.0 - earlier.0;

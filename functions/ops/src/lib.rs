@@ -121,12 +121,11 @@ pub async fn execute(cli: Cli) -> Report {
 /// The operator's commands on the table.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// A user's jobs, oldest first.
     /// A user's jobs, oldest first; or, with `--status` and no user, every job in that
     /// status across users (pending, running, retrying, retry_requested, released, held,
     /// failed), by the time of its event.
     Jobs {
-        /// Okta user id; leave out with `--status` for every user.
+        /// Okta user id or login; leave out with `--status` for every user.
         user: Option<String>,
         /// Only jobs in this status.
         #[arg(long)]
@@ -140,7 +139,7 @@ pub enum Command {
     },
     /// A user's audit trail, oldest first.
     Audit {
-        /// Okta user id.
+        /// Okta user id or login.
         user: String,
     },
     /// The safety fuse: deprovisionings in the window, held jobs.
@@ -148,14 +147,14 @@ pub enum Command {
     /// Run a failed job again (or a pending one stuck after an init failure, or a
     /// planned one for real).
     Retry {
-        /// Okta user id.
+        /// Okta user id or login.
         user: String,
         /// The job's sort key, `JOB#<published>#<uuid>`.
         job: String,
     },
     /// Run a job the fuse held; it does not count against the fuse.
     Release {
-        /// Okta user id.
+        /// Okta user id or login.
         user: String,
         /// The job's sort key.
         job: String,
@@ -189,8 +188,8 @@ pub enum OpsError {
     /// The table failed.
     #[error(transparent)]
     Store(#[from] StoreError),
-    /// Not a valid Okta user id.
-    #[error("{0:?} is not an Okta user id")]
+    /// Neither an Okta user id nor the login of a user with jobs.
+    #[error("{0:?} is neither an Okta user id nor the login of a user this table has jobs for")]
     User(String),
     /// No such job.
     #[error("no job {1} for user {0}")]
@@ -218,12 +217,19 @@ pub enum OpsError {
     Changed(String),
 }
 
-fn user_id(user: &str) -> Result<UserId, OpsError> {
-    UserId::parse(user).map_err(|_| OpsError::User(user.to_owned()))
+/// The user an operator names, by Okta id or by login (through the login index).
+async fn user_id(store: &DynamoStore, user: &str) -> Result<UserId, OpsError> {
+    if let Ok(id) = UserId::parse(user) {
+        return Ok(id);
+    }
+    store
+        .user_of_login(user)
+        .await?
+        .ok_or_else(|| OpsError::User(user.to_owned()))
 }
 
 async fn job(store: &DynamoStore, user: &str, sk: &str) -> Result<Job, OpsError> {
-    let key = Key::new(Key::user_pk(&user_id(user)?), sk);
+    let key = Key::new(Key::user_pk(&user_id(store, user).await?), sk);
     store
         .job(&key)
         .await?
@@ -306,7 +312,7 @@ async fn jobs(
     let mut out = String::new();
     let status = status.as_deref().map(JobStatus::from);
     let jobs = match (&user, &status) {
-        (Some(user), _) => store.jobs_of(&user_id(user)?).await?,
+        (Some(user), _) => store.jobs_of(&user_id(store, user).await?).await?,
         (None, Some(status)) => {
             let since = since
                 .as_deref()
@@ -352,7 +358,7 @@ pub async fn run(
             limit,
         } => out = jobs(store, user, status, since, limit).await?,
         Command::Audit { user } => {
-            for line in store.audit_trail(&user_id(&user)?).await? {
+            for line in store.audit_trail(&user_id(store, &user).await?).await? {
                 let _ = writeln!(
                     out,
                     "{}  {:<42} {:<28} {:<10} {}",

@@ -1066,3 +1066,45 @@ async fn jobs_that_have_not_settled_are_found_across_users_in_one_query() {
         "{said}"
     );
 }
+
+#[tokio::test]
+async fn an_operator_names_a_user_by_login_in_any_case_as_well_as_by_id() {
+    let w = world().await;
+    let engine = w.engine(&[]).await;
+    let a = w.person("by-login").await;
+    deactivate_okta_user(&w.okta, TOKEN, &a.id).await;
+    let job = w
+        .job(&engine, &a, EventType::Deactivate, Timestamp::now())
+        .await;
+    assert_eq!(w.run(&engine, &job).await.status, Some(JobStatus::Done));
+
+    let jobs = |user: &str| Command::Jobs {
+        user: Some(user.to_owned()),
+        status: None,
+        since: None,
+        limit: 10,
+    };
+    let by_id = w.ops(&engine, jobs(&a.id)).await.unwrap();
+    let by_login = w.ops(&engine, jobs(&a.login.to_uppercase())).await.unwrap();
+    assert!(by_id.contains(&job.sk), "{by_id}");
+    assert_eq!(by_login, by_id, "the login finds the same user");
+    let trail = w
+        .ops(
+            &engine,
+            Command::Audit {
+                user: a.login.clone(),
+            },
+        )
+        .await
+        .unwrap();
+    assert!(trail.contains("remove_membership"), "{trail}");
+
+    let unknown = w
+        .ops(&engine, jobs("nobody-here@example.com"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&unknown, OpsError::User(u) if u == "nobody-here@example.com"),
+        "{unknown:?}"
+    );
+}

@@ -11,6 +11,9 @@ use super::{DynamoStore, Key, StoreError};
 use crate::clock::Timestamp;
 use crate::domain::{AuditAction, AuditEntry, AuditOutcome, AuditSubject, UserId};
 
+/// The attribute the audit trail's time index is partitioned by: the line's UTC day.
+pub(super) const AUDIT_DAY: &str = "audit_day";
+
 impl AuditEntry {
     pub(super) fn key(&self) -> Key {
         Key::audit(&self.subject, &self.at, &self.event_uuid, self.seq)
@@ -27,6 +30,8 @@ impl AuditEntry {
                 AuditSubject::Integration => ("subject".into(), s("integration")),
             },
             ("at".into(), s(&self.at.to_string())),
+            // The time index (`audit_time`): every subject's lines of one day, in order.
+            (AUDIT_DAY.into(), s(&self.at.day())),
             ("event_uuid".into(), s(&self.event_uuid)),
             ("event_type".into(), s(&self.event_type)),
             ("job".into(), s(&self.job_id)),

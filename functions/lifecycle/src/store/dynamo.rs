@@ -100,6 +100,8 @@ impl DynamoStore {
         ]);
         if let Some(login) = &event.user.login {
             job.insert("user_login".into(), s(login));
+            // The login index (`login`): Okta's logins are case-insensitive.
+            job.insert("login_key".into(), s(&login.to_lowercase()));
         }
         if let Some(name) = &event.user.display_name {
             job.insert("user_display_name".into(), s(name));

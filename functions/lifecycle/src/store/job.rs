@@ -104,6 +104,8 @@ fn claim_lost<R: std::fmt::Debug>(
 /// A claim of a job that has status `from`: `running` under `token` until `now + lease`.
 /// The sparse index of jobs that have not settled (`attention` = status).
 const ATTENTION_INDEX: &str = "attention";
+/// The index of jobs by lower-cased login (`login_key`), keys only.
+const LOGIN_INDEX: &str = "login";
 
 /// Lists the job in the attention index under its new status, or takes it out.
 fn mark_attention(u: &mut UpdateExpr, status: &JobStatus) {
@@ -389,6 +391,28 @@ impl DynamoStore {
             }
         }
         Ok(jobs)
+    }
+
+    /// The user whose jobs carry `login` (compared as Okta does, ignoring case), from the
+    /// login index: one query of one item. `None` when no job names that login.
+    pub async fn user_of_login(&self, login: &str) -> Result<Option<UserId>, StoreError> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(LOGIN_INDEX)
+            .key_condition_expression("login_key = :login")
+            .expression_attribute_values(":login", s(&login.to_lowercase()))
+            .limit(1)
+            .send()
+            .await
+            .map_err(|e| classify("Query", &e))?;
+        Ok(out
+            .items()
+            .first()
+            .and_then(|item| text(item, "pk"))
+            .and_then(|pk| pk.strip_prefix("USER#").map(str::to_owned))
+            .and_then(|id| UserId::parse(&id).ok()))
     }
 
     /// A user's jobs, oldest first.
