@@ -55,11 +55,14 @@ test-sdk: venv build ## the official Okta Python SDK against the simulator
 # play a scenario through all of it run one at a time, first: the rest would spend the
 # stack simulator's Okta rate budget (the hook tests' jobs read users) under them.
 E2E_ALONE := integration_disabled:: poller_backstop:: okta_sim_hook:: deprovision::
+# Every function's metric lines on the stack are checked against the EMF specification.
+EMF_SERVICES := hook-verify hook-intake deprovision log-poller actions
 test-stack: venv build ## adapter and end-to-end tests against the local stack
 	$(PY) tools/stack.py up
 	status=0; for t in $(E2E_ALONE); do cargo test -p e2e-tests --tests -- $$t || status=$$?; done; \
 	  cargo test -p e2e-tests --tests -- --test-threads=4 $(addprefix --skip ,$(E2E_ALONE)) || status=$$?; \
 	  $(PY) -m pytest -q tests/sdk/test_actions_via_sdk.py || status=$$?; \
+	  $(PY) tools/emf_check.py .local/logs/lambda.log $(addprefix --expect ,$(EMF_SERVICES)) || status=$$?; \
 	  $(PY) tools/stack.py down; exit $$status
 
 lint: ## rustfmt check and clippy with warnings as errors

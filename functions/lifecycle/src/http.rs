@@ -181,7 +181,7 @@ impl<S: IntakeStore, K: SecretSource> HookHandler<S, K> {
 
     /// `GET /okta`: answers Okta's one-time verification.
     pub async fn verify(&self, req: Request) -> Response<Body> {
-        let mut metrics = Metrics::new("hook-verify");
+        let mut metrics = Metrics::invocation("hook-verify");
         let response = match self.try_verify(&req).await {
             Ok(response) => {
                 metrics.count("Verifications", 1);
@@ -201,7 +201,7 @@ impl<S: IntakeStore, K: SecretSource> HookHandler<S, K> {
     /// are written once, as it ends.
     pub async fn intake(&self, req: Request) -> Response<Body> {
         let started = std::time::Instant::now();
-        let mut metrics = Metrics::new("hook-intake");
+        let mut metrics = Metrics::invocation("hook-intake");
         let response = match self.try_intake(&req, &mut metrics).await {
             Ok(response) => response,
             Err(e) => {

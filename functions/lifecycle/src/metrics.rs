@@ -9,6 +9,7 @@
 //! invocation ends.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde_json::{json, Map, Value};
 
@@ -18,6 +19,8 @@ use crate::clock::Timestamp;
 pub const NAMESPACE: &str = "OktaLifecycle";
 /// Most values of one metric in one document (EMF's limit).
 const MAX_VALUES: usize = 100;
+/// Whether this execution environment has yet to record an invocation.
+static COLD: AtomicBool = AtomicBool::new(true);
 
 /// A metric's unit, as CloudWatch names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -57,6 +60,19 @@ impl Metrics {
             service,
             values: BTreeMap::new(),
         }
+    }
+
+    /// Metrics of one invocation of `service`: the first of an execution environment
+    /// also counts `ColdStart` (one per environment Lambda started).
+    pub fn invocation(service: &'static str) -> Self {
+        Self::new(service).starting(&COLD)
+    }
+
+    fn starting(mut self, cold: &AtomicBool) -> Self {
+        if cold.swap(false, Ordering::Relaxed) {
+            self.count("ColdStart", 1);
+        }
+        self
     }
 
     /// Adds `n` to the count `name`.
@@ -179,6 +195,15 @@ mod tests {
                 }),
             ]
         );
+    }
+
+    #[test]
+    fn only_the_first_invocation_of_an_environment_counts_a_cold_start() {
+        let cold = AtomicBool::new(true);
+        let first = Metrics::new("hook-intake").starting(&cold).documents(at());
+        assert_eq!(first[0]["ColdStart"], json!(1.0));
+        let second = Metrics::new("hook-intake").starting(&cold).documents(at());
+        assert!(second.is_empty(), "{second:?}");
     }
 
     #[test]

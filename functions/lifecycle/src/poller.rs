@@ -114,7 +114,7 @@ impl RunReport {
     /// The run's metrics: runs by outcome, events and jobs, rate limits, hook delivery
     /// failures, the lag behind the newest event.
     pub fn metrics(&self) -> Metrics {
-        let mut m = Metrics::new("log-poller");
+        let mut m = Metrics::invocation("log-poller");
         m.count_by("PollRuns", "outcome", self.outcome.as_str(), 1);
         m.count("EventsSeen", self.events_seen);
         m.count("JobsCreated", self.jobs_created + self.sweep_jobs_created);

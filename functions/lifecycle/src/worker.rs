@@ -73,7 +73,7 @@ impl Worker {
             .into_iter()
             .partition(|r| request_of(r).is_some());
         event.records = jobs;
-        let mut metrics = Metrics::new("deprovision");
+        let mut metrics = Metrics::invocation("deprovision");
         let mut response = self
             .engine
             .handle(event, request_id, deadline, &mut metrics)

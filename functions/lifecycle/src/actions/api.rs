@@ -173,7 +173,7 @@ impl ActionsApi {
     /// Answers one request.
     pub async fn handle(&self, req: Request) -> Response<Body> {
         let deadline = Instant::now() + self.time_budget;
-        let mut metrics = Metrics::new("actions");
+        let mut metrics = Metrics::invocation("actions");
         let response = match self.route(req, deadline, &mut metrics).await {
             Ok(response) => response,
             Err(e) => {
