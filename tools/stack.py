@@ -53,6 +53,7 @@ DEMO_ORG = ROOT / "tests" / "okta-sim" / "demo-org.json"
 DEMO_KEY = ROOT / "tests" / "okta-sim" / "demo-service-app.key.pem"
 REGION = os.environ.get("AWS_REGION", "us-east-1")
 TABLE_NAME = "okta-lifecycle-local"
+STACK_NAME = "okta-lifecycle-local"
 SECRET_NAME = "okta-lifecycle/local/hook-secret"
 TARGETS_NAME = "okta-lifecycle/local/targets"
 DLQ_NAME = "okta-lifecycle-local-deprovision-dlq"
@@ -306,6 +307,12 @@ def up() -> None:
             "TARGETS_SECRET_ID": targets_arn,
             "DLQ_URL": dlq_url,
         }
+        register_stack(template, {
+            "HookUrl": stack_env["HOOK_URL"], "ActionsUrl": stack_env["ACTIONS_URL"],
+            "TableName": TABLE_NAME, "HookSecretArn": made["secret_arn"],
+            "OktaCredentialsArn": okta_credentials, "TargetsArn": targets_arn,
+            "DeadLetterQueueUrl": dlq_url})
+        stack_env["STACK_NAME"] = STACK_NAME
         (LOCAL / "table.json").write_text(json.dumps(template.create_table_args(TABLE_NAME), indent=2))
         write_env(LOCAL / "stack.env", stack_env)
         log(f"up: hook endpoint {stack_env['HOOK_URL']}; settings in .local/stack.env")
@@ -313,6 +320,27 @@ def up() -> None:
         log("start failed; stopping what was started")
         down()
         raise
+
+
+def register_stack(template: Template, outputs: dict[str, str]) -> None:
+    """A CloudFormation stack in moto with the template's outputs as the local stack has
+    them, so `lifecycle-ops --stack` reads a real DescribeStacks answer. Only outputs the
+    template declares are registered: a renamed output shows here first."""
+    declared = template.doc.get("Outputs", {})
+    unknown = set(outputs) - set(declared)
+    if unknown:
+        raise SystemExit(f"outputs the template does not declare: {sorted(unknown)}")
+    body = {
+        "Resources": {"Marker": {"Type": "AWS::CloudFormation::WaitConditionHandle"}},
+        "Outputs": {k: {"Value": v, "Description": declared[k].get("Description", k)}
+                    for k, v in outputs.items()},
+    }
+    cf = boto("cloudformation")
+    try:
+        cf.delete_stack(StackName=STACK_NAME)
+    except Exception:  # noqa: BLE001 - none registered yet
+        pass
+    cf.create_stack(StackName=STACK_NAME, TemplateBody=json.dumps(body))
 
 
 def start_targets(users: list[dict]) -> dict[str, str]:

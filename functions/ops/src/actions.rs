@@ -366,7 +366,7 @@ pub async fn execute(
     let Some(api_url) = api_url.filter(|u| !u.trim().is_empty()) else {
         return Report::error(
             Exit::Refused,
-            "no actions API: pass --api-url or set ACTIONS_URL (the stack's ActionsUrl output)",
+            "no actions API: pass --api-url or --stack, or set ACTIONS_URL (the stack's ActionsUrl output)",
         );
     };
     let aws = lifecycle::aws::sdk_config().await;

@@ -13,6 +13,7 @@
 pub mod actions;
 pub mod output;
 pub mod sign;
+pub mod stack;
 pub mod sync;
 
 use std::fmt::Write as _;
@@ -31,6 +32,10 @@ pub use output::{Exit, Report};
 #[derive(Debug, Parser)]
 #[command(name = "lifecycle-ops", version)]
 pub struct Cli {
+    /// The deployed stack: its `TableName` and `ActionsUrl` outputs stand in for
+    /// `--table` and `--api-url` when those are not given.
+    #[arg(long, env = "OKTA_LIFECYCLE_STACK", global = true)]
+    pub stack: Option<String>,
     /// The table (the stack's `TableName` output); for the table commands.
     #[arg(long, env = "TABLE_NAME")]
     pub table: Option<String>,
@@ -90,13 +95,16 @@ pub enum Operation {
 
 /// Runs the command line: a table command against `--table`, an action command against
 /// `--api-url`. Says what to print and how to exit.
-pub async fn execute(cli: Cli) -> Report {
+pub async fn execute(mut cli: Cli) -> Report {
+    if let Err(e) = fill_from_stack(&mut cli).await {
+        return Report::error(Exit::Failed, e.to_string());
+    }
     match cli.command {
         Operation::Table(command) => {
             let Some(table) = cli.table.filter(|t| !t.trim().is_empty()) else {
                 return Report::error(
                     Exit::Refused,
-                    "no table: pass --table or set TABLE_NAME (the stack's TableName output)",
+                    "no table: pass --table or --stack, or set TABLE_NAME (the stack's TableName output)",
                 );
             };
             let aws = lifecycle::aws::sdk_config().await;
@@ -116,6 +124,29 @@ pub async fn execute(cli: Cli) -> Report {
             actions::execute(cli.api_url, cli.region, &options, &command).await
         }
     }
+}
+
+/// With `--stack`, what the command needs and was not given, from the stack's outputs
+/// (one CloudFormation call, and none when nothing is missing).
+async fn fill_from_stack(cli: &mut Cli) -> Result<(), stack::StackError> {
+    let given = |v: &Option<String>| v.as_deref().is_some_and(|v| !v.trim().is_empty());
+    let Some(name) = cli.stack.clone().filter(|s| !s.trim().is_empty()) else {
+        return Ok(());
+    };
+    let missing = match cli.command {
+        Operation::Table(_) => !given(&cli.table),
+        Operation::Action(_) | Operation::Sync(_) => !given(&cli.api_url),
+    };
+    if missing {
+        let outputs = stack::outputs(&name).await?;
+        if !given(&cli.table) {
+            cli.table = outputs.table;
+        }
+        if !given(&cli.api_url) {
+            cli.api_url = outputs.actions_url;
+        }
+    }
+    Ok(())
 }
 
 /// The operator's commands on the table.

@@ -536,3 +536,40 @@ async fn deprovision_restore_and_delete_through_the_cli_change_okta_and_end_done
     assert_eq!(outcome(&answer), "deleted", "{answer}");
     assert_eq!(okta_user_status(&stack, &id).await, 404, "gone from Okta");
 }
+
+/// `lifecycle-ops --stack <name> <args>` with neither a table nor an API given: both
+/// come from the stack's outputs (the local stack registers its own in moto).
+async fn ops_by_stack(stack: &Stack, name: &str, args: &[&str]) -> Report {
+    let mut argv = vec![
+        "lifecycle-ops",
+        "--stack",
+        name,
+        "--region",
+        stack.var("AWS_REGION"),
+    ];
+    argv.extend_from_slice(args);
+    let mut cli = Cli::try_parse_from(&argv).unwrap_or_else(|e| panic!("{argv:?}: {e}"));
+    (cli.table, cli.api_url) = (None, None);
+    execute(cli).await
+}
+
+#[tokio::test]
+async fn the_stack_name_alone_finds_the_table_and_the_actions_api() {
+    let stack = Stack::get();
+    let name = stack.var("STACK_NAME");
+    // A table command reads the table the stack names (another name fails to read).
+    let report = ops_by_stack(&stack, name, &["fuse"]).await;
+    assert_eq!(report.exit, Exit::Success, "{report:?}");
+
+    let group = unique("stack-group-");
+    let report = ops_by_stack(&stack, name, &["--json", "create-group", &group]).await;
+    assert_eq!(report.exit, Exit::Success, "{report:?}");
+    assert!(report.stdout.contains("\"created\""), "{report:?}");
+
+    let report = ops_by_stack(&stack, "no-such-stack", &["fuse"]).await;
+    assert_eq!(report.exit, Exit::Failed, "{report:?}");
+    assert!(
+        report.stderr.contains("no-such-stack"),
+        "names the stack: {report:?}"
+    );
+}
