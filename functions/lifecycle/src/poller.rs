@@ -18,7 +18,7 @@ use crate::aws::sdk_config;
 use crate::clock::Timestamp;
 use crate::config::PollerConfig;
 use crate::domain::{AcceptedEvent, IntakeContext, Source};
-use crate::domain::{EventType, EventUuid, UserId};
+use crate::domain::{EventType, EventUuid, JobStatus, UserId};
 use crate::domain::{PollOutcome, UserRef};
 use crate::intake;
 use crate::metrics::{Metrics, Unit};
@@ -29,6 +29,8 @@ use crate::store::{DynamoStore, IntakeStore, PollStatus, StoreError};
 
 /// The event type Okta logs for each event hook delivery.
 pub const HOOK_DELIVERY_EVENT: &str = "event_hook.delivery";
+/// Most held jobs one run reads to count them and age the oldest.
+const HELD_READ: usize = 500;
 /// Sweep windows overlap by this much, so a user deprovisioned during a sweep is not missed.
 const SWEEP_OVERLAP: Duration = Duration::from_secs(300);
 /// A job counts for a deprovisioning if its event is at most this much older than the
@@ -108,6 +110,10 @@ pub struct RunReport {
     pub swept: bool,
     /// Jobs the sweep created.
     pub sweep_jobs_created: u64,
+    /// Jobs the fuse holds (as far as one bounded read lists them).
+    pub held_jobs: u64,
+    /// How long the longest-held of them has waited for an operator.
+    pub oldest_held_seconds: Option<u64>,
 }
 
 impl RunReport {
@@ -122,6 +128,10 @@ impl RunReport {
         m.count("HookDeliveryFailures", self.hook_failures);
         if let Some(lag) = self.lag_seconds {
             m.observe("PollLag", Unit::Seconds, lag as f64);
+        }
+        m.count("JobsHeld", self.held_jobs);
+        if let Some(age) = self.oldest_held_seconds {
+            m.observe("OldestHeldSeconds", Unit::Seconds, age as f64);
         }
         m
     }
@@ -178,11 +188,36 @@ impl<O: OktaReader> Poller<O> {
                 ..Default::default()
             });
         }
-        let result = self.run_leased(owner, started, deadline).await;
+        let mut result = self.run_leased(owner, started, deadline).await;
         if let Err(e) = self.store.release_lease(owner).await {
             tracing::warn!(error = %e, "lease not released; it expires by itself");
         }
+        if let Ok(report) = &mut result {
+            self.count_held(report).await;
+        }
         result
+    }
+
+    /// The jobs the fuse holds and the age of the oldest hold, every minute, so an alarm
+    /// can say "held for over an hour" (the hold itself is a moment; its age is not).
+    /// One query of the attention index; a failure only leaves the figures out.
+    async fn count_held(&self, report: &mut RunReport) {
+        match self
+            .store
+            .jobs_in_status(&JobStatus::Held, None, HELD_READ)
+            .await
+        {
+            Ok(held) => {
+                let now = Timestamp::now();
+                report.held_jobs = held.len() as u64;
+                report.oldest_held_seconds = held
+                    .iter()
+                    .map(|job| now.since(job.finished_at.as_ref().unwrap_or(&job.published)))
+                    .max()
+                    .map(|age| age.as_secs());
+            }
+            Err(e) => tracing::warn!(error = %e, "held jobs not counted"),
+        }
     }
 
     async fn run_leased(

@@ -359,3 +359,62 @@ async fn the_sweep_runs_a_failed_deprovisioning_again_once() {
     assert_eq!(third.sweep_jobs_created, 0, "{third:?}");
     assert_eq!(w.jobs(&user).await.len(), 2);
 }
+
+#[tokio::test]
+async fn every_run_counts_the_held_jobs_and_ages_the_oldest_hold() {
+    use aws_sdk_dynamodb::types::AttributeValue::S;
+    let w = world().await;
+    let poller = w.poller(&[]).await;
+    let report = poller.run("run-held-0", plenty()).await.unwrap();
+    assert_eq!((report.held_jobs, report.oldest_held_seconds), (0, None));
+
+    // Two jobs the fuse held, one two hours ago (for an event a day old) and one just now.
+    let now = Timestamp::now();
+    let day_ago = now.minus(Duration::from_secs(86_400));
+    for (i, held_at) in [now.minus(Duration::from_secs(7_200)), now]
+        .iter()
+        .enumerate()
+    {
+        let sk = format!("JOB#{day_ago}#0000000{i}-aaaa-bbbb-cccc-000000000000");
+        let item = [
+            ("pk", format!("USER#00uheld{i}abcdefgh")),
+            ("sk", sk.clone()),
+            ("kind", "job".into()),
+            ("status", "held".into()),
+            ("attention", "held".into()),
+            ("attention_sk", sk),
+            ("user_id", format!("00uheld{i}abcdefgh")),
+            (
+                "event_uuid",
+                format!("0000000{i}-aaaa-bbbb-cccc-000000000000"),
+            ),
+            ("event_type", "user.lifecycle.deactivate".into()),
+            ("published", day_ago.to_string()),
+            ("finished_at", held_at.to_string()),
+        ];
+        w.stack
+            .dynamodb()
+            .await
+            .put_item()
+            .table_name(&w.table)
+            .set_item(Some(
+                item.into_iter()
+                    .map(|(k, v)| (k.to_owned(), S(v)))
+                    .collect(),
+            ))
+            .send()
+            .await
+            .unwrap();
+    }
+    let report = poller.run("run-held-1", plenty()).await.unwrap();
+    assert_eq!(report.held_jobs, 2);
+    let oldest = report.oldest_held_seconds.expect("an age");
+    assert!(
+        (7_200..7_300).contains(&oldest),
+        "aged from the hold, not the event: {oldest}"
+    );
+    let docs = report.metrics().documents(Timestamp::now());
+    let plain = docs.iter().find(|d| d.get("JobsHeld").is_some()).unwrap();
+    assert_eq!(plain["JobsHeld"], 2.0);
+    assert_eq!(plain["OldestHeldSeconds"], json!(oldest as f64));
+}

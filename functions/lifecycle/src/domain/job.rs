@@ -173,6 +173,8 @@ pub struct Job {
     pub reason: Option<String>,
     /// The last attempt's error.
     pub last_error: Option<String>,
+    /// When its last run ended (for a held job: when the fuse held it).
+    pub finished_at: Option<Timestamp>,
 }
 
 impl Job {

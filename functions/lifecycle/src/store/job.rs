@@ -77,6 +77,7 @@ fn parse_job(key: &Key, item: &HashMap<String, AttributeValue>) -> Result<Job, S
         action: parse_action_ref(item),
         reason: text(item, "reason"),
         last_error: text(item, "last_error"),
+        finished_at: text(item, "finished_at").and_then(|t| Timestamp::parse(&t).ok()),
     })
 }
 
