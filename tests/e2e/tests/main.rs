@@ -6,6 +6,7 @@ mod actions_stack;
 mod deprovision;
 mod engine;
 mod hook;
+mod hook_hostile;
 mod integration_disabled;
 mod okta_sim_hook;
 mod ops_actions;

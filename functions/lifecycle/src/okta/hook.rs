@@ -37,6 +37,10 @@ pub enum EnvelopeError {
     /// Not JSON, or JSON of the wrong shape (no `data.events` array, a field of the wrong type).
     #[error("body is not an Okta event hook envelope: {0}")]
     Shape(#[from] serde_json::Error),
+    /// Not UTF-8, as JSON must be (RFC 8259 §8.1); the parser alone would let invalid
+    /// bytes through in the fields it skips.
+    #[error("body is not an Okta event hook envelope: not UTF-8 at byte {0}")]
+    NotUtf8(usize),
     /// An event is missing a field the product depends on, or has an invalid one.
     #[error("data.events[{index}].{field}: {reason}")]
     Event {
@@ -84,7 +88,8 @@ struct RawTarget {
 
 /// Parses a delivery body.
 pub fn parse_delivery(body: &[u8]) -> Result<Delivery, EnvelopeError> {
-    let raw: RawEnvelope = serde_json::from_slice(body)?;
+    let text = std::str::from_utf8(body).map_err(|e| EnvelopeError::NotUtf8(e.valid_up_to()))?;
+    let raw: RawEnvelope = serde_json::from_str(text)?;
     let events = raw
         .data
         .events
@@ -175,6 +180,19 @@ mod tests {
       "eventTime": "2026-11-23T10:15:31.000Z",
       "contentType": "application/json"
     }"#;
+
+    #[test]
+    fn invalid_utf8_is_refused_even_in_a_field_the_parser_skips() {
+        // `client.device` is a field the parser skips unread.
+        let mut body = DEACTIVATE.as_bytes().to_vec();
+        let at = body.windows(8).position(|w| w == b"Computer").unwrap() + 4;
+        body[at] = 0xff;
+        match parse_delivery(&body) {
+            Err(EnvelopeError::NotUtf8(offset)) => assert_eq!(offset, at),
+            other => panic!("{other:?}"),
+        }
+        assert!(parse_delivery(DEACTIVATE.as_bytes()).is_ok());
+    }
 
     #[test]
     fn the_user_is_the_target_of_type_user_wherever_it_stands() {
