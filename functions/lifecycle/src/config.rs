@@ -8,12 +8,11 @@
 //! | `HOOK_PATH` | `/okta` | path of the hook endpoint |
 //! | `ENABLED_EVENT_TYPES` | deactivate, delete.initiated | comma-separated Okta event types to act on |
 //! | `MAX_BODY_BYTES` | `1048576` | larger deliveries get 413 |
-//! | `EVENT_TTL_DAYS` | `30` | how long dedupe markers are kept |
 //! | `QUARANTINE_TTL_DAYS` | `30` | how long rejected bodies are kept |
 //! | `SECRET_REFRESH_SECONDS` | `30` | least time between two re-reads of the secret on a mismatch |
 //! | `SECRET_ROTATION_GRACE_SECONDS` | `86400` | how long after a rotation the previous secret is still accepted |
 //!
-//! The System Log poller reads `TABLE_NAME`, `ENABLED_EVENT_TYPES` and `EVENT_TTL_DAYS` too, and:
+//! The System Log poller reads `TABLE_NAME` and `ENABLED_EVENT_TYPES` too, and:
 //!
 //! | variable | default | meaning |
 //! |---|---|---|
@@ -177,28 +176,17 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
 pub struct TableConfig {
     /// The DynamoDB table's name (`TABLE_NAME`).
     pub name: String,
-    /// Lifetime of dedupe markers and quarantined parts' default (`EVENT_TTL_DAYS`).
-    pub event_ttl: Duration,
 }
 
 impl TableConfig {
-    /// How long dedupe markers are kept when `EVENT_TTL_DAYS` says nothing: weeks longer
-    /// than any redelivery or System Log lookback.
-    pub const DEFAULT_EVENT_TTL: Duration = Duration::from_secs(30 * DAY);
-
-    /// A table by name, with the default marker lifetime (the operator's command line).
+    /// A table by name (the operator's command line).
     pub fn named(name: impl Into<String>) -> Self {
-        Self {
-            name: name.into(),
-            event_ttl: Self::DEFAULT_EVENT_TTL,
-        }
+        Self { name: name.into() }
     }
 
     fn read<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
         Ok(Self {
             name: env.required("TABLE_NAME")?,
-            event_ttl: env.seconds("EVENT_TTL_DAYS", Self::DEFAULT_EVENT_TTL.as_secs() / DAY)?
-                * DAY_SECONDS,
         })
     }
 }
@@ -557,11 +545,11 @@ mod tests {
         assert!(!c.enabled_event_types.contains(&EventType::DeleteInitiated));
         assert_eq!(c.max_body_bytes, 2048);
         assert_eq!(c.auth_header, "x-okta-secret");
-        vars.push(("EVENT_TTL_DAYS", "soon"));
+        vars.push(("MAX_BODY_BYTES", "lots"));
         assert!(matches!(
             config(&vars),
             Err(ConfigError::Invalid {
-                name: "EVENT_TTL_DAYS",
+                name: "MAX_BODY_BYTES",
                 ..
             })
         ));

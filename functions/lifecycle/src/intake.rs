@@ -1,5 +1,5 @@
 //! The intake path shared by the hook and the System Log poller: events in, one
-//! transactional write per event (dedupe marker + job) out.
+//! conditional write per event (its job, whose key is the dedupe marker) out.
 
 use std::collections::HashSet;
 

@@ -38,11 +38,7 @@ pub async fn required_secret(
 
 /// The store over the configured table.
 pub fn store(aws: &SdkConfig, table: &TableConfig) -> DynamoStore {
-    DynamoStore::new(
-        aws_sdk_dynamodb::Client::new(aws),
-        &table.name,
-        table.event_ttl,
-    )
+    DynamoStore::new(aws_sdk_dynamodb::Client::new(aws), &table.name)
 }
 
 /// The Okta client, with credentials read from Secrets Manager and the configured rate

@@ -176,10 +176,6 @@ impl Stack {
             tokio::time::sleep(std::time::Duration::from_millis(200)).await;
         }
     }
-
-    pub async fn marker_exists(&self, uuid: &str) -> bool {
-        !self.items(&format!("EVENT#{uuid}")).await.is_empty()
-    }
 }
 
 /// A string attribute of an item ("" if absent).

@@ -64,7 +64,7 @@ async fn world_with_fuse(limit: u32) -> World {
         },
     )
     .expect("client");
-    let store = DynamoStore::new(stack.dynamodb().await, &table, Duration::from_secs(3600));
+    let store = DynamoStore::new(stack.dynamodb().await, &table);
     let vars: HashMap<&str, String> = [
         ("TABLE_NAME", table.clone()),
         ("OKTA_ORG_URL", okta.clone()),

@@ -109,11 +109,7 @@ impl World {
         } else {
             TargetsConfig::default()
         };
-        let store = DynamoStore::new(
-            self.stack.dynamodb().await,
-            &self.table,
-            Duration::from_secs(3600),
-        );
+        let store = DynamoStore::new(self.stack.dynamodb().await, &self.table);
         let targets = Engine::targets_from(&config, &okta, targets).expect("targets");
         Engine::new(store, okta, targets, config)
     }

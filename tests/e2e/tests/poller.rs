@@ -68,11 +68,7 @@ impl World {
 
     async fn poller(&self, extra: &[(&str, &str)]) -> Poller<OktaApi> {
         let config = self.config(extra);
-        let store = DynamoStore::new(
-            self.stack.dynamodb().await,
-            &self.table,
-            config.table.event_ttl,
-        );
+        let store = DynamoStore::new(self.stack.dynamodb().await, &self.table);
         let client = OktaClient::new(
             &self.okta_url,
             OktaCredentials::Ssws(Secret::new(TOKEN)),

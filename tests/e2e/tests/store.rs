@@ -11,11 +11,7 @@ use lifecycle::domain::{EventType, EventUuid, UserId};
 use lifecycle::store::{DynamoStore, IntakeStore, Quarantine, StoreError};
 
 async fn store(stack: &Stack) -> DynamoStore {
-    DynamoStore::new(
-        stack.dynamodb().await,
-        stack.table(),
-        Duration::from_secs(86400),
-    )
+    DynamoStore::new(stack.dynamodb().await, stack.table())
 }
 
 fn event(user: &str) -> AcceptedEvent {
@@ -42,7 +38,7 @@ fn ctx(source: Source) -> IntakeContext {
 }
 
 #[tokio::test]
-async fn each_event_gets_a_marker_with_ttl_and_a_pending_job() {
+async fn each_event_is_one_pending_job_and_nothing_else() {
     let stack = Stack::get();
     let store = store(&stack).await;
     let user = unique("00u");
@@ -53,11 +49,10 @@ async fn each_event_gets_a_marker_with_ttl_and_a_pending_job() {
         .unwrap();
     assert_eq!(outcome.created, vec![e.uuid.clone()]);
 
-    let marker = &stack.items(&format!("EVENT#{}", e.uuid)).await[0];
-    assert_eq!(text(marker, "source"), "poll");
-    let expires: i64 = marker["expires_at"].as_n().unwrap().parse().unwrap();
-    let in_a_day = Timestamp::now().unix_seconds() + 86400;
-    assert!((in_a_day - expires).abs() < 60, "TTL about a day ahead");
+    assert!(
+        stack.items(&format!("EVENT#{}", e.uuid)).await.is_empty(),
+        "no separate marker: the job's key is the dedupe marker"
+    );
 
     let jobs = stack.jobs(&user).await;
     assert_eq!(jobs.len(), 1);
@@ -96,40 +91,33 @@ async fn the_hook_and_the_poller_seeing_one_event_make_one_job() {
 }
 
 #[tokio::test]
-async fn an_existing_job_without_marker_still_counts_as_duplicate() {
-    // The marker may have expired while the job stays: the job's own condition holds.
+async fn a_delivery_written_in_part_is_taken_whole_when_it_comes_again() {
+    // A write failed midway: the events written before it are duplicates on the retry
+    // (Okta's, or the poller's read), the rest are created, none twice.
     let stack = Stack::get();
     let store = store(&stack).await;
-    let e = event(&unique("00u"));
-    store
-        .record_events(std::slice::from_ref(&e), &ctx(Source::Hook))
+    let batch: Vec<_> = (0..60).map(|_| event(&unique("00u"))).collect();
+    let first = store
+        .record_events(&batch[..35], &ctx(Source::Hook))
         .await
         .unwrap();
-    stack
-        .dynamodb()
-        .await
-        .delete_item()
-        .table_name(stack.table())
-        .key(
-            "pk",
-            aws_sdk_dynamodb::types::AttributeValue::S(format!("EVENT#{}", e.uuid)),
-        )
-        .key(
-            "sk",
-            aws_sdk_dynamodb::types::AttributeValue::S("EVENT".into()),
-        )
-        .send()
-        .await
-        .unwrap();
+    assert_eq!(first.created.len(), 35);
     let again = store
-        .record_events(std::slice::from_ref(&e), &ctx(Source::Poll))
+        .record_events(&batch, &ctx(Source::Hook))
         .await
         .unwrap();
-    assert_eq!(again.duplicates, vec![e.uuid.clone()]);
-    assert!(
-        !stack.marker_exists(e.uuid.as_str()).await,
-        "nothing half-written"
+    let uuids = |list: &[lifecycle::domain::AcceptedEvent]| -> Vec<_> {
+        list.iter().map(|e| e.uuid.clone()).collect()
+    };
+    assert_eq!(
+        again.duplicates,
+        uuids(&batch[..35]),
+        "in the delivery's order"
     );
+    assert_eq!(again.created, uuids(&batch[35..]));
+    for e in &batch {
+        assert_eq!(stack.jobs(e.user.id.as_str()).await.len(), 1);
+    }
 }
 
 #[tokio::test]
@@ -203,11 +191,7 @@ async fn an_unreachable_table_is_unavailable_not_rejected() {
     let config = aws_sdk_dynamodb::config::Builder::from(&lifecycle::aws::sdk_config().await)
         .endpoint_url("http://127.0.0.1:9")
         .build();
-    let dead = DynamoStore::new(
-        aws_sdk_dynamodb::Client::from_conf(config),
-        stack.table(),
-        Duration::from_secs(60),
-    );
+    let dead = DynamoStore::new(aws_sdk_dynamodb::Client::from_conf(config), stack.table());
     let err = dead
         .record_events(&[event(&unique("00u"))], &ctx(Source::Hook))
         .await

@@ -2,7 +2,6 @@
 
 use std::collections::HashMap;
 use std::ops::ControlFlow;
-use std::time::Duration;
 
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
@@ -17,34 +16,27 @@ use super::update::UpdateExpr;
 use super::{IntakeStore, Integration, Key, Quarantine, RecordOutcome, StoreError};
 use crate::clock::Timestamp;
 use crate::domain::{AcceptedEvent, IntakeContext};
-use crate::retry::Backoff;
 
-/// DynamoDB allows 100 items per transaction; each event takes two (marker and job).
-const EVENTS_PER_TRANSACTION: usize = 50;
+/// Events written at once: each is one conditional `PutItem`, in flight together.
+const EVENTS_IN_FLIGHT: usize = 25;
 /// Quarantined bodies are split so that each part stays well under the 400 KB item limit.
 const QUARANTINE_PART_BYTES: usize = 350 * 1024;
 /// Parts per transaction, keeping each transaction under its 4 MB limit.
 const QUARANTINE_PARTS_PER_TRANSACTION: usize = 10;
-/// Retries of a transaction cancelled by a concurrent writer or throttling; the client
-/// already retries throttled requests, this covers cancellations it does not retry.
-const MAX_CONFLICT_RETRIES: u32 = 3;
-const CONFLICT_BACKOFF: Backoff = Backoff::new(Duration::from_millis(25), Duration::from_secs(1));
 
 /// The table, reached through the AWS SDK.
 #[derive(Debug, Clone)]
 pub struct DynamoStore {
     pub(super) client: Client,
     pub(super) table: String,
-    event_ttl: Duration,
 }
 
 impl DynamoStore {
-    /// Wraps a client and the table name; dedupe markers expire after `event_ttl`.
-    pub fn new(client: Client, table: impl Into<String>, event_ttl: Duration) -> Self {
+    /// Wraps a client and the table name.
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
         Self {
             client,
             table: table.into(),
-            event_ttl,
         }
     }
 
@@ -66,23 +58,14 @@ impl DynamoStore {
         Ok(TransactWriteItem::builder().put(put).build())
     }
 
-    fn event_items(
-        &self,
+    /// The job item of an accepted event. Its key is the event's user, `published` and
+    /// uuid, which the hook's delivery and the System Log's copy of the same event both
+    /// carry: the key itself is the dedupe marker.
+    fn job_item(
         event: &AcceptedEvent,
         ctx: &IntakeContext,
-        expires_at: i64,
-    ) -> Result<[TransactWriteItem; 2], StoreError> {
+    ) -> (Key, HashMap<String, AttributeValue>) {
         let job_key = Key::job(&event.user.id, &event.published, &event.uuid);
-        let mut marker = HashMap::from([
-            ("kind".to_string(), s("event")),
-            ("source".into(), s(ctx.source.as_str())),
-            ("event_type".into(), s(event.event_type.as_str())),
-            ("user_id".into(), s(event.user.id.as_str())),
-            ("job_pk".into(), s(&job_key.pk)),
-            ("job_sk".into(), s(&job_key.sk)),
-            ("received_at".into(), s(&ctx.received_at.to_string())),
-            ("expires_at".into(), n(expires_at)),
-        ]);
         let mut job = HashMap::from([
             ("kind".to_string(), s("job")),
             ("status".into(), s("pending")),
@@ -108,7 +91,6 @@ impl DynamoStore {
         }
         if let Some(id) = &ctx.delivery_id {
             job.insert("delivery_id".into(), s(id));
-            marker.insert("delivery_id".into(), s(id));
         }
         if let Some(action) = &ctx.action {
             job.extend([
@@ -119,99 +101,31 @@ impl DynamoStore {
                 ("fuse_admitted".into(), AttributeValue::Bool(true)),
             ]);
         }
-        Ok([
-            self.put(&Key::event_marker(&event.uuid), marker)?,
-            self.put(&job_key, job)?,
-        ])
+        job.extend(key_item(&job_key));
+        (job_key, job)
     }
 
-    /// Writes one chunk of events. A cancelled transaction names, per item, why; events
-    /// whose condition failed are duplicates and are dropped before the rest is retried,
-    /// so the loop ends after at most one round per duplicate plus the conflict retries.
-    async fn record_chunk(
-        &self,
-        chunk: &[AcceptedEvent],
-        ctx: &IntakeContext,
-        expires_at: i64,
-        outcome: &mut RecordOutcome,
-    ) -> Result<(), StoreError> {
-        let mut pending: Vec<&AcceptedEvent> = chunk.iter().collect();
-        let mut conflicts = 0;
-        while !pending.is_empty() {
-            let mut items = Vec::with_capacity(pending.len() * 2);
-            for event in &pending {
-                items.extend(self.event_items(event, ctx, expires_at)?);
-            }
-            let result = self
-                .client
-                .transact_write_items()
-                .set_transact_items(Some(items))
-                .send()
-                .await;
-            let err = match result {
-                Ok(_) => {
-                    outcome
-                        .created
-                        .extend(pending.iter().map(|e| e.uuid.clone()));
-                    return Ok(());
-                }
-                Err(err) => err,
-            };
-            let Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) =
-                err.as_service_error()
-            else {
-                return Err(classify("TransactWriteItems", &err));
-            };
-            let codes: Vec<&str> = cancelled
-                .cancellation_reasons()
-                .iter()
-                .map(|r| r.code().unwrap_or("None"))
-                .collect();
-            if codes.len() != pending.len() * 2 {
-                return Err(StoreError::Rejected {
-                    op: "TransactWriteItems",
-                    detail: format!("cancelled without per-item reasons: {cancelled}"),
-                });
-            }
-            let duplicate: Vec<bool> = codes
-                .chunks(2)
-                .map(|pair| pair.contains(&"ConditionalCheckFailed"))
-                .collect();
-            if duplicate.iter().any(|d| *d) {
-                let mut keep = Vec::with_capacity(pending.len());
-                for (event, dup) in pending.into_iter().zip(duplicate) {
-                    if dup {
-                        outcome.duplicates.push(event.uuid.clone());
-                    } else {
-                        keep.push(event);
-                    }
-                }
-                pending = keep;
-                continue;
-            }
-            let retryable = codes.iter().any(|c| {
-                matches!(
-                    *c,
-                    "TransactionConflict" | "ThrottlingError" | "ProvisionedThroughputExceeded"
-                )
-            });
-            let detail = format!("transaction cancelled: {}", codes.join(","));
-            if !retryable {
-                return Err(StoreError::Rejected {
-                    op: "TransactWriteItems",
-                    detail,
-                });
-            }
-            if conflicts >= MAX_CONFLICT_RETRIES {
-                return Err(StoreError::Unavailable {
-                    op: "TransactWriteItems",
-                    detail,
-                });
-            }
-            conflicts += 1;
-            tokio::time::sleep(CONFLICT_BACKOFF.delay(conflicts.saturating_sub(1))).await;
+    /// Writes one event's job, on condition that it is new: `Ok(false)` for a duplicate.
+    /// One write unit for a job item under 1 KB (a transaction of marker and job cost four).
+    async fn record_event(
+        client: Client,
+        table: String,
+        event: AcceptedEvent,
+        ctx: IntakeContext,
+    ) -> Result<bool, StoreError> {
+        let (_, item) = Self::job_item(&event, &ctx);
+        let result = client
+            .put_item()
+            .table_name(table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(err) if condition_failed(&err) => Ok(false),
+            Err(err) => Err(classify("PutItem", &err)),
         }
-        Ok(())
     }
 
     async fn mark_time(&self, field: &'static str, at: Timestamp) -> Result<(), StoreError> {
@@ -242,16 +156,38 @@ impl IntakeStore for DynamoStore {
         })
     }
 
+    /// Every event's job, written independently: a delivery answered 200 had every one
+    /// written (new or already there); when any write fails the caller answers 503 and
+    /// the written ones are duplicates on Okta's retry (or the poller's read).
     async fn record_events(
         &self,
         events: &[AcceptedEvent],
         ctx: &IntakeContext,
     ) -> Result<RecordOutcome, StoreError> {
-        let expires_at = ctx.received_at.plus(self.event_ttl).unix_seconds();
         let mut outcome = RecordOutcome::default();
-        for chunk in events.chunks(EVENTS_PER_TRANSACTION) {
-            self.record_chunk(chunk, ctx, expires_at, &mut outcome)
-                .await?;
+        for window in events.chunks(EVENTS_IN_FLIGHT) {
+            let mut writes = tokio::task::JoinSet::new();
+            for (i, event) in window.iter().enumerate() {
+                let (client, table) = (self.client.clone(), self.table.clone());
+                let (event, ctx) = (event.clone(), ctx.clone());
+                writes
+                    .spawn(async move { (i, Self::record_event(client, table, event, ctx).await) });
+            }
+            let mut written = vec![None; window.len()];
+            while let Some(joined) = writes.join_next().await {
+                let (i, result) = joined.map_err(|e| StoreError::Unavailable {
+                    op: "PutItem",
+                    detail: format!("the write's task ended: {e}"),
+                })?;
+                written[i] = Some(result?);
+            }
+            // In the delivery's order, as the answer and the logs list them.
+            for (event, new) in window.iter().zip(written) {
+                match new {
+                    Some(true) => outcome.created.push(event.uuid.clone()),
+                    _ => outcome.duplicates.push(event.uuid.clone()),
+                }
+            }
         }
         Ok(outcome)
     }

@@ -2,8 +2,7 @@
 //!
 //! | pk | sk | item |
 //! |---|---|---|
-//! | `EVENT#<uuid>` | `EVENT` | dedupe marker, with TTL |
-//! | `USER#<id>` | `JOB#<published>#<uuid>` | one unit of work (`job.rs`) |
+//! | `USER#<id>` | `JOB#<published>#<uuid>` | one unit of work (`job.rs`); written only if new, the key is the event's dedupe marker |
 //! | `USER#<id>` | `STATE` | last applied action, episode, snapshot (`user_state.rs`) |
 //! | `USER#<id>` | `AUDIT#<time>#<uuid>#<n>` | one line of the audit trail (`audit.rs`) |
 //! | `CONFIG` | `INTEGRATION` | enabled flag, dry run, verified-at, last-delivery-at |
@@ -29,14 +28,6 @@ impl Key {
         Self {
             pk: pk.into(),
             sk: sk.into(),
-        }
-    }
-
-    /// The dedupe marker of an event.
-    pub fn event_marker(uuid: &EventUuid) -> Self {
-        Self {
-            pk: format!("EVENT#{uuid}"),
-            sk: "EVENT".into(),
         }
     }
 

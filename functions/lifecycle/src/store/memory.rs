@@ -21,7 +21,6 @@ pub struct MemoryJob {
 #[derive(Debug, Default)]
 struct State {
     integration: Option<Integration>,
-    markers: BTreeMap<Key, String>,
     jobs: BTreeMap<Key, MemoryJob>,
     quarantined: Vec<(String, Vec<u8>)>,
     fail_with_unavailable: bool,
@@ -110,16 +109,14 @@ impl IntakeStore for MemoryStore {
         events: &[AcceptedEvent],
         ctx: &IntakeContext,
     ) -> Result<RecordOutcome, StoreError> {
-        let mut state = self.check("TransactWriteItems")?;
+        let mut state = self.check("PutItem")?;
         let mut outcome = RecordOutcome::default();
         for event in events {
-            let marker = Key::event_marker(&event.uuid);
             let job = Key::job(&event.user.id, &event.published, &event.uuid);
-            if state.markers.contains_key(&marker) || state.jobs.contains_key(&job) {
+            if state.jobs.contains_key(&job) {
                 outcome.duplicates.push(event.uuid.clone());
                 continue;
             }
-            state.markers.insert(marker, ctx.source.as_str().into());
             state.jobs.insert(
                 job.clone(),
                 MemoryJob {

@@ -115,8 +115,11 @@ pub trait IntakeStore: Send + Sync {
     /// Reads the integration's config item; absent means enabled with no history.
     fn integration(&self) -> impl Future<Output = Result<Integration, StoreError>> + Send;
 
-    /// Writes, for each event, its dedupe marker and its job in one transaction; an event
-    /// already known is reported as a duplicate, not an error.
+    /// Writes each event's job on condition that its key is new (the key holds the
+    /// event's user, `published` and uuid, as the hook's and the System Log's copies of
+    /// one event both do); an event already known is reported as a duplicate, not an
+    /// error. An error means some may be written and some not: all are new or
+    /// duplicates when the same events are recorded again.
     fn record_events(
         &self,
         events: &[AcceptedEvent],
