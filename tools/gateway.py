@@ -220,9 +220,17 @@ class Gateway(BaseHTTPRequestHandler):
     do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _handle
 
 
+class GatewayServer(ThreadingHTTPServer):
+    """A thread per connection and a listen backlog for a burst of hundreds of
+    connections at once, as API Gateway takes them (the standard library's default
+    backlog of 5 resets connections beyond it)."""
+    request_queue_size = 1024
+    daemon_threads = True
+
+
 def make_server(port: int, routes: list[dict], lambda_url: str, *,
                 credentials: sigv4.Credentials | None = None, region: str = "us-east-1",
-                host: str = "127.0.0.1") -> ThreadingHTTPServer:
+                host: str = "127.0.0.1") -> "GatewayServer":
     """A gateway for `routes` (template.routes() output) on host:port (0: any free port)."""
     unknown = sorted({str(r.get("auth")) for r in routes if r.get("auth") not in AUTHORIZERS})
     if unknown:
@@ -230,9 +238,7 @@ def make_server(port: int, routes: list[dict], lambda_url: str, *,
     handler = type("BoundGateway", (Gateway,), {
         "routes": routes, "lambda_url": lambda_url.rstrip("/"), "region": region,
         "credentials": credentials or sigv4.Credentials.parse(DEFAULT_CREDENTIALS)})
-    server = ThreadingHTTPServer((host, port), handler)
-    server.daemon_threads = True
-    return server
+    return GatewayServer((host, port), handler)
 
 
 def main():

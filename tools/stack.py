@@ -54,6 +54,9 @@ DEMO_KEY = ROOT / "tests" / "okta-sim" / "demo-service-app.key.pem"
 REGION = os.environ.get("AWS_REGION", "us-east-1")
 TABLE_NAME = "okta-lifecycle-local"
 STACK_NAME = "okta-lifecycle-local"
+# Instances of each function `cargo lambda watch` may run at once: a burst of hook
+# deliveries is served in parallel, as Lambda would, not queued for one instance.
+HOOK_INSTANCES = 16
 SECRET_NAME = "okta-lifecycle/local/hook-secret"
 TARGETS_NAME = "okta-lifecycle/local/targets"
 DLQ_NAME = "okta-lifecycle-local-deprovision-dlq"
@@ -249,13 +252,15 @@ def up() -> None:
         fn_env.update({"AWS_LAMBDA_LOG_FORMAT": "JSON", "AWS_LAMBDA_LOG_LEVEL": "INFO"})
         write_env(LOCAL / "functions.env", fn_env, shell=False)
 
-        # Lambda runs one instance of the deprovision function per stream lane at once;
-        # cargo lambda watch runs one instance per function unless told otherwise.
+        # Lambda runs one instance of the deprovision function per stream lane at once
+        # (the stream driver invokes no more), and as many of the hook's as deliveries
+        # arrive at once; cargo lambda watch runs one instance per function unless told
+        # otherwise, and its setting is per function.
         lanes = template.stream_mapping()["parallelization"]
         watch = start("lambda", [str(VENV_BIN / "cargo-lambda"), "lambda", "watch",
                                  "--invoke-address", HOST, "--invoke-port", str(LAMBDA_PORT),
                                  "--env-file", str(LOCAL / "functions.env"),
-                                 "--concurrency", str(lanes),
+                                 "--concurrency", str(max(lanes, HOOK_INSTANCES)),
                                  "--ignore-changes", "--quiet"])
         wait_port(LAMBDA_PORT, "lambda", 60, watch)
 

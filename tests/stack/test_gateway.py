@@ -363,3 +363,36 @@ def test_gateway_process_takes_credentials_and_region_arguments(tmp_path, fake_l
         os.kill(pid, 15)
         proc.wait(timeout=10)
         proc.stderr.close()
+
+
+def test_a_burst_of_hundreds_of_connections_is_served_not_reset(base):
+    """300 clients connect at the same moment, as Okta's deliveries and a burst do: every
+    one gets its answer (the standard library's backlog of 5 reset most of them)."""
+    host, port = base.removeprefix("http://").split(":")
+    clients = 300
+    barrier = threading.Barrier(clients)
+    answers: list[str] = []
+    errors: list[str] = []
+    lock = threading.Lock()
+
+    def client():
+        barrier.wait()
+        try:
+            with socket.create_connection((host, int(port)), timeout=30) as s:
+                s.sendall(b"GET /nowhere HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                data = b""
+                while chunk := s.recv(4096):
+                    data += chunk
+            with lock:
+                answers.append(data.split(b" ", 2)[1].decode())
+        except OSError as e:
+            with lock:
+                errors.append(repr(e))
+
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert answers == ["404"] * clients
