@@ -11,7 +11,7 @@ export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= us-east-1
 FUNCTIONS := hook-verify hook-intake log-poller deprovision actions
 
-.PHONY: help venv build up down status run test test-unit test-tools test-sdk test-stack lint fmt validate bench release deploy clean
+.PHONY: help venv build up down status run test test-unit test-tools test-sdk test-stack lint fmt validate bench bench-hook release deploy clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -81,6 +81,10 @@ release: venv ## build the arm64 release binaries into target/lambda/
 
 bench: venv build release ## latency, init time, binary size and peak RSS (see README)
 	$(PY) tools/bench.py
+
+bench-hook: venv build ## the hook under a burst on the local stack: 200 deliveries of 100 events at once (report in .local/bench-hook.md)
+	$(PY) tools/stack.py up
+	status=0; $(PY) tools/hook_load.py || status=$$?; $(PY) tools/stack.py down; exit $$status
 
 deploy: venv ## sam build + sam deploy --guided (needs AWS credentials)
 	sam build --template-file infra/template.yaml --beta-features
