@@ -488,13 +488,14 @@ async fn deprovision_delete_and_restore_are_sent_well_formed() {
     }
 }
 
-/// `ops_json`, then, while the answer is pending (the worker's job is still running, as
-/// under load), `action-status` of the request every half second for up to a minute, as
-/// a caller would.
+/// `ops_json`, then, while the answer is pending (the leaver path's job is still to run:
+/// under the whole suite the stack's Okta rate budget is spent and the job waits for the
+/// next window, a minute at a time), `action-status` of the request every half second
+/// for up to four minutes, as a caller would.
 async fn settled(stack: &Stack, args: &[&str]) -> (Exit, Value) {
     let (mut exit, mut answer) = ops_json(stack, args).await;
     let id = answer["request_id"].as_str().unwrap_or_default().to_owned();
-    for _ in 0..120 {
+    for _ in 0..480 {
         if exit != Exit::Pending {
             break;
         }
