@@ -11,7 +11,10 @@
 //! `.local/stack.env`).
 
 pub mod actions;
+pub mod csv;
+pub mod export;
 pub mod output;
+pub mod report;
 pub mod sign;
 pub mod stack;
 pub mod sync;
@@ -173,6 +176,12 @@ pub enum Command {
         /// Okta user id or login.
         user: String,
     },
+    /// The audit trail of a period, every subject's (or one user's), in time order, as
+    /// CSV or JSON lines; streamed, whatever its length.
+    AuditExport(export::ExportArgs),
+    /// The access-removal report of a period: per departure, when each target's access
+    /// was removed and whether it met the SLA; totals and percentiles. CSV or HTML.
+    Report(report::ReportArgs),
     /// The safety fuse: deprovisionings in the window, held jobs.
     Fuse,
     /// Run a failed job again (or a pending one stuck after an init failure, or a
@@ -243,6 +252,9 @@ pub enum OpsError {
     /// Not a time.
     #[error("{0:?} is not an RFC 3339 time such as 2026-12-01T00:00:00Z")]
     Time(String),
+    /// The output could not be written.
+    #[error("cannot write the output: {0}")]
+    Write(String),
     /// The job changed between reading and writing.
     #[error("job {0} changed meanwhile; look again")]
     Changed(String),
@@ -401,6 +413,8 @@ pub async fn run(
                 );
             }
         }
+        Command::AuditExport(args) => out = export::run(store, &args).await?,
+        Command::Report(args) => out = report::run(store, &args).await?,
         Command::Fuse => match store.fuse_state().await? {
             None => out.push_str("the fuse has counted nothing yet\n"),
             Some(fuse) => out = fuse_lines(&fuse),

@@ -6,6 +6,7 @@
 //! The store maps domain types to items and knows no business of its own.
 
 mod audit;
+mod audit_time;
 mod config;
 mod dynamo;
 mod fuse;
@@ -19,6 +20,9 @@ mod user_state;
 
 use std::future::Future;
 
+pub use audit_time::{
+    audit_item, days, AuditCursor, AuditPage, AuditRange, AuditReader, AUDIT_TIME_INDEX,
+};
 pub use config::IntegrationSwitch;
 pub use dynamo::DynamoStore;
 pub use fuse::FuseState;
