@@ -17,6 +17,7 @@ pub mod output;
 pub mod report;
 pub mod sign;
 pub mod stack;
+pub mod status;
 pub mod sync;
 
 use std::fmt::Write as _;
@@ -110,8 +111,11 @@ pub async fn execute(mut cli: Cli) -> Report {
                     "no table: pass --table or --stack, or set TABLE_NAME (the stack's TableName output)",
                 );
             };
-            let aws = lifecycle::aws::sdk_config().await;
+            let aws = lifecycle::aws::operator_sdk_config().await;
             let store = lifecycle::setup::store(&aws, &TableConfig::named(&table));
+            if let Command::Status(args) = &command {
+                return status::execute(&store, args, cli.json).await;
+            }
             match run(&store, &cli.operator, command).await {
                 Ok(out) => Report::ok(out),
                 Err(e) => Report::error(Exit::Failed, e.to_string()),
@@ -182,6 +186,9 @@ pub enum Command {
     /// The access-removal report of a period: per departure, when each target's access
     /// was removed and whether it met the SLA; totals and percentiles. CSV or HTML.
     Report(report::ReportArgs),
+    /// The integration at a glance: hook, poller, jobs, targets, time to removal; each
+    /// line ok / warn / FAIL, and a failing exit when any is FAIL (`--json` too).
+    Status(status::StatusArgs),
     /// The safety fuse: deprovisionings in the window, held jobs.
     Fuse,
     /// Run a failed job again (or a pending one stuck after an init failure, or a
@@ -255,6 +262,9 @@ pub enum OpsError {
     /// The output could not be written.
     #[error("cannot write the output: {0}")]
     Write(String),
+    /// `status` found something red; the screen says what.
+    #[error("{0}")]
+    Unhealthy(String),
     /// The job changed between reading and writing.
     #[error("job {0} changed meanwhile; look again")]
     Changed(String),
@@ -415,6 +425,13 @@ pub async fn run(
         }
         Command::AuditExport(args) => out = export::run(store, &args).await?,
         Command::Report(args) => out = report::run(store, &args).await?,
+        Command::Status(args) => {
+            let screen = status::render(&status::checks(store, &args).await?, false, false);
+            if screen.exit != Exit::Success {
+                return Err(OpsError::Unhealthy(screen.stdout));
+            }
+            out = screen.stdout;
+        }
         Command::Fuse => match store.fuse_state().await? {
             None => out.push_str("the fuse has counted nothing yet\n"),
             Some(fuse) => out = fuse_lines(&fuse),

@@ -1104,3 +1104,84 @@ async fn an_operator_names_a_user_by_login_in_any_case_as_well_as_by_id() {
         "{unknown:?}"
     );
 }
+
+#[tokio::test]
+async fn status_is_red_with_the_failed_job_and_its_target_then_green_after_a_retry() {
+    let w = world().await;
+    let engine = w.engine(&[]).await;
+    let store = engine.store();
+    // The hook verified and delivering, the poller running, as on a live stack.
+    store.mark_verified(Timestamp::now()).await.unwrap();
+    store.mark_delivery(Timestamp::now()).await.unwrap();
+    assert!(store
+        .acquire_lease("status-test", Timestamp::now(), Duration::from_secs(60))
+        .await
+        .unwrap());
+    let ran = lifecycle::store::PollStatus {
+        last_run_at: Some(Timestamp::now().to_string()),
+        outcome: Some(lifecycle::domain::PollOutcome::CaughtUp),
+        lag_seconds: Some(30),
+        ..Default::default()
+    };
+    store
+        .save_poll_status("status-test", Timestamp::now(), &ran)
+        .await
+        .unwrap();
+
+    let p = w.person("status").await;
+    w.receiver_fault(&p.id, -1).await;
+    deactivate_okta_user(&w.okta, TOKEN, &p.id).await;
+    let key = w
+        .job(&engine, &p, EventType::Deactivate, Timestamp::now())
+        .await;
+    for _ in 0..3 {
+        w.run(&engine, &key).await;
+    }
+    let status = || {
+        Command::Status(lifecycle_ops::status::StatusArgs {
+            user: Some(p.login.clone()),
+            sla: Duration::from_secs(3600),
+        })
+    };
+    let red = match w.ops(&engine, status()).await {
+        Err(OpsError::Unhealthy(screen)) => screen,
+        other => panic!("red expected: {other:?}"),
+    };
+    let line = |screen: &str, name: &str| {
+        screen
+            .lines()
+            .find(|l| l.split_whitespace().nth(1) == Some(name))
+            .unwrap_or_else(|| panic!("no {name} line in\n{screen}"))
+            .to_owned()
+    };
+    assert!(line(&red, "hook").starts_with("ok"), "{red}");
+    assert!(line(&red, "poller").starts_with("ok"), "{red}");
+    assert!(line(&red, "jobs").starts_with("FAIL"), "{red}");
+    assert!(
+        red.contains(&format!("failed {} {}", p.id, key.sk)),
+        "{red}"
+    );
+    assert!(red.contains("503"), "the job's error is shown: {red}");
+    let targets = line(&red, "targets");
+    assert!(
+        targets.starts_with("FAIL") && targets.contains("webhook"),
+        "{red}"
+    );
+
+    w.clear_receiver_fault(&p.id).await;
+    w.ops(
+        &engine,
+        Command::Retry {
+            user: p.id.clone(),
+            job: key.sk.clone(),
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(w.run(&engine, &key).await.status, Some(JobStatus::Done));
+    let green = w.ops(&engine, status()).await.expect("green");
+    for name in ["hook", "poller", "jobs", "targets", "removal"] {
+        assert!(line(&green, name).starts_with("ok"), "{name}: {green}");
+    }
+    assert!(line(&green, "removal").contains("1 departures"), "{green}");
+}

@@ -68,7 +68,7 @@ pub enum ReportFormat {
     Html,
 }
 
-fn parse_sla(text: &str) -> Result<Duration, String> {
+pub(crate) fn parse_sla(text: &str) -> Result<Duration, String> {
     duration::parse(text).ok_or_else(|| format!("{text:?} is not a duration such as 60m or 24h"))
 }
 
