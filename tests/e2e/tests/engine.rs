@@ -774,8 +774,12 @@ async fn an_okta_read_failure_never_leads_to_an_action() {
         .await;
     w.sim_faults(json!({"endpoints": [{"family": "users", "status": 503, "count": 100}]}))
         .await;
-    assert_eq!(w.run(&engine, &key).await.status, Some(JobStatus::Retrying));
-    assert_eq!(w.run(&engine, &key).await.status, Some(JobStatus::Failed));
+    // Okta failing is waited out (it fails for every job alike), never acted through.
+    for _ in 0..2 {
+        assert_eq!(w.run(&engine, &key).await.status, Some(JobStatus::Retrying));
+        w.set(&key, "not_before_ms", AttributeValue::N("0".into()))
+            .await;
+    }
     w.http
         .delete(format!("{}/_sim/faults", w.okta))
         .send()
@@ -792,8 +796,8 @@ async fn an_okta_read_failure_never_leads_to_an_action() {
     let audit = w.audit(&engine, &p.id).await;
     assert_eq!(
         audit,
-        ["job.retrying retrying", "job.failed failed"],
-        "nothing but the failures"
+        ["job.deferred retrying", "job.deferred retrying"],
+        "nothing but the waits"
     );
 }
 
@@ -1184,4 +1188,53 @@ async fn status_is_red_with_the_failed_job_and_its_target_then_green_after_a_ret
         assert!(line(&green, name).starts_with("ok"), "{name}: {green}");
     }
     assert!(line(&green, "removal").contains("1 departures"), "{green}");
+}
+
+#[tokio::test]
+async fn okta_down_for_minutes_defers_the_job_and_fails_none_then_it_is_done() {
+    let w = world().await;
+    // One attempt only: were an outage to spend attempts, the first would fail the job.
+    let engine = w.engine(&[("JOB_MAX_ATTEMPTS", "1")]).await;
+    let p = w.person("outage").await;
+    deactivate_okta_user(&w.okta, TOKEN, &p.id).await;
+    let key = w
+        .job(&engine, &p, EventType::Deactivate, Timestamp::now())
+        .await;
+    w.sim_faults(json!({"endpoints": [{"family": "users", "status": 503, "fraction": 1.0}]}))
+        .await;
+    for run in 1..=4 {
+        let before = Timestamp::now();
+        assert_eq!(
+            w.run(&engine, &key).await.status,
+            Some(JobStatus::Retrying),
+            "run {run}"
+        );
+        let item = w.item(&key).await;
+        assert_eq!(item["attempts"].as_n().unwrap(), "0", "run {run}: {item:?}");
+        assert_eq!(*item["deferrals"].as_n().unwrap(), run.to_string());
+        let not_before: i64 = item["not_before_ms"].as_n().unwrap().parse().unwrap();
+        assert!(
+            (before.unix_millis() + 19_000..=before.unix_millis() + 21_000).contains(&not_before),
+            "waits 20 s: {item:?}"
+        );
+        assert!(
+            text(&item, "last_error").contains("unavailable"),
+            "{item:?}"
+        );
+        // The wait is over (the test does not sit through it).
+        w.set(&key, "not_before_ms", AttributeValue::N("0".into()))
+            .await;
+    }
+    w.http
+        .delete(format!("{}/_sim/faults", w.okta))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        w.groups(&p.id).await.len(),
+        3,
+        "nothing was touched while Okta was down"
+    );
+    assert_eq!(w.run(&engine, &key).await.status, Some(JobStatus::Done));
+    assert_eq!(w.groups(&p.id).await, ["Everyone"]);
 }

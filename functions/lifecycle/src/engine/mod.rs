@@ -73,7 +73,8 @@ const MIN_STEP_TIME: Duration = Duration::from_millis(500);
 const STEP_BACKOFF: Backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(5));
 /// Longest wait before a retried job runs again.
 const MAX_RETRY_DELAY: Duration = Duration::from_secs(900);
-/// Rate-limit waits a job may take before its attempts count again.
+/// Waits for a spent rate limit or an Okta outage a job may take before its attempts
+/// count again (30 of Okta's 20 s outage waits: ten minutes of outage fail no job).
 const MAX_DEFERRALS: u32 = 30;
 /// Longest single rate-limit wait (Okta's windows are one minute).
 const MAX_DEFERRAL: Duration = Duration::from_secs(65);
@@ -459,8 +460,9 @@ impl Engine {
         })
     }
 
-    /// Ends a failed attempt: after a rate limit, `retrying` once the limit resets (the
-    /// attempt is given back, up to `MAX_DEFERRALS` times); after another temporary
+    /// Ends a failed attempt: after a rate limit or an Okta outage, `retrying` once the
+    /// limit resets or the wait is over (the attempt is given back, up to
+    /// `MAX_DEFERRALS` times); after another temporary
     /// failure, `retrying` after a growing delay while attempts are left; else `failed`.
     async fn fail(
         &self,

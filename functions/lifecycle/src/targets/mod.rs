@@ -125,6 +125,18 @@ pub enum TargetError {
         /// How long until the window resets.
         retry_after: std::time::Duration,
     },
+    /// The service every job depends on is down or failing as a whole (Okta answering
+    /// 5xx or not at all): every job waits for it alike, `retry_after` at a time, without
+    /// spending its attempts, as for a spent rate limit.
+    #[error("{target}: {detail} (unavailable)")]
+    Unavailable {
+        /// The target's name.
+        target: String,
+        /// What happened; never a credential.
+        detail: String,
+        /// How long to wait before looking again.
+        retry_after: std::time::Duration,
+    },
     /// Refused for a reason a retry will not change (403, 400, bad configuration).
     #[error("{target}: {detail}")]
     Permanent {
@@ -140,14 +152,17 @@ impl TargetError {
     pub fn is_transient(&self) -> bool {
         matches!(
             self,
-            TargetError::Transient { .. } | TargetError::Throttled { .. }
+            TargetError::Transient { .. }
+                | TargetError::Throttled { .. }
+                | TargetError::Unavailable { .. }
         )
     }
 
     /// For a rate limit, how long until it resets.
     pub fn retry_after(&self) -> Option<std::time::Duration> {
         match self {
-            TargetError::Throttled { retry_after, .. } => Some(*retry_after),
+            TargetError::Throttled { retry_after, .. }
+            | TargetError::Unavailable { retry_after, .. } => Some(*retry_after),
             _ => None,
         }
     }

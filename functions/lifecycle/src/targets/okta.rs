@@ -39,6 +39,10 @@ impl OktaTarget {
     }
 }
 
+/// How long a job waits before looking at Okta again after it answered 5xx or nothing
+/// (up to the engine's deferral bound: minutes of outage fail no job).
+const OUTAGE_WAIT: std::time::Duration = std::time::Duration::from_secs(20);
+
 fn error(e: OktaError) -> TargetError {
     with_detail(e.to_string(), &e)
 }
@@ -59,7 +63,12 @@ fn with_detail(detail: String, e: &OktaError) -> TargetError {
             detail,
             retry_after,
         },
-        ErrorClass::Transient => TargetError::Transient { target, detail },
+        // Okta is what every job reads first: when it fails, it fails for all of them.
+        ErrorClass::Transient => TargetError::Unavailable {
+            target,
+            detail,
+            retry_after: OUTAGE_WAIT,
+        },
         ErrorClass::Permanent => TargetError::Permanent { target, detail },
     }
 }
