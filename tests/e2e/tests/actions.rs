@@ -843,6 +843,21 @@ async fn a_dry_run_of_a_deprovision_lists_the_change_and_makes_none() {
     assert_eq!(w.group_names(&id).await, ["Everyone", "Finance"]);
 }
 
+/// The stream record of a change to request `id`, as the table's stream sends it.
+fn request_record(id: &str, sequence: &str) -> aws_lambda_events::event::dynamodb::Event {
+    serde_json::from_value(json!({
+        "Records": [{
+            "eventID": "1", "eventName": "MODIFY", "eventVersion": "1.1",
+            "eventSource": "aws:dynamodb", "awsRegion": "us-east-1",
+            "dynamodb": {
+                "Keys": {"pk": {"S": format!("REQUEST#{id}")}, "sk": {"S": "REQUEST"}},
+                "SequenceNumber": sequence, "SizeBytes": 10, "StreamViewType": "NEW_AND_OLD_IMAGES"
+            }
+        }]
+    }))
+    .expect("a stream event")
+}
+
 #[tokio::test]
 async fn the_worker_carries_on_a_pending_request_from_its_stream_record() {
     let w = world().await;
@@ -858,17 +873,7 @@ async fn the_worker_carries_on_a_pending_request_from_its_stream_record() {
     w.sim(Method::DELETE, "/_sim/faults", None).await;
 
     // The record the table's stream sends when the request was left pending.
-    let record: aws_lambda_events::event::dynamodb::Event = serde_json::from_value(json!({
-        "Records": [{
-            "eventID": "1", "eventName": "MODIFY", "eventVersion": "1.1",
-            "eventSource": "aws:dynamodb", "awsRegion": "us-east-1",
-            "dynamodb": {
-                "Keys": {"pk": {"S": format!("REQUEST#{}", answer.request_id)}, "sk": {"S": "REQUEST"}},
-                "SequenceNumber": "100", "SizeBytes": 10, "StreamViewType": "NEW_AND_OLD_IMAGES"
-            }
-        }]
-    }))
-    .expect("a stream event");
+    let record = request_record(&answer.request_id, "100");
     let response = w
         .worker
         .handle(
@@ -909,17 +914,7 @@ async fn the_worker_parks_a_request_that_waits_only_on_its_jobs_and_the_read_der
 
     // Should a stream record reach the worker all the same, it looks at the job once and
     // leaves it to its own lane: the job is still where the request left it.
-    let record: aws_lambda_events::event::dynamodb::Event = serde_json::from_value(json!({
-        "Records": [{
-            "eventID": "1", "eventName": "MODIFY", "eventVersion": "1.1",
-            "eventSource": "aws:dynamodb", "awsRegion": "us-east-1",
-            "dynamodb": {
-                "Keys": {"pk": {"S": format!("REQUEST#{}", answer.request_id)}, "sk": {"S": "REQUEST"}},
-                "SequenceNumber": "101", "SizeBytes": 10, "StreamViewType": "NEW_AND_OLD_IMAGES"
-            }
-        }]
-    }))
-    .expect("a stream event");
+    let record = request_record(&answer.request_id, "101");
     let response = w
         .worker
         .handle(
