@@ -202,3 +202,116 @@ async fn an_unreachable_table_is_unavailable_not_rejected() {
         StoreError::Unavailable { .. }
     ));
 }
+
+/// Counts the table calls a client makes (one per operation, whatever its retries).
+#[derive(Debug, Default, Clone)]
+struct Calls(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+
+impl aws_sdk_dynamodb::config::Intercept for Calls {
+    fn name(&self) -> &'static str {
+        "count calls"
+    }
+
+    fn read_before_execution(
+        &self,
+        _context: &aws_sdk_dynamodb::config::interceptors::BeforeSerializationInterceptorContextRef<
+            '_,
+        >,
+        _cfg: &mut aws_sdk_dynamodb::config::ConfigBag,
+    ) -> Result<(), aws_sdk_dynamodb::error::BoxError> {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_failed_job_is_found_among_ten_thousand_done_ones_in_one_read() {
+    use aws_sdk_dynamodb::types::{AttributeValue::S, PutRequest, WriteRequest};
+    let stack = Stack::get();
+    let table = stack.fresh_table().await;
+    let client = stack.dynamodb().await;
+    let job = |i: usize, status: &str| {
+        let user = format!("00ujobs{i:013}");
+        let sk = format!(
+            "JOB#2026-11-{:02}T10:00:00.000Z#{i:08}-0000-4000-8000-000000000000",
+            1 + i % 28
+        );
+        let mut item: std::collections::HashMap<String, _> = [
+            ("pk", format!("USER#{user}")),
+            ("sk", sk.clone()),
+            ("kind", "job".into()),
+            ("status", status.into()),
+            ("user_id", user),
+            ("event_uuid", format!("{i:08}-0000-4000-8000-000000000000")),
+            ("event_type", "user.lifecycle.deactivate".into()),
+            (
+                "published",
+                format!("2026-11-{:02}T10:00:00.000Z", 1 + i % 28),
+            ),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), S(v)))
+        .collect();
+        if status == "failed" {
+            item.insert("attention".into(), S("failed".into()));
+            item.insert("attention_sk".into(), S(sk));
+            item.insert("last_error".into(), S("scim:app: 503 (temporary)".into()));
+        }
+        item
+    };
+    // Ten thousand done jobs (done jobs leave the index), and one failed among them.
+    let mut writers = tokio::task::JoinSet::new();
+    for chunk in (0..10_000).collect::<Vec<_>>().chunks(25) {
+        let requests: Vec<_> = chunk
+            .iter()
+            .map(|&i| {
+                let item = if i == 6_789 {
+                    job(i, "failed")
+                } else {
+                    job(i, "done")
+                };
+                WriteRequest::builder()
+                    .put_request(PutRequest::builder().set_item(Some(item)).build().unwrap())
+                    .build()
+            })
+            .collect();
+        let (client, table) = (client.clone(), table.clone());
+        writers.spawn(async move {
+            let mut pending = Some(std::collections::HashMap::from([(table, requests)]));
+            while let Some(items) = pending.take().filter(|m| !m.is_empty()) {
+                let out = client
+                    .batch_write_item()
+                    .set_request_items(Some(items))
+                    .send()
+                    .await
+                    .unwrap();
+                pending = out.unprocessed_items().cloned();
+            }
+        });
+        if writers.len() >= 8 {
+            writers.join_next().await.unwrap().unwrap();
+        }
+    }
+    writers.join_all().await;
+
+    let calls = Calls::default();
+    let counted = aws_sdk_dynamodb::Client::from_conf(
+        client
+            .config()
+            .to_builder()
+            .interceptor(calls.clone())
+            .build(),
+    );
+    let store = DynamoStore::new(counted, &table);
+    let failed = store
+        .jobs_in_status(&lifecycle::domain::JobStatus::Failed, None, 100)
+        .await
+        .unwrap();
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0].user.as_str(), "00ujobs0000000006789");
+    assert_eq!(
+        calls.0.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "one query of the attention index, however many jobs are done"
+    );
+}
