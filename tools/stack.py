@@ -242,7 +242,8 @@ def up() -> None:
             SecretString=json.dumps({"client_id": service_app["clientId"],
                                      "private_key": DEMO_KEY.read_text(),
                                      "scopes": "okta.logs.read okta.users.read "
-                                               "okta.users.manage okta.groups.manage"}))["ARN"]
+                                               "okta.users.manage okta.groups.manage "
+                                               "okta.eventHooks.read"}))["ARN"]
 
         fn_env = template.function_environment({
             made["table_logical"]: TABLE_NAME, made["secret_logical"]: made["secret_arn"],

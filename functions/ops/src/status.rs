@@ -43,6 +43,85 @@ pub struct StatusArgs {
     /// The time within which access must be gone, for the week's removals.
     #[arg(long, default_value = "60m", value_parser = crate::report::parse_sla)]
     pub sla: Duration,
+    /// The Okta org, to read the hook as Okta sees it (with the two below).
+    #[arg(long, env = "OKTA_URL")]
+    pub okta_url: Option<String>,
+    /// The Secrets Manager id of the Okta credentials (`okta.eventHooks.read`).
+    #[arg(long, env = "OKTA_CREDENTIALS_SECRET_ID")]
+    pub okta_credentials_secret_id: Option<String>,
+    /// Our event hook's id in Okta.
+    #[arg(long, env = "OKTA_EVENT_HOOK_ID")]
+    pub event_hook_id: Option<String>,
+}
+
+/// The hook as Okta sees it.
+#[derive(Debug, Clone)]
+pub enum OktaHook {
+    /// Not asked: what is missing to ask.
+    NotChecked(&'static str),
+    /// Okta's answer.
+    Seen(lifecycle::okta::EventHookState),
+    /// Okta has no hook of that id.
+    Missing(String),
+    /// Okta could not be read.
+    Unreadable(String),
+}
+
+/// Reads our hook from Okta when the org, its credentials and the hook's id are known.
+pub async fn okta_hook(args: &StatusArgs) -> OktaHook {
+    let given = |v: &Option<String>| v.clone().filter(|v| !v.trim().is_empty());
+    let (Some(org), Some(secret), Some(id)) = (
+        given(&args.okta_url),
+        given(&args.okta_credentials_secret_id),
+        given(&args.event_hook_id),
+    ) else {
+        return OktaHook::NotChecked("pass --okta-url, --okta-credentials-secret-id and --event-hook-id (or set OKTA_URL, OKTA_CREDENTIALS_SECRET_ID, OKTA_EVENT_HOOK_ID) to read it from Okta");
+    };
+    let config = lifecycle::config::OktaConfig {
+        org_url: org.trim_end_matches('/').to_owned(),
+        credentials_secret_id: secret,
+        rate_reserve: 0.0,
+    };
+    let aws = lifecycle::aws::operator_sdk_config().await;
+    let client = match lifecycle::setup::okta_client(&aws, &config, Default::default()).await {
+        Ok(c) => c,
+        Err(e) => return OktaHook::Unreadable(e.to_string()),
+    };
+    match client.event_hook(&id).await {
+        Ok(Some(state)) => OktaHook::Seen(state),
+        Ok(None) => OktaHook::Missing(id),
+        Err(e) => OktaHook::Unreadable(e.to_string()),
+    }
+}
+
+/// Okta's view added to the hook's line: red when Okta would not deliver.
+pub fn with_okta_view(mut check: Check, okta: &OktaHook) -> Check {
+    let (level, line) = match okta {
+        OktaHook::NotChecked(why) => (Level::Ok, format!("Okta's view not checked: {why}")),
+        OktaHook::Seen(h) if h.status == "ACTIVE" && h.verification_status == "VERIFIED" => (
+            Level::Ok,
+            format!("Okta: {} {}, {}", h.name, h.status, h.verification_status),
+        ),
+        OktaHook::Seen(h) => (
+            Level::Fail,
+            format!(
+                "Okta: {} {}, {}: Okta delivers nothing (activate and verify it)",
+                h.name, h.status, h.verification_status
+            ),
+        ),
+        OktaHook::Missing(id) => (Level::Fail, format!("Okta has no event hook {id}")),
+        OktaHook::Unreadable(e) => (Level::Warn, format!("Okta's view unreadable: {e}")),
+    };
+    check.level = check.level.max(level);
+    check.details.push(line);
+    if let (OktaHook::Seen(h), Value::Object(figures)) = (okta, &mut check.figures) {
+        figures.insert(
+            "okta".into(),
+            json!({"name": h.name, "status": h.status,
+            "verification_status": h.verification_status}),
+        );
+    }
+    check
 }
 
 /// How a line stands.
@@ -418,7 +497,10 @@ pub async fn checks(store: &DynamoStore, args: &StatusArgs) -> Result<Vec<Check>
     }
     let departures = week.into_sorted();
     Ok(vec![
-        hook_check(&store.integration().await?, &now),
+        with_okta_view(
+            hook_check(&store.integration().await?, &now),
+            &okta_hook(args).await,
+        ),
         poller_check(&store.poll_status().await?, &now),
         jobs_check(&jobs, &now),
         targets_check(&target_days(&steps), &now),

@@ -1145,6 +1145,9 @@ async fn status_is_red_with_the_failed_job_and_its_target_then_green_after_a_ret
         Command::Status(lifecycle_ops::status::StatusArgs {
             user: Some(p.login.clone()),
             sla: Duration::from_secs(3600),
+            okta_url: None,
+            okta_credentials_secret_id: None,
+            event_hook_id: None,
         })
     };
     let red = match w.ops(&engine, status()).await {

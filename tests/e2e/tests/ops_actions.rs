@@ -574,3 +574,50 @@ async fn the_stack_name_alone_finds_the_table_and_the_actions_api() {
         "names the stack: {report:?}"
     );
 }
+
+#[tokio::test]
+async fn status_reads_the_hook_as_okta_sees_it() {
+    let stack = Stack::get();
+    let name = stack.var("STACK_NAME");
+    let args = |hook: &str| {
+        vec![
+            "status".to_owned(),
+            "--okta-url".into(),
+            stack.var("OKTA_URL").into(),
+            "--okta-credentials-secret-id".into(),
+            stack.var("OKTA_CREDENTIALS_SECRET_ID").into(),
+            "--event-hook-id".into(),
+            hook.into(),
+        ]
+    };
+    let ours = args(stack.var("OKTA_EVENT_HOOK_ID"));
+    let report = ops_by_stack(
+        &stack,
+        name,
+        &ours.iter().map(String::as_str).collect::<Vec<_>>(),
+    )
+    .await;
+    let hook = report
+        .stdout
+        .lines()
+        .skip_while(|l| l.split_whitespace().nth(1) != Some("hook"))
+        .take(3)
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(hook.contains("ACTIVE, VERIFIED"), "{report:?}");
+
+    let other = args("whoNoSuchHook0000000");
+    let report = ops_by_stack(
+        &stack,
+        name,
+        &other.iter().map(String::as_str).collect::<Vec<_>>(),
+    )
+    .await;
+    assert_eq!(report.exit, Exit::Failed, "{report:?}");
+    assert!(
+        report
+            .stdout
+            .contains("Okta has no event hook whoNoSuchHook0000000"),
+        "{report:?}"
+    );
+}

@@ -264,6 +264,29 @@ impl OktaClient {
         })
     }
 
+    /// An event hook as Okta sees it (`GET /api/v1/eventHooks/{id}`): its `status`
+    /// (`ACTIVE`, `INACTIVE`) and `verificationStatus` (`VERIFIED`, `UNVERIFIED`);
+    /// `None` when Okta has no such hook.
+    pub async fn event_hook(&self, id: &str) -> Result<Option<EventHookState>, OktaError> {
+        let url = self.path_url(&["api", "v1", "eventHooks", id])?;
+        let endpoint = url.path().to_owned();
+        let answer = self.get(url).await?;
+        match answer.status {
+            404 => Ok(None),
+            200..=299 => {
+                let v: Value =
+                    serde_json::from_slice(&answer.body).map_err(|e| decode(&endpoint, e))?;
+                let field = |name: &str| v[name].as_str().unwrap_or("").to_owned();
+                Ok(Some(EventHookState {
+                    name: field("name"),
+                    status: field("status"),
+                    verification_status: field("verificationStatus"),
+                }))
+            }
+            _ => Err(api_error(&endpoint, answer.status, &answer.body)),
+        }
+    }
+
     /// The groups a user belongs to (`GET /api/v1/users/{id}/groups`), Everyone and app
     /// groups included; `None` when the user does not exist.
     pub async fn user_groups(&self, id: &UserId) -> Result<Option<Vec<OktaGroup>>, OktaError> {
@@ -411,6 +434,17 @@ impl OktaClient {
         self.inner.transport.pause(wait).await;
         true
     }
+}
+
+/// What Okta says of an event hook.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventHookState {
+    /// Its name in the admin console.
+    pub name: String,
+    /// `ACTIVE` or `INACTIVE`.
+    pub status: String,
+    /// `VERIFIED` or `UNVERIFIED`.
+    pub verification_status: String,
 }
 
 #[cfg(test)]

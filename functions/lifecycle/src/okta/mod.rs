@@ -21,7 +21,7 @@ mod transport;
 pub mod writes;
 
 pub use auth::{AssertionClaims, OktaCredentials, ASSERTION_LIFETIME_SECS};
-pub use client::{event_type_filter, LogPage, LogQuery, OktaClient};
+pub use client::{event_type_filter, EventHookState, LogPage, LogQuery, OktaClient};
 pub use error::{ErrorClass, OktaError};
 pub use lifecycle::LifecycleOp;
 pub use model::{Change, GroupType, OktaGroup, OktaUser, UserList, UserStatus};
