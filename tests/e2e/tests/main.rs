@@ -12,6 +12,7 @@ mod okta_sim_hook;
 mod ops_actions;
 mod poller;
 mod poller_backstop;
+mod report;
 mod secrets;
 mod store;
 mod sync;
