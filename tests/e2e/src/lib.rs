@@ -83,14 +83,17 @@ impl Stack {
         self.var("TABLE_NAME")
     }
 
-    /// A DynamoDB client for moto.
+    /// A DynamoDB client for moto, with the operator's timeouts: a test's own reads and
+    /// seeding must not fail because moto is busy with another test (the functions keep
+    /// their own, tighter, timeouts; tests of those build their client from
+    /// [`lifecycle::aws::sdk_config`]).
     pub async fn dynamodb(&self) -> aws_sdk_dynamodb::Client {
-        aws_sdk_dynamodb::Client::new(&lifecycle::aws::sdk_config().await)
+        aws_sdk_dynamodb::Client::new(&lifecycle::aws::operator_sdk_config().await)
     }
 
-    /// A Secrets Manager client for moto.
+    /// A Secrets Manager client for moto, with the operator's timeouts.
     pub async fn secretsmanager(&self) -> aws_sdk_secretsmanager::Client {
-        aws_sdk_secretsmanager::Client::new(&lifecycle::aws::sdk_config().await)
+        aws_sdk_secretsmanager::Client::new(&lifecycle::aws::operator_sdk_config().await)
     }
 
     /// POSTs a delivery with the right secret.
