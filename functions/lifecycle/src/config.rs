@@ -453,6 +453,82 @@ impl ActionsConfig {
     }
 }
 
+/// The `sync` function: an HR export dropped into the bucket, planned against Okta and
+/// applied when every guard passes.
+#[derive(Debug, Clone)]
+pub struct SyncConfig {
+    /// The table (drops, requests, the audit trail).
+    pub table: TableConfig,
+    /// The Okta org and its credentials.
+    pub okta: OktaConfig,
+    /// The bucket's prefix for the plans (every drop's, applied or held).
+    pub plans_prefix: String,
+    /// Who the files speak for (`SYNC_SCOPE_GROUP` or `SYNC_SCOPE_USER_TYPE`).
+    pub scope: crate::sync::Scope,
+    /// What the plan may do (`SYNC_MANAGE_GROUPS`, `SYNC_DEPROVISION_MISSING`), with the
+    /// guards at their defaults and never overridden: a drop a guard refuses is held.
+    pub settings: crate::sync::Settings,
+    /// The HR system's column names to ours (`SYNC_COLUMN_MAPPING`, a JSON object).
+    pub mapping: crate::sync::Mapping,
+    /// The safety fuse (`FUSE_LIMIT`, `FUSE_WINDOW_SECONDS`), as for the actions API.
+    pub fuse: FuseSettings,
+    /// Largest file taken (`SYNC_MAX_FILE_BYTES`, 64 MiB).
+    pub max_file_bytes: u64,
+}
+
+impl SyncConfig {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads configuration through `lookup`.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        use crate::sync::{Mapping, Scope, Settings};
+        let env = Env(lookup);
+        let scope = match (env.get("SYNC_SCOPE_GROUP"), env.get("SYNC_SCOPE_USER_TYPE")) {
+            (Some(g), None) => Scope::Group(g.trim().to_owned()),
+            (None, Some(t)) => Scope::UserType(t.trim().to_owned()),
+            (Some(_), Some(_)) => {
+                return Err(ConfigError::Invalid {
+                    name: "SYNC_SCOPE_GROUP",
+                    reason: "set SYNC_SCOPE_GROUP or SYNC_SCOPE_USER_TYPE, not both".into(),
+                })
+            }
+            (None, None) => return Err(ConfigError::Missing("SYNC_SCOPE_GROUP")),
+        };
+        let mapping = match env.get("SYNC_COLUMN_MAPPING") {
+            Some(json) => {
+                Mapping::from_json(json.as_bytes()).map_err(|e| ConfigError::Invalid {
+                    name: "SYNC_COLUMN_MAPPING",
+                    reason: e.to_string(),
+                })?
+            }
+            None => Mapping::default(),
+        };
+        Ok(Self {
+            table: TableConfig::read(&env)?,
+            okta: OktaConfig::read(&env)?,
+            plans_prefix: env
+                .get("SYNC_PLANS_PREFIX")
+                .unwrap_or_else(|| "plans/".into()),
+            scope,
+            settings: Settings {
+                manage_groups_prefix: env.get("SYNC_MANAGE_GROUPS"),
+                deprovision_missing: env.flag("SYNC_DEPROVISION_MISSING", false)?,
+                limits: Default::default(),
+                overrides: Default::default(),
+            },
+            mapping,
+            fuse: FuseSettings {
+                limit: u32::try_from(env.number("FUSE_LIMIT", 25)?.max(1)).unwrap_or(u32::MAX),
+                window: env.seconds("FUSE_WINDOW_SECONDS", 600)?,
+            },
+            max_file_bytes: env.number("SYNC_MAX_FILE_BYTES", 64 * 1024 * 1024)?,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -41,6 +41,9 @@ pub enum AuditAction {
     Provision(ActionType),
     /// An operator set one of the integration's switches: `switch.<name>`.
     Switch(String),
+    /// What became of a file dropped for the sync: `sync.<status>` (applied, held,
+    /// released, invalid).
+    Sync(String),
     /// Text this version does not know.
     Other(String),
 }
@@ -59,6 +62,9 @@ impl AuditAction {
         }
         if let Some(name) = text.strip_prefix("switch.") {
             return AuditAction::Switch(name.to_owned());
+        }
+        if let Some(status) = text.strip_prefix("sync.") {
+            return AuditAction::Sync(status.to_owned());
         }
         if let Some(status) = text.strip_prefix("operator.") {
             return AuditAction::Operator(JobStatus::from(status));
@@ -94,6 +100,7 @@ impl fmt::Display for AuditAction {
             AuditAction::Step { target, op } => write!(f, "{target}/{}", op.as_str()),
             AuditAction::Provision(kind) => write!(f, "action.{kind}"),
             AuditAction::Switch(name) => write!(f, "switch.{name}"),
+            AuditAction::Sync(status) => write!(f, "sync.{status}"),
             AuditAction::Other(text) => f.write_str(text),
         }
     }
@@ -308,6 +315,7 @@ mod tests {
             AuditAction::Deferred,
             AuditAction::Provision(ActionType::SyncIdentities),
             AuditAction::Switch("enabled".into()),
+            AuditAction::Sync("held".into()),
             AuditAction::Snapshot,
             AuditAction::Plan,
             AuditAction::LoginReused,

@@ -11,6 +11,7 @@ mod ids;
 mod job;
 mod poll;
 pub mod provision;
+mod sync_drop;
 mod vocab;
 
 pub use access::{Account, Action, GroupRef, Holdings, Op, Person, Snapshot};
@@ -20,3 +21,4 @@ pub use fuse::FuseDecision;
 pub use ids::{EventType, EventUuid, IdError, UserId};
 pub use job::{Job, JobStatus, Settle, StateUpdate, UserState};
 pub use poll::PollOutcome;
+pub use sync_drop::{DropStatus, SyncDrop};

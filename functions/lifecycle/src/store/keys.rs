@@ -8,6 +8,7 @@
 //! | `CONFIG` | `INTEGRATION` | enabled flag, dry run, verified-at, last-delivery-at |
 //! | `CONFIG` | `FUSE` | the safety fuse (`fuse.rs`) |
 //! | `POLLER` | `CURSOR` / `LOCK` / `STATUS` | the poller's resume point, lease and figures |
+//! | `SYNC#<drop id>` | `DROP` | a file dropped for the sync and what became of it (`sync_drop.rs`) |
 //! | `QUARANTINE` | `<received>#<request>#<part>` | a rejected body, kept for inspection, with TTL |
 
 use crate::clock::Timestamp;
@@ -101,6 +102,11 @@ impl Key {
     /// A `POST /actions` request's item.
     pub fn request(id: &str) -> Self {
         Self::new(format!("REQUEST#{id}"), "REQUEST")
+    }
+
+    /// A file dropped for the sync.
+    pub fn sync_drop(id: &str) -> Self {
+        Self::new(format!("SYNC#{id}"), "DROP")
     }
 
     /// The partition of everything about one Okta group.

@@ -15,6 +15,7 @@ mod keys;
 mod memory;
 mod poll_state;
 mod request;
+mod sync_drop;
 mod update;
 mod user_state;
 
@@ -29,6 +30,7 @@ pub use fuse::FuseState;
 pub use keys::{held_ref, Key};
 pub use memory::MemoryStore;
 pub use poll_state::PollStatus;
+pub use sync_drop::DropClaim;
 
 use crate::clock::Timestamp;
 use crate::domain::EventUuid;

@@ -13,23 +13,19 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use clap::{Args, ValueEnum};
-use lifecycle::actions::plan::Holder;
 use lifecycle::config::OktaConfig;
-use lifecycle::domain::provision::{ActionChange, ProvisionAction, MAX_ACTIONS};
-use lifecycle::okta::{ClientOptions, OktaClient, OktaError, OktaGroup, UserList};
-use lifecycle::sync::input::sha256_hex;
-use lifecycle::sync::{
-    self, Format, Guard, Mapping, OktaPerson, OktaView, Op, Overrides, Parsed, Plan, Settings,
+use lifecycle::domain::provision::ActionChange;
+use lifecycle::okta::{ClientOptions, OktaClient};
+pub use lifecycle::sync::{
+    chunk_key, chunks, op_name, plan_json, runnable, runnable_from_file, totals_json, Runnable,
+    Step, PLAN_VERSION,
 };
-use serde_json::{json, Map, Value};
+use lifecycle::sync::{self, Format, Guard, Mapping, Overrides, Plan, Scope, Settings};
+use serde_json::{json, Value};
 
 use crate::output::{Exit, Report};
 use crate::sign::{ApiClient, CallError};
 
-/// The plan file's shape version.
-pub const PLAN_VERSION: u64 = 1;
-/// Most pages of any one Okta listing before the read counts as incomplete.
-const MAX_PAGES: usize = 500;
 /// How long a pending request is repeated before the command gives up (exit 3).
 const PENDING_BUDGET: Duration = Duration::from_secs(600);
 
@@ -92,37 +88,27 @@ pub struct SyncArgs {
     pub okta_credentials_secret_id: Option<String>,
 }
 
-/// One action to run, with the row it comes from.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Step {
-    /// The file's line; `None` for a `missing` person.
-    pub line: Option<usize>,
-    /// The person's login.
-    pub login: Option<String>,
-    /// The action as the API takes it.
-    pub action: Value,
-}
-
-/// What runs: the file's digest and, per person, their actions (kept together).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Runnable {
-    /// The file's digest.
-    pub digest: String,
-    /// Per person, their actions in order.
-    pub people: Vec<Vec<Step>>,
-    /// Rows that will not run, with why (conflicts), by line and login.
-    pub not_applied: Vec<(Option<usize>, Option<String>, String)>,
-}
-
 mod okta;
 mod output;
 mod run;
 #[cfg(test)]
 mod tests;
 
-pub use okta::*;
+use okta::*;
 pub use output::*;
-pub use run::*;
+use run::*;
+
+/// Whom the file speaks for, from the flags.
+fn scope(args: &SyncArgs) -> Result<Scope, String> {
+    match (&args.scope_group, &args.scope_user_type) {
+        (Some(g), _) => Ok(Scope::Group(g.clone())),
+        (None, Some(t)) => Ok(Scope::UserType(t.clone())),
+        (None, None) => Err(
+            "no scope: pass --scope-group G or --scope-user-type T (who the file speaks for)"
+                .into(),
+        ),
+    }
+}
 
 fn settings(args: &SyncArgs) -> Settings {
     Settings {
@@ -202,32 +188,6 @@ struct PlanOutcome {
     report: Report,
 }
 
-/// A planned create whose login Okta already knows belongs to someone outside the sync's
-/// scope (another user type, not in the group): the sync never touches them, so the row
-/// is a conflict instead. One read per planned create.
-async fn refuse_logins_outside_scope(okta: &OktaClient, plan: &mut Plan) -> Result<(), String> {
-    for entry in plan.entries.iter_mut().filter(|e| e.op == Op::Create) {
-        let Some(login) = entry.login.clone() else {
-            continue;
-        };
-        let held = okta
-            .find_user_by_login(&login)
-            .await
-            .map_err(|e| format!("Okta: {e}"))?;
-        if let Some(user) = held {
-            entry.op = Op::Conflict;
-            entry.actions.clear();
-            entry.changes.clear();
-            entry.reason = Some(format!(
-                "the login {login} belongs to {} ({}), outside the sync's scope: left alone",
-                user.id,
-                user.status.as_str()
-            ));
-        }
-    }
-    Ok(())
-}
-
 async fn make_plan(
     args: &SyncArgs,
     aws: &aws_config::SdkConfig,
@@ -253,16 +213,10 @@ async fn make_plan(
     let parsed =
         sync::parse(&bytes, format, &mapping).map_err(|e| format!("{}: {e}", path.display()))?;
     let okta = okta_client(args, aws).await?;
-    let read = read_okta(&okta, &parsed, args).await?;
+    let scope = scope(args)?;
     let settings = settings(args);
-    let view = OktaView {
-        people: &read.people,
-        email_holders: &read.email_holders,
-        groups: &read.groups,
-    };
-    let mut plan = sync::plan(&parsed, view, &settings);
-    refuse_logins_outside_scope(&okta, &mut plan).await?;
-    let guards = sync::guards(&plan, read.people.len(), read.complete, &settings);
+    let sync::Planned { plan, guards, .. } =
+        sync::plan_against_okta(&okta, &parsed, &scope, &settings).await?;
     if let Some(out) = &args.out {
         let file = plan_json(&plan, &guards, true);
         let text = serde_json::to_string_pretty(&file).unwrap_or_default();

@@ -2,13 +2,6 @@
 
 use super::*;
 
-pub(super) fn op_name(op: Op) -> String {
-    serde_json::to_value(op)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_default()
-}
-
 pub(super) fn show(v: &Option<String>) -> String {
     v.as_deref().map_or("∅".to_owned(), |s| format!("{s:?}"))
 }
@@ -26,48 +19,6 @@ pub fn change_text(change: &ActionChange) -> String {
         ActionChange::Status { before, after } => format!("status: {before} → {after}"),
         other => serde_json::to_string(other).unwrap_or_default(),
     }
-}
-
-pub(super) fn totals_json(plan: &Plan) -> Value {
-    let totals: Map<String, Value> = plan
-        .totals()
-        .into_iter()
-        .map(|(op, n)| (op_name(op), json!(n)))
-        .collect();
-    Value::Object(totals)
-}
-
-/// The plan as `--json` prints it; with `actions`, as `--out` writes it.
-pub fn plan_json(plan: &Plan, guards: &[Guard], actions: bool) -> Value {
-    let entries: Vec<Value> = plan
-        .entries
-        .iter()
-        .map(|e| {
-            let mut v = json!({
-                "login": e.login,
-                "op": op_name(e.op),
-                "changes": e.changes,
-                "reason": e.reason,
-                "line": e.line,
-            });
-            if actions {
-                v["actions"] =
-                    Value::Array(e.actions.iter().map(ProvisionAction::to_json).collect());
-            }
-            v
-        })
-        .collect();
-    let mut out = json!({
-        "plan": entries,
-        "totals": totals_json(plan),
-        "guards": guards,
-        "digest": plan.digest,
-    });
-    if actions {
-        out["version"] = json!(PLAN_VERSION);
-        out["file_rows"] = json!(plan.file_rows);
-    }
-    out
 }
 
 /// The plan for people: a line per person, the totals, the guards.
