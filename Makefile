@@ -16,7 +16,7 @@ FUNCTIONS := hook-verify hook-intake log-poller deprovision actions
 .PHONY: help venv build up down status run test test-unit test-tools test-sdk test-stack lint fmt validate lint-template bench bench-hook release deploy clean
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
 
 venv: $(VENV)/.installed ## create .venv with the pinned Python tools (moto, cargo-lambda, sam)
 
