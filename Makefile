@@ -5,22 +5,29 @@ SHELL := /bin/bash
 
 VENV := .venv
 PY := $(VENV)/bin/python
+# checkov pins older boto3 and networkx than sam and moto do: it has a virtualenv of its own.
+CHECKOV_VENV := .venv-checkov
 # cargo-lambda and sam come from the project's virtualenv.
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= us-east-1
 FUNCTIONS := hook-verify hook-intake log-poller deprovision actions
 
-.PHONY: help venv build up down status run test test-unit test-tools test-sdk test-stack lint fmt validate bench bench-hook release deploy clean
+.PHONY: help venv build up down status run test test-unit test-tools test-sdk test-stack lint fmt validate lint-template bench bench-hook release deploy clean
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
 
 venv: $(VENV)/.installed ## create .venv with the pinned Python tools (moto, cargo-lambda, sam)
 
 $(VENV)/.installed: tools/requirements.txt
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --requirement tools/requirements.txt
+	touch $@
+
+$(CHECKOV_VENV)/.installed: tools/requirements-checkov.txt
+	python3 -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install --quiet --requirement tools/requirements-checkov.txt
 	touch $@
 
 build: ## compile the workspace (debug), the binaries the local stack runs
@@ -39,7 +46,7 @@ run: up ## start the stack, play the scenario, serve until Ctrl-C
 	$(PY) tools/scenario.py
 	$(PY) tools/stack.py serve
 
-test: venv lint validate test-unit test-tools test-sdk test-stack ## everything CI runs: fmt, clippy, unit, stack-tool, SDK, integration and e2e tests, sam validate
+test: venv lint validate lint-template test-unit test-tools test-sdk test-stack ## everything CI runs: fmt, clippy, unit, stack-tool, SDK, integration and e2e tests, sam validate, template lint
 
 test-unit: ## unit tests and the Okta simulator's own tests (no stack needed)
 	cargo test --workspace --exclude e2e-tests
@@ -77,6 +84,12 @@ fmt: ## format the code
 
 validate: venv ## sam validate --lint on infra/template.yaml
 	sam validate --lint --template-file infra/template.yaml
+
+# Any finding fails. A finding that does not apply is suppressed in the template, on its
+# resource's Metadata (cfn-lint: config: ignore_checks; checkov: skip), with the reason.
+lint-template: venv $(CHECKOV_VENV)/.installed ## security lint of infra/template.yaml: cfn-lint with AWS's serverless rules, checkov
+	cfn-lint --append-rules cfn_lint_serverless.rules -- infra/template.yaml
+	$(CHECKOV_VENV)/bin/checkov --quiet --compact --skip-download --framework cloudformation -f infra/template.yaml
 
 release: venv ## build the arm64 release binaries into target/lambda/
 	rustup target add aarch64-unknown-linux-gnu >/dev/null
