@@ -11,7 +11,7 @@ CHECKOV_VENV := .venv-checkov
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= us-east-1
-FUNCTIONS := hook-verify hook-intake log-poller deprovision actions
+FUNCTIONS := hook-verify hook-intake log-poller deprovision actions sync
 
 .PHONY: help venv build up down status run test test-unit test-tools test-sdk test-stack lint fmt validate lint-template bench bench-hook release deploy clean
 
@@ -66,7 +66,7 @@ test-sdk: venv build ## the official Okta Python SDK against the simulator
 E2E_ALONE := integration_disabled:: poller_backstop:: okta_sim_hook:: deprovision:: \
   report:: store::a_failed_job_is_found_among_ten_thousand
 # Every function's metric lines on the stack are checked against the EMF specification.
-EMF_SERVICES := hook-verify hook-intake deprovision log-poller actions
+EMF_SERVICES := hook-verify hook-intake deprovision log-poller actions sync
 test-stack: venv build ## adapter and end-to-end tests against the local stack
 	$(PY) tools/stack.py up
 	status=0; for t in $(E2E_ALONE); do cargo test -p e2e-tests --tests -- $$t || status=$$?; done; \

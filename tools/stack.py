@@ -60,6 +60,11 @@ HOOK_INSTANCES = 16
 SECRET_NAME = "okta-lifecycle/local/hook-secret"
 TARGETS_NAME = "okta-lifecycle/local/targets"
 DLQ_NAME = "okta-lifecycle-local-deprovision-dlq"
+SYNC_BUCKET = "okta-lifecycle-local-sync"
+# The local sync function's scope and managed groups (the template's parameters): the
+# HR files dropped into the local bucket speak for users of this type.
+LOCAL_SYNC_USER_TYPE = "DropSynced"
+LOCAL_SYNC_GROUPS = "Drop-"
 # The test suite deprovisions hundreds of users on one stack; the fuse is tested in-process.
 LOCAL_FUSE_LIMIT = "100000"
 # Locally a reactivation restores access too (in a deployment that is opt-in).
@@ -226,6 +231,10 @@ def up() -> None:
         mapping = template.stream_mapping()
         dlq_url = boto("sqs").create_queue(
             QueueName=DLQ_NAME, Attributes=template.queue_attributes(mapping["on_failure"]))["QueueUrl"]
+        drop_rule = template.s3_drop_rule()
+        boto("s3").create_bucket(Bucket=SYNC_BUCKET)
+        boto("s3").put_bucket_versioning(Bucket=SYNC_BUCKET,
+                                         VersioningConfiguration={"Status": "Enabled"})
         targets_arn = boto("secretsmanager").create_secret(Name=TARGETS_NAME, SecretString=json.dumps({
             "scim": [{"name": "demo-app", "base_url": targets["scim_url"], "token": targets["scim_token"] or None}],
             "webhooks": [{"name": "internal", "url": f"{targets['webhook_url']}/hook",
@@ -248,9 +257,13 @@ def up() -> None:
         fn_env = template.function_environment({
             made["table_logical"]: TABLE_NAME, made["secret_logical"]: made["secret_arn"],
             "OktaOrgUrl": okta_url, "OktaCredentials": okta_credentials, "Targets": targets_arn,
-            "FuseLimit": LOCAL_FUSE_LIMIT, "EnabledEventTypes": LOCAL_EVENT_TYPES})
+            "FuseLimit": LOCAL_FUSE_LIMIT, "EnabledEventTypes": LOCAL_EVENT_TYPES,
+            "SyncScopeUserType": LOCAL_SYNC_USER_TYPE, "SyncManageGroups": LOCAL_SYNC_GROUPS})
         fn_env.update(AWS_ENV)
         fn_env.update({"AWS_LAMBDA_LOG_FORMAT": "JSON", "AWS_LAMBDA_LOG_LEVEL": "INFO"})
+        # An empty parameter (SyncScopeGroup, say) is a variable left unset: the functions
+        # read an empty value as unset, and the env file cannot hold one.
+        fn_env = {k: v for k, v in fn_env.items() if v != ""}
         write_env(LOCAL / "functions.env", fn_env, shell=False)
 
         # Lambda runs one instance of the deprovision function per stream lane at once
@@ -275,6 +288,7 @@ def up() -> None:
             warm(function)
         warm_scheduled("log-poller")
         warm_stream(mapping["function"])
+        warm_drops(drop_rule["function"])
 
         hook_id = register_hook(okta_url, api_token, f"http://{HOST}:{GATEWAY_PORT}/okta",
                                 fn_env.get("HOOK_AUTH_HEADER", "Authorization"), made["token"],
@@ -286,6 +300,11 @@ def up() -> None:
         start("streams", [str(VENV_BIN / "python"), str(ROOT / "tools" / "streams.py"),
                           "--lambda-url", f"http://{HOST}:{LAMBDA_PORT}",
                           "--stream-arn", made["stream_arn"], "--dlq-url", dlq_url])
+
+        # EventBridge and Lambda's asynchronous invocation for the sync bucket.
+        start("drops", [str(VENV_BIN / "python"), str(ROOT / "tools" / "drops.py"),
+                        "--lambda-url", f"http://{HOST}:{LAMBDA_PORT}",
+                        "--bucket", SYNC_BUCKET, "--dlq-url", dlq_url])
 
         stack_env = {
             "API_URL": f"http://{HOST}:{GATEWAY_PORT}",
@@ -312,12 +331,16 @@ def up() -> None:
             "WEBHOOK_SECRET": targets["webhook_secret"],
             "TARGETS_SECRET_ID": targets_arn,
             "DLQ_URL": dlq_url,
+            "SYNC_BUCKET": SYNC_BUCKET,
+            "SYNC_FUNCTION": drop_rule["function"],
+            "SYNC_USER_TYPE": LOCAL_SYNC_USER_TYPE,
+            "SYNC_GROUPS": LOCAL_SYNC_GROUPS,
         }
         register_stack(template, {
             "HookUrl": stack_env["HOOK_URL"], "ActionsUrl": stack_env["ACTIONS_URL"],
             "TableName": TABLE_NAME, "HookSecretArn": made["secret_arn"],
             "OktaCredentialsArn": okta_credentials, "TargetsArn": targets_arn,
-            "DeadLetterQueueUrl": dlq_url})
+            "DeadLetterQueueUrl": dlq_url, "SyncBucketName": SYNC_BUCKET})
         stack_env["STACK_NAME"] = STACK_NAME
         (LOCAL / "table.json").write_text(json.dumps(template.create_table_args(TABLE_NAME), indent=2))
         write_env(LOCAL / "stack.env", stack_env)
@@ -419,6 +442,21 @@ def warm(function: str) -> None:
     log(f"{function} ready ({time.monotonic() - started:.1f}s)")
 
 
+def warm_drops(function: str) -> None:
+    """Invokes the sync function once with a notification that names no object, so
+    `cargo lambda watch` builds and starts it before the first drop."""
+    req = urllib.request.Request(
+        f"http://{HOST}:{LAMBDA_PORT}/2015-03-31/functions/{function}/invocations",
+        data=json.dumps({"detail-type": "Object Created", "source": "aws.s3", "detail": {}}).encode(),
+        method="POST")
+    started = time.monotonic()
+    with urllib.request.urlopen(req, timeout=900) as resp:
+        answer = json.loads(resp.read())
+    if answer != []:
+        raise SystemExit(f"{function}: unexpected warm-up answer {answer}")
+    log(f"{function} ready ({time.monotonic() - started:.1f}s)")
+
+
 def okta_call(okta_url: str, token: str, method: str, path: str, body: dict | None = None) -> dict:
     req = urllib.request.Request(f"{okta_url}{path}", method=method,
                                  data=json.dumps(body).encode() if body is not None else None,
@@ -460,7 +498,7 @@ def warm_scheduled(function: str) -> None:
 
 
 def down() -> None:
-    for name in ("streams", "ticker", "okta-sim", "gateway", "lambda", "webhook", "scim", "moto"):
+    for name in ("drops", "streams", "ticker", "okta-sim", "gateway", "lambda", "webhook", "scim", "moto"):
         stop(name)
     if PIDS.exists() and not any(PIDS.iterdir()):
         PIDS.rmdir()

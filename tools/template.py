@@ -193,6 +193,36 @@ class Template:
             "on_failure": _logical_id(on_failure) if on_failure else None,
         }
 
+    def s3_drop_rule(self) -> dict:
+        """The one function started by S3 objects through EventBridge: its rule's pattern
+        (with the bucket's name left to the caller: it is a !Ref), the bucket's logical
+        id, and Lambda's asynchronous-invocation settings (retries, failure queue)."""
+        found = [(logical_id, event["Properties"])
+                 for logical_id, res in self.functions().items()
+                 for event in res["Properties"].get("Events", {}).values()
+                 if event["Type"] == "EventBridgeRule"
+                 and "aws.s3" in event["Properties"].get("Pattern", {}).get("source", [])]
+        if len(found) != 1:
+            raise SystemExit(f"expected one function with an S3 EventBridge rule, found {len(found)}")
+        logical_id, p = found[0]
+        pattern = p["Pattern"]
+        props = self.resources[logical_id]["Properties"]
+        invoke = props.get("EventInvokeConfig", {})
+        on_failure = invoke.get("DestinationConfig", {}).get("OnFailure", {}).get("Destination")
+        timeout = props.get("Timeout", self.doc.get("Globals", {}).get("Function", {}).get("Timeout", 3))
+        bucket = pattern["detail"]["bucket"]["name"][0]
+        return {
+            "function": self.binary(logical_id),
+            "function_logical_id": logical_id,
+            "bucket_logical_id": _logical_id(bucket),
+            "pattern": pattern,
+            "timeout": int(timeout),
+            "max_retries": int(invoke.get("MaximumRetryAttempts", 2)),
+            "max_event_age": int(invoke.get("MaximumEventAgeInSeconds", 21600)),
+            "reserved_concurrency": props.get("ReservedConcurrentExecutions"),
+            "on_failure": _logical_id(on_failure) if on_failure else None,
+        }
+
     def queue_attributes(self, logical_id: str) -> dict[str, str]:
         """An SQS queue's properties as CreateQueue attributes."""
         props = self.resources[logical_id].get("Properties", {})

@@ -461,7 +461,11 @@ pub struct SyncConfig {
     pub table: TableConfig,
     /// The Okta org and its credentials.
     pub okta: OktaConfig,
-    /// The bucket's prefix for the plans (every drop's, applied or held).
+    /// The bucket's prefix for the files to plan (`SYNC_INCOMING_PREFIX`, `incoming/`):
+    /// an object elsewhere is never planned.
+    pub incoming_prefix: String,
+    /// The bucket's prefix for the plans (`SYNC_PLANS_PREFIX`, `plans/`), every drop's,
+    /// applied or held.
     pub plans_prefix: String,
     /// Who the files speak for (`SYNC_SCOPE_GROUP` or `SYNC_SCOPE_USER_TYPE`).
     pub scope: crate::sync::Scope,
@@ -509,6 +513,9 @@ impl SyncConfig {
         Ok(Self {
             table: TableConfig::read(&env)?,
             okta: OktaConfig::read(&env)?,
+            incoming_prefix: env
+                .get("SYNC_INCOMING_PREFIX")
+                .unwrap_or_else(|| "incoming/".into()),
             plans_prefix: env
                 .get("SYNC_PLANS_PREFIX")
                 .unwrap_or_else(|| "plans/".into()),
@@ -629,5 +636,63 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    fn sync(vars: &[(&str, &str)]) -> Result<SyncConfig, ConfigError> {
+        let map: HashMap<String, String> = [
+            ("TABLE_NAME", "t"),
+            ("OKTA_ORG_URL", "https://example.okta.com/"),
+            ("OKTA_CREDENTIALS_SECRET_ID", "c"),
+        ]
+        .iter()
+        .chain(vars)
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        SyncConfig::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn the_sync_needs_exactly_one_scope_and_a_valid_mapping() {
+        use crate::sync::Scope;
+        assert!(matches!(
+            sync(&[]),
+            Err(ConfigError::Missing("SYNC_SCOPE_GROUP"))
+        ));
+        assert!(matches!(
+            sync(&[
+                ("SYNC_SCOPE_GROUP", "HR"),
+                ("SYNC_SCOPE_USER_TYPE", "Employee")
+            ]),
+            Err(ConfigError::Invalid { .. })
+        ));
+        assert!(matches!(
+            sync(&[
+                ("SYNC_SCOPE_GROUP", "HR"),
+                ("SYNC_COLUMN_MAPPING", "{not json")
+            ]),
+            Err(ConfigError::Invalid {
+                name: "SYNC_COLUMN_MAPPING",
+                ..
+            })
+        ));
+        let c = sync(&[
+            ("SYNC_SCOPE_USER_TYPE", " Employee "),
+            ("SYNC_MANAGE_GROUPS", "HR-"),
+            ("SYNC_DEPROVISION_MISSING", "true"),
+            ("SYNC_SCOPE_GROUP", ""),
+        ])
+        .unwrap();
+        assert_eq!(c.scope, Scope::UserType("Employee".into()));
+        assert_eq!(c.settings.manage_groups_prefix.as_deref(), Some("HR-"));
+        assert!(c.settings.deprovision_missing);
+        assert_eq!(
+            c.settings.overrides,
+            Default::default(),
+            "a drop never overrides a guard"
+        );
+        assert_eq!(
+            (c.incoming_prefix.as_str(), c.plans_prefix.as_str()),
+            ("incoming/", "plans/")
+        );
     }
 }

@@ -95,6 +95,15 @@ pub enum Operation {
     /// Source-of-truth sync: plan an HR export against Okta (the default), `--out` the
     /// plan, `--apply` it through the actions API within the guards.
     Sync(Box<sync::SyncArgs>),
+    /// The HR files dropped into the sync bucket that a guard held, with the guards that
+    /// held them.
+    SyncHeld,
+    /// Apply exactly the plan the `sync` function stored for a held drop, through the
+    /// actions API (the operator's deliberate override of its guards).
+    SyncRelease {
+        /// The drop's id (`drop-…`, as `sync-held` lists it).
+        id: String,
+    },
 }
 
 /// Runs the command line: a table command against `--table`, an action command against
@@ -122,6 +131,23 @@ pub async fn execute(mut cli: Cli) -> Report {
             }
         }
         Operation::Sync(args) => sync::execute(&args, cli.api_url, cli.region, cli.json).await,
+        Operation::SyncHeld | Operation::SyncRelease { .. } => {
+            let Some(table) = cli.table.filter(|t| !t.trim().is_empty()) else {
+                return Report::error(
+                    Exit::Refused,
+                    "no table: pass --table or --stack, or set TABLE_NAME (the stack's TableName output)",
+                );
+            };
+            let aws = lifecycle::aws::operator_sdk_config().await;
+            let store = lifecycle::setup::store(&aws, &TableConfig::named(&table));
+            match &cli.command {
+                Operation::SyncRelease { id } => {
+                    sync::sync_release(&store, id, &cli.operator, cli.api_url, cli.region, cli.json)
+                        .await
+                }
+                _ => sync::sync_held(&store, cli.json).await,
+            }
+        }
         Operation::Action(command) => {
             let options = ActionOptions {
                 dry_run: cli.dry_run,
@@ -143,6 +169,8 @@ async fn fill_from_stack(cli: &mut Cli) -> Result<(), stack::StackError> {
     let missing = match cli.command {
         Operation::Table(_) => !given(&cli.table),
         Operation::Action(_) | Operation::Sync(_) => !given(&cli.api_url),
+        Operation::SyncHeld => !given(&cli.table),
+        Operation::SyncRelease { .. } => !given(&cli.table) || !given(&cli.api_url),
     };
     if missing {
         let outputs = stack::outputs(&name).await?;

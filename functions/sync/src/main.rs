@@ -1,7 +1,6 @@
 //! `sync`: an HR export dropped into the sync bucket. Planned against Okta; applied
 //! through the actions path when every guard passes, otherwise held for an operator.
 
-use aws_lambda_events::event::s3::S3Event;
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 use lifecycle::config::SyncConfig;
 use lifecycle::sync::drop::SyncFunction;
@@ -12,15 +11,17 @@ async fn main() -> Result<(), Error> {
     let config = SyncConfig::from_env()?;
     let function = SyncFunction::from_environment(config).await?;
     let function = &function;
-    run(service_fn(move |event: LambdaEvent<S3Event>| async move {
-        let drops = function
-            .handle(&event.payload, &event.context.request_id)
-            .await?;
-        let settled: Vec<_> = drops
-            .iter()
-            .map(|d| format!("{} {}", d.id, d.status.as_str()))
-            .collect();
-        Ok::<_, Error>(settled)
-    }))
+    run(service_fn(
+        move |event: LambdaEvent<serde_json::Value>| async move {
+            let drops = function
+                .handle(&event.payload, &event.context.request_id)
+                .await?;
+            let settled: Vec<_> = drops
+                .iter()
+                .map(|d| format!("{} {}", d.id, d.status.as_str()))
+                .collect();
+            Ok::<_, Error>(settled)
+        },
+    ))
     .await
 }

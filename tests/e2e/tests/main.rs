@@ -16,3 +16,4 @@ mod report;
 mod secrets;
 mod store;
 mod sync;
+mod sync_drop;

@@ -56,7 +56,7 @@ pub enum DropClaim {
     /// Another run holds it, its claim still running: try again later.
     Busy,
     /// Its plan is settled already (a notification delivered again): nothing to do.
-    Settled(SyncDrop),
+    Settled(Box<SyncDrop>),
 }
 
 impl DynamoStore {
@@ -102,7 +102,7 @@ impl DynamoStore {
             Ok(_) => Ok(DropClaim::Claimed),
             Err(e) if condition_failed(&e) => match self.sync_drop(&drop.id).await? {
                 Some(found) if found.status == DropStatus::Planning => Ok(DropClaim::Busy),
-                Some(found) => Ok(DropClaim::Settled(found)),
+                Some(found) => Ok(DropClaim::Settled(Box::new(found))),
                 None => Ok(DropClaim::Busy),
             },
             Err(e) => Err(classify("PutItem", &e)),
@@ -114,10 +114,7 @@ impl DynamoStore {
     pub async fn settle_drop(&self, drop: &SyncDrop, token: &str) -> Result<(), StoreError> {
         let mut u = drop_fields(drop);
         let (claim, mine) = (u.name("claim"), u.value(s(token)));
-        let (status, planning) = (
-            u.name("status"),
-            u.value(s(DropStatus::Planning.as_str())),
-        );
+        let (status, planning) = (u.name("status"), u.value(s(DropStatus::Planning.as_str())));
         u.condition(format!("{claim} = {mine} AND {status} = {planning}"));
         u.remove("claim").remove("claim_expires_ms");
         self.write_drop(drop, u, "settle drop").await

@@ -13,7 +13,6 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use aws_lambda_events::event::s3::S3Event;
 use aws_sdk_s3::error::ProvideErrorMetadata;
 use serde_json::{json, Value};
 
@@ -79,21 +78,40 @@ pub struct DroppedObject {
     pub version: Option<String>,
 }
 
-/// The objects an S3 notification names (created ones; other records are left out).
-pub fn dropped_objects(event: &S3Event) -> Vec<DroppedObject> {
-    event
-        .records
+/// The objects a notification names: EventBridge's `Object Created` event (the
+/// template's route: its key is plain text), or S3's own notification (`Records`, each
+/// `ObjectCreated:*`, its key form-encoded). Anything else names none.
+pub fn dropped_objects(event: &Value) -> Vec<DroppedObject> {
+    let text = |v: &Value| v.as_str().filter(|s| !s.is_empty()).map(str::to_owned);
+    if event["detail-type"] == "Object Created" {
+        let detail = &event["detail"];
+        return match (
+            text(&detail["bucket"]["name"]),
+            text(&detail["object"]["key"]),
+        ) {
+            (Some(bucket), Some(key)) => vec![DroppedObject {
+                bucket,
+                key,
+                version: text(&detail["object"]["version-id"]),
+            }],
+            _ => Vec::new(),
+        };
+    }
+    event["Records"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
         .iter()
         .filter(|r| {
-            r.event_name
-                .as_deref()
-                .is_none_or(|n| n.starts_with("ObjectCreated"))
+            r["eventName"]
+                .as_str()
+                .is_some_and(|n| n.starts_with("ObjectCreated"))
         })
         .filter_map(|r| {
             Some(DroppedObject {
-                bucket: r.s3.bucket.name.clone()?,
-                key: decode_key(r.s3.object.key.as_deref()?),
-                version: r.s3.object.version_id.clone().filter(|v| !v.is_empty()),
+                bucket: text(&r["s3"]["bucket"]["name"])?,
+                key: decode_key(&text(&r["s3"]["object"]["key"])?),
+                version: text(&r["s3"]["object"]["versionId"]),
             })
         })
         .collect()
@@ -163,7 +181,12 @@ impl SyncFunction {
         let aws = crate::aws::sdk_config().await;
         let store = crate::setup::store(&aws, &config.table);
         let okta = crate::setup::okta_client(&aws, &config.okta, Default::default()).await?;
-        Ok(Self::new(aws_sdk_s3::Client::new(&aws), okta, store, config))
+        Ok(Self::new(
+            aws_sdk_s3::Client::new(&aws),
+            okta,
+            store,
+            config,
+        ))
     }
 
     fn store(&self) -> &DynamoStore {
@@ -173,11 +196,16 @@ impl SyncFunction {
     /// Handles every object of a notification; the first failure that a retry may cure
     /// is returned after the rest were tried (the drops done stay done: a retry finds
     /// them settled).
-    pub async fn handle(&self, event: &S3Event, run_id: &str) -> Result<Vec<SyncDrop>, DropError> {
+    pub async fn handle(&self, event: &Value, run_id: &str) -> Result<Vec<SyncDrop>, DropError> {
         let mut metrics = Metrics::invocation("sync");
         let mut done = Vec::new();
         let mut first_error = None;
         for object in dropped_objects(event) {
+            if !object.key.starts_with(&self.config.incoming_prefix) {
+                tracing::info!(key = %object.key, "not under the incoming prefix; left alone");
+                metrics.count_by("Drops", "outcome", "ignored", 1);
+                continue;
+            }
             match self.one(&object, run_id, &mut metrics).await {
                 Ok(drop) => done.push(drop),
                 Err(e) => {
@@ -227,7 +255,7 @@ impl SyncFunction {
                 tracing::info!(drop = %found.id, status = found.status.as_str(),
                     "sync drop seen again; already settled");
                 metrics.count_by("Drops", "outcome", "duplicate", 1);
-                return Ok(found);
+                return Ok(*found);
             }
         }
         match self.plan_and_run(&mut drop, run_id).await {
@@ -270,10 +298,14 @@ impl SyncFunction {
             }
         };
         drop.digest = Some(parsed.digest.clone());
-        let Planned { plan, guards, .. } =
-            super::plan_against_okta(&self.okta, &parsed, &self.config.scope, &self.config.settings)
-                .await
-                .map_err(DropError::Okta)?;
+        let Planned { plan, guards, .. } = super::plan_against_okta(
+            &self.okta,
+            &parsed,
+            &self.config.scope,
+            &self.config.settings,
+        )
+        .await
+        .map_err(DropError::Okta)?;
         let file = plan_json(&plan, &guards, true);
         self.store_plan(drop, &file).await?;
         drop.totals = Some(file["totals"].to_string());
@@ -347,11 +379,7 @@ impl SyncFunction {
 
     /// Submits the plan's requests, each run briefly here and carried on by the worker;
     /// the requests' ids.
-    async fn submit(
-        &self,
-        run: &super::Runnable,
-        run_id: &str,
-    ) -> Result<Vec<String>, DropError> {
+    async fn submit(&self, run: &super::Runnable, run_id: &str) -> Result<Vec<String>, DropError> {
         let mut ids = Vec::new();
         for (n, chunk) in chunks(run).iter().enumerate() {
             let key = chunk_key(&run.digest, n, chunk);
@@ -449,8 +477,14 @@ mod tests {
 
     #[test]
     fn keys_are_decoded_as_s3_encodes_them() {
-        assert_eq!(decode_key("incoming/people+2026.csv"), "incoming/people 2026.csv");
-        assert_eq!(decode_key("incoming/%C3%A9quipe%2Bhr.csv"), "incoming/équipe+hr.csv");
+        assert_eq!(
+            decode_key("incoming/people+2026.csv"),
+            "incoming/people 2026.csv"
+        );
+        assert_eq!(
+            decode_key("incoming/%C3%A9quipe%2Bhr.csv"),
+            "incoming/équipe+hr.csv"
+        );
         assert_eq!(decode_key("a%2"), "a%2", "a cut escape is kept as it is");
         assert_eq!(decode_key("100%zz"), "100%zz");
     }
@@ -474,20 +508,29 @@ mod tests {
 
     #[test]
     fn only_created_objects_are_taken_from_a_notification() {
-        let event: S3Event = serde_json::from_value(json!({"Records": [
+        let classic = json!({"Records": [
             {"eventName": "ObjectCreated:Put", "s3": {"bucket": {"name": "b"},
-              "object": {"key": "incoming/a+b.csv", "versionId": "v1"}}},
+              "object": {"key": "incoming/a+b%3A1.csv", "versionId": "v1"}}},
             {"eventName": "ObjectRemoved:Delete", "s3": {"bucket": {"name": "b"},
               "object": {"key": "incoming/c.csv"}}},
-        ]}))
-        .unwrap();
+        ]});
+        let one = DroppedObject {
+            bucket: "b".into(),
+            key: "incoming/a b:1.csv".into(),
+            version: Some("v1".into()),
+        };
+        assert_eq!(dropped_objects(&classic), std::slice::from_ref(&one));
+        let bridged = json!({"detail-type": "Object Created", "source": "aws.s3",
+            "detail": {"bucket": {"name": "b"},
+                       "object": {"key": "incoming/a b:1.csv", "version-id": "v1"}}});
         assert_eq!(
-            dropped_objects(&event),
-            [DroppedObject {
-                bucket: "b".into(),
-                key: "incoming/a b.csv".into(),
-                version: Some("v1".into()),
-            }]
+            dropped_objects(&bridged),
+            [one],
+            "EventBridge's key is plain"
         );
+        let deleted = json!({"detail-type": "Object Deleted", "detail": {"bucket": {"name": "b"},
+            "object": {"key": "incoming/x.csv"}}});
+        assert!(dropped_objects(&deleted).is_empty());
+        assert!(dropped_objects(&json!({"hello": 1})).is_empty());
     }
 }

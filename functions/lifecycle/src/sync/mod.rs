@@ -14,9 +14,9 @@ pub mod runnable;
 
 pub use guards::{guards, refused, Guard, GuardKind, Limits, Overrides};
 pub use input::{parse, Format, HrStatus, InputError, Mapping, Parsed, Row, RowError};
-pub use plan::{plan, Entry, OktaPerson, OktaView, Op, Plan, Settings};
 pub use okta::{plan_against_okta, read_okta, OktaRead, Planned, Scope, MAX_PAGES};
+pub use plan::{plan, Entry, OktaPerson, OktaView, Op, Plan, Settings};
 pub use runnable::{
-    chunk_key, chunks, op_name, plan_json, runnable, runnable_from_file, totals_json, Runnable,
-    Step, PLAN_VERSION,
+    chunk_key, chunks, op_name, plan_json, runnable, runnable_from_file, runnable_released,
+    totals_json, Runnable, Step, PLAN_VERSION,
 };

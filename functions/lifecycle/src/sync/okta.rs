@@ -41,7 +41,13 @@ pub async fn plan_against_okta(
     scope: &Scope,
     settings: &Settings,
 ) -> Result<Planned, String> {
-    let read = read_okta(okta, parsed, scope, settings.manage_groups_prefix.as_deref()).await?;
+    let read = read_okta(
+        okta,
+        parsed,
+        scope,
+        settings.manage_groups_prefix.as_deref(),
+    )
+    .await?;
     let view = OktaView {
         people: &read.people,
         email_holders: &read.email_holders,
@@ -68,7 +74,6 @@ pub struct OktaRead {
     /// Every listing was read to its end.
     pub complete: bool,
 }
-
 
 /// Reads what the plan needs from Okta.
 pub async fn read_okta(
@@ -226,4 +231,3 @@ pub async fn refuse_logins_outside_scope(okta: &OktaClient, plan: &mut Plan) -> 
     }
     Ok(())
 }
-

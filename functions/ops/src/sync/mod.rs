@@ -16,11 +16,11 @@ use clap::{Args, ValueEnum};
 use lifecycle::config::OktaConfig;
 use lifecycle::domain::provision::ActionChange;
 use lifecycle::okta::{ClientOptions, OktaClient};
+use lifecycle::sync::{self, Format, Guard, Mapping, Overrides, Plan, Scope, Settings};
 pub use lifecycle::sync::{
     chunk_key, chunks, op_name, plan_json, runnable, runnable_from_file, totals_json, Runnable,
     Step, PLAN_VERSION,
 };
-use lifecycle::sync::{self, Format, Guard, Mapping, Overrides, Plan, Scope, Settings};
 use serde_json::{json, Value};
 
 use crate::output::{Exit, Report};
@@ -88,12 +88,14 @@ pub struct SyncArgs {
     pub okta_credentials_secret_id: Option<String>,
 }
 
+mod held;
 mod okta;
 mod output;
 mod run;
 #[cfg(test)]
 mod tests;
 
+pub use held::{sync_held, sync_release};
 use okta::*;
 pub use output::*;
 use run::*;
@@ -152,24 +154,9 @@ pub async fn execute(
     if !args.apply {
         return report;
     }
-    let Some(api_url) = api_url.filter(|u| !u.trim().is_empty()) else {
-        return Report::error(
-            Exit::Refused,
-            "no actions API: pass --api-url or --stack, or set ACTIONS_URL (the stack's ActionsUrl output)",
-        );
-    };
-    let region = region
-        .filter(|r| !r.trim().is_empty())
-        .or_else(|| aws.region().map(|r| r.to_string()));
-    let Some(region) = region else {
-        return Report::error(
-            Exit::Refused,
-            "no region to sign for: pass --region or set AWS_REGION",
-        );
-    };
-    let client = match ApiClient::from_sdk_config(&api_url, &region, &aws) {
+    let client = match api_client(api_url, region, &aws) {
         Ok(c) => c,
-        Err(e) => return Report::error(Exit::Refused, e.to_string()),
+        Err(report) => return report,
     };
     let applied = apply(&client, &run, json_out).await;
     if !json_out {
@@ -180,6 +167,31 @@ pub async fn execute(
     report.stderr.push_str(&applied.stderr);
     report.exit = applied.exit;
     report
+}
+
+/// The actions API's client: `--api-url` (or the stack's), signed for `--region`.
+fn api_client(
+    api_url: Option<String>,
+    region: Option<String>,
+    aws: &aws_config::SdkConfig,
+) -> Result<ApiClient, Report> {
+    let Some(api_url) = api_url.filter(|u| !u.trim().is_empty()) else {
+        return Err(Report::error(
+            Exit::Refused,
+            "no actions API: pass --api-url or --stack, or set ACTIONS_URL (the stack's ActionsUrl output)",
+        ));
+    };
+    let region = region
+        .filter(|r| !r.trim().is_empty())
+        .or_else(|| aws.region().map(|r| r.to_string()));
+    let Some(region) = region else {
+        return Err(Report::error(
+            Exit::Refused,
+            "no region to sign for: pass --region or set AWS_REGION",
+        ));
+    };
+    ApiClient::from_sdk_config(&api_url, &region, aws)
+        .map_err(|e| Report::error(Exit::Refused, e.to_string()))
 }
 
 struct PlanOutcome {
