@@ -367,3 +367,104 @@ async fn a_row_whose_login_belongs_to_someone_outside_the_scope_is_a_conflict_le
     );
     assert!(sync.groups_of(&login).await.is_empty(), "nor given a group");
 }
+
+#[tokio::test]
+async fn an_apply_killed_halfway_then_run_again_applies_every_row_once() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+
+    let sync = Sync::new("crash").await;
+    // 60 people, a create and a group each: 120 actions, two requests.
+    let everyone = people(60);
+    let file = sync.write("people.csv", &csv(&sync, &everyone));
+    let binary = e2e_tests::root().join("target/debug/lifecycle-ops");
+    let url = format!("{}/actions", sync.stack.api_url());
+    let mut child = Command::new(&binary)
+        .args(["--api-url", &url, "--region", sync.stack.var("AWS_REGION")])
+        .args(["sync", file.to_str().unwrap(), "--apply"])
+        .args([
+            "--scope-user-type",
+            &sync.user_type,
+            "--manage-groups",
+            &sync.prefix,
+        ])
+        .args(["--okta-url", sync.stack.var("OKTA_URL")])
+        .args([
+            "--okta-credentials-secret-id",
+            sync.stack.var("OKTA_CREDENTIALS_SECRET_ID"),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{}: {e} (run `make build`)", binary.display()));
+    // Killed as soon as the first request is answered: the second never sent.
+    let stderr = child.stderr.take().unwrap();
+    let first = tokio::task::spawn_blocking(move || {
+        BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+            .find(|l| l.starts_with("request 1/2"))
+    })
+    .await
+    .unwrap();
+    child.kill().expect("kill");
+    child.wait().expect("reaped");
+    let first = first.expect("the first request's progress line");
+    assert!(first.contains("done 100 failed 0"), "{first}");
+    let created = {
+        let mut n = 0;
+        for p in &everyone {
+            let path = format!("/api/v1/users/{}", p.login);
+            n += usize::from(okta_get_status(&sync, &path).await == 200);
+        }
+        n
+    };
+    assert!(
+        created < everyone.len(),
+        "killed before the end: {created} created"
+    );
+
+    // Run again: the rows applied before the kill plan as unchanged and cost no write;
+    // only the rest is created (a second create of anyone would fail the run).
+    let report = sync.sync(&file, &["--apply", "--json"]).await;
+    assert_eq!(report.exit, Exit::Success, "{report:?}");
+    let answer: Value = serde_json::from_str(&report.stdout).unwrap();
+    assert!(
+        answer["failures"].as_array().unwrap().is_empty(),
+        "{answer}"
+    );
+    assert_eq!(
+        answer["outcomes"]["created"],
+        everyone.len() - created,
+        "{answer}"
+    );
+    for p in &everyone {
+        let user = sync.okta(&format!("/api/v1/users/{}", p.login)).await;
+        assert_eq!(user["profile"]["department"], p.department.as_str());
+        assert_eq!(sync.groups_of(&p.login).await, [p.group]);
+    }
+    let search = format!(
+        "/api/v1/users?search=profile.userType%20eq%20%22{}%22&limit=200",
+        sync.user_type
+    );
+    let users = sync.okta(&search).await;
+    assert_eq!(
+        users.as_array().unwrap().len(),
+        everyone.len(),
+        "one user per row"
+    );
+}
+
+async fn okta_get_status(sync: &Sync, path: &str) -> u16 {
+    reqwest::Client::new()
+        .get(format!("{}{path}", sync.stack.var("OKTA_URL")))
+        .header(
+            "Authorization",
+            format!("SSWS {}", sync.stack.var("OKTA_API_TOKEN")),
+        )
+        .send()
+        .await
+        .expect("Okta simulator reachable")
+        .status()
+        .as_u16()
+}
