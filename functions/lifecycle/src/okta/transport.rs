@@ -64,6 +64,11 @@ pub struct ClientOptions {
     pub reserve_fraction: f64,
     /// Longest 429 wait taken when the caller set no deadline (default 65 s).
     pub max_rate_limit_wait: Duration,
+    /// When the window is down to the reserve, wait for its reset (at most
+    /// `max_rate_limit_wait` each time, within the deadline) instead of refusing: for
+    /// the batch readers (the sync), whose whole job is bound by the rate; off for the
+    /// engine, which defers its job and gives the lane to others.
+    pub wait_for_reserve: bool,
     /// Sent as `User-Agent`.
     pub user_agent: String,
     /// How waits are taken.
@@ -79,6 +84,7 @@ impl Default for ClientOptions {
             backoff_max: Duration::from_secs(5),
             reserve_fraction: 0.2,
             max_rate_limit_wait: Duration::from_secs(65),
+            wait_for_reserve: false,
             user_agent: crate::net::USER_AGENT.to_owned(),
             sleeper: Sleeper::tokio(),
         }
@@ -276,8 +282,26 @@ impl Transport {
         check_reserve: bool,
         build: &BuildRequest<'_>,
     ) -> Result<Answer, OktaError> {
-        if check_reserve {
-            self.check_reserve(family, endpoint)?;
+        // A window resets once a minute: three waits are enough whatever the clocks say.
+        let mut waits = 0;
+        while check_reserve {
+            match self.check_reserve(family, endpoint) {
+                Err(OktaError::BudgetExhausted { retry_after, .. })
+                    if self.options.wait_for_reserve
+                        && waits < 3
+                        && retry_after <= self.options.max_rate_limit_wait
+                        && deadline.fits(retry_after) =>
+                {
+                    tracing::info!(family = %family, wait_ms = retry_after.as_millis() as u64,
+                        "waiting for the Okta rate-limit window to reset");
+                    self.options.sleeper.sleep(retry_after).await;
+                    waits += 1;
+                }
+                other => {
+                    other?;
+                    break;
+                }
+            }
         }
         let mut attempt = 0u32;
         loop {

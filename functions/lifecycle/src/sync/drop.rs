@@ -180,7 +180,13 @@ impl SyncFunction {
     pub async fn from_environment(config: SyncConfig) -> Result<Self, crate::setup::SetupError> {
         let aws = crate::aws::sdk_config().await;
         let store = crate::setup::store(&aws, &config.table);
-        let okta = crate::setup::okta_client(&aws, &config.okta, Default::default()).await?;
+        // The plan's reads are bound by Okta's rate: at the reserve they wait for the
+        // window (the writes of a request's first run have a deadline and do not).
+        let options = crate::okta::ClientOptions {
+            wait_for_reserve: true,
+            ..Default::default()
+        };
+        let okta = crate::setup::okta_client(&aws, &config.okta, options).await?;
         Ok(Self::new(
             aws_sdk_s3::Client::new(&aws),
             okta,

@@ -105,6 +105,43 @@ async fn the_reserve_stops_requests_before_the_org_budget_is_spent() {
 }
 
 #[tokio::test]
+async fn a_batch_reader_waits_for_the_window_at_the_reserve_a_bounded_number_of_times() {
+    let org = start_org().await;
+    org.call(
+        reqwest::Method::POST,
+        "/_sim/rate-limits",
+        Some(json!({ "logs": 10 })),
+    )
+    .await;
+    stay_inside_one_minute().await;
+    // The recording sleeper does not sleep: the window never resets, so the client
+    // waits its bound and then refuses, as a client that waits on its own would.
+    let (sleeper, waits) = recording_sleeper();
+    let client = org.ssws(ClientOptions {
+        sleeper,
+        wait_for_reserve: true,
+        ..ClientOptions::default()
+    });
+    for _ in 0..9 {
+        client.system_log_page(&deactivations(10)).await.unwrap();
+    }
+    let err = client
+        .system_log_page(&deactivations(10))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, OktaError::BudgetExhausted { .. }), "{err:?}");
+    let waits = waits.lock().unwrap().clone();
+    assert_eq!(waits.len(), 3, "{waits:?}");
+    assert!(
+        waits
+            .iter()
+            .all(|w| *w >= Duration::from_secs(1) && *w <= Duration::from_secs(61)),
+        "each wait is until the window's reset: {waits:?}"
+    );
+    assert_eq!(org.requests("logs").await, 9, "nothing sent at the reserve");
+}
+
+#[tokio::test]
 async fn a_forced_500_is_retried_and_succeeds() {
     let org = start_org().await;
     let (sleeper, waits) = recording_sleeper();

@@ -21,7 +21,12 @@ pub(super) async fn okta_client(
         credentials_secret_id: secret,
         rate_reserve: 0.0,
     };
-    lifecycle::setup::okta_client(aws, &config, ClientOptions::default())
+    // Reading for a plan is bound by Okta's rate: at the reserve, wait for the window.
+    let options = ClientOptions {
+        wait_for_reserve: true,
+        ..ClientOptions::default()
+    };
+    lifecycle::setup::okta_client(aws, &config, options)
         .await
         .map_err(|e| e.to_string())
 }
