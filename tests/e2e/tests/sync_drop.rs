@@ -107,10 +107,11 @@ impl Drops {
         }
     }
 
-    /// The drop once the function settled it (up to two minutes).
+    /// The drop once the function settled it (up to four minutes: its reads wait for
+    /// the rate-limit window when other tests spent Okta's budget).
     async fn settled(&self, object: &DroppedObject) -> SyncDrop {
         let id = drop_id(object);
-        let until = Instant::now() + Duration::from_secs(120);
+        let until = Instant::now() + Duration::from_secs(240);
         loop {
             if let Some(d) = self.store.sync_drop(&id).await.expect("read drop") {
                 if d.status != DropStatus::Planning {
@@ -142,9 +143,9 @@ impl Drops {
         execute(Cli::try_parse_from(&argv).unwrap_or_else(|e| panic!("{argv:?}: {e}"))).await
     }
 
-    /// A user's department, status and managed groups once `done` holds (two minutes).
+    /// The user once `done` holds (up to four minutes).
     async fn user_when(&self, login: &str, done: impl Fn(&Value) -> bool) -> Value {
-        let until = Instant::now() + Duration::from_secs(120);
+        let until = Instant::now() + Duration::from_secs(240);
         loop {
             let user = okta_get(&self.stack, &format!("/api/v1/users/{login}")).await;
             if let Some(user) = user.filter(|u| done(u)) {

@@ -282,26 +282,8 @@ impl Transport {
         check_reserve: bool,
         build: &BuildRequest<'_>,
     ) -> Result<Answer, OktaError> {
-        // A window resets once a minute: three waits are enough whatever the clocks say.
-        let mut waits = 0;
-        while check_reserve {
-            match self.check_reserve(family, endpoint) {
-                Err(OktaError::BudgetExhausted { retry_after, .. })
-                    if self.options.wait_for_reserve
-                        && waits < 3
-                        && retry_after <= self.options.max_rate_limit_wait
-                        && deadline.fits(retry_after) =>
-                {
-                    tracing::info!(family = %family, wait_ms = retry_after.as_millis() as u64,
-                        "waiting for the Okta rate-limit window to reset");
-                    self.options.sleeper.sleep(retry_after).await;
-                    waits += 1;
-                }
-                other => {
-                    other?;
-                    break;
-                }
-            }
+        if check_reserve {
+            self.reserve_or_wait(deadline, family, endpoint).await?;
         }
         let mut attempt = 0u32;
         loop {
@@ -320,6 +302,34 @@ impl Transport {
                 Attempt::Done(answer) => return Ok(answer),
                 Attempt::Fail(e) => return Err(e),
                 Attempt::Retry(wait) => self.options.sleeper.sleep(wait).await,
+            }
+        }
+    }
+
+    /// The reserve check; with `wait_for_reserve`, a wait for the window's reset instead
+    /// of a refusal (a window resets once a minute: three waits are enough whatever the
+    /// clocks say), within the deadline.
+    async fn reserve_or_wait(
+        &self,
+        deadline: Deadline,
+        family: EndpointFamily,
+        endpoint: &str,
+    ) -> Result<(), OktaError> {
+        let mut waits = 0;
+        loop {
+            match self.check_reserve(family, endpoint) {
+                Err(OktaError::BudgetExhausted { retry_after, .. })
+                    if self.options.wait_for_reserve
+                        && waits < 3
+                        && retry_after <= self.options.max_rate_limit_wait
+                        && deadline.fits(retry_after) =>
+                {
+                    tracing::info!(family = %family, wait_ms = retry_after.as_millis() as u64,
+                        "waiting for the Okta rate-limit window to reset");
+                    self.options.sleeper.sleep(retry_after).await;
+                    waits += 1;
+                }
+                other => return other,
             }
         }
     }
