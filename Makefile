@@ -11,7 +11,7 @@ export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= us-east-1
 FUNCTIONS := hook-verify hook-intake log-poller deprovision actions
 
-.PHONY: help venv build up down status run test test-unit test-tools test-sdk test-stack lint fmt validate bench bench-hook release deploy clean
+.PHONY: help venv chromium build up down status run test test-unit test-tools test-sdk test-stack lint fmt validate bench bench-hook release deploy clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -22,6 +22,15 @@ $(VENV)/.installed: tools/requirements.txt
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --requirement tools/requirements.txt
 	touch $@
+
+# Debian's Chromium renders the compliance report's HTML page for the screenshot check
+# (tools/screenshot_check.py); installed once, as root, like any system package.
+CHROMIUM := /usr/bin/chromium
+chromium: $(CHROMIUM) ## install Debian's Chromium (headless rendering of the HTML report)
+
+$(CHROMIUM):
+	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium \
+	  || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium; }
 
 build: ## compile the workspace (debug), the binaries the local stack runs
 	cargo build --workspace --all-targets
@@ -39,7 +48,7 @@ run: up ## start the stack, play the scenario, serve until Ctrl-C
 	$(PY) tools/scenario.py
 	$(PY) tools/stack.py serve
 
-test: venv lint validate test-unit test-tools test-sdk test-stack ## everything CI runs: fmt, clippy, unit, stack-tool, SDK, integration and e2e tests, sam validate
+test: venv chromium lint validate test-unit test-tools test-sdk test-stack ## everything CI runs: fmt, clippy, unit, stack-tool, SDK, integration and e2e tests, sam validate
 
 test-unit: ## unit tests and the Okta simulator's own tests (no stack needed)
 	cargo test --workspace --exclude e2e-tests
@@ -60,7 +69,7 @@ E2E_ALONE := integration_disabled:: poller_backstop:: okta_sim_hook:: deprovisio
   report:: store::a_failed_job_is_found_among_ten_thousand
 # Every function's metric lines on the stack are checked against the EMF specification.
 EMF_SERVICES := hook-verify hook-intake deprovision log-poller actions
-test-stack: venv build ## adapter and end-to-end tests against the local stack
+test-stack: venv chromium build ## adapter and end-to-end tests against the local stack (the HTML report's screenshot among them)
 	$(PY) tools/stack.py up
 	status=0; for t in $(E2E_ALONE); do cargo test -p e2e-tests --tests -- $$t || status=$$?; done; \
 	  cargo test -p e2e-tests --tests -- --test-threads=4 $(addprefix --skip ,$(E2E_ALONE)) || status=$$?; \
