@@ -11,7 +11,7 @@ export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= us-east-1
 FUNCTIONS := hook-verify hook-intake log-poller deprovision actions
 
-.PHONY: help venv chromium build up down status run test test-unit test-tools test-sdk test-stack lint fmt validate bench bench-hook release deploy clean
+.PHONY: help venv chromium gnu-time build up down status run test test-unit test-tools test-sdk test-stack lint fmt validate bench bench-hook release deploy clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -31,6 +31,14 @@ chromium: $(CHROMIUM) ## install Debian's Chromium (headless rendering of the HT
 $(CHROMIUM):
 	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium \
 	  || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium; }
+
+# GNU time reports the peak RSS of the commands `make bench` measures (tools/bench_export.py).
+GNU_TIME := /usr/bin/time
+gnu-time: $(GNU_TIME) ## install GNU time (peak RSS of a command, for make bench)
+
+$(GNU_TIME):
+	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends time \
+	  || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends time; }
 
 build: ## compile the workspace (debug), the binaries the local stack runs
 	cargo build --workspace --all-targets
@@ -91,7 +99,7 @@ release: venv ## build the arm64 release binaries into target/lambda/
 	rustup target add aarch64-unknown-linux-gnu >/dev/null
 	cargo lambda build --release --arm64 $(addprefix --bin ,$(FUNCTIONS))
 
-bench: venv build release ## latency, init time, binary size and peak RSS (see README)
+bench: venv gnu-time build release ## latency, init time, binary size and peak RSS, the audit export's memory (see README)
 	$(PY) tools/bench.py
 
 bench-hook: venv build ## the hook under a burst on the local stack: 200 deliveries of 100 events at once (report in .local/bench-hook.md)
