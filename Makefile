@@ -13,7 +13,7 @@ export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= us-east-1
 FUNCTIONS := hook-verify hook-intake log-poller deprovision actions sync
 
-.PHONY: help venv build up down status run test test-unit test-tools test-sdk test-stack lint fmt validate lint-template bench bench-hook release deploy clean
+.PHONY: help venv chromium gnu-time build up down status run test test-unit test-tools test-sdk test-stack lint fmt validate lint-template bench bench-hook release deploy clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -29,6 +29,23 @@ $(CHECKOV_VENV)/.installed: tools/requirements-checkov.txt
 	python3 -m venv $(CHECKOV_VENV)
 	$(CHECKOV_VENV)/bin/pip install --quiet --requirement tools/requirements-checkov.txt
 	touch $@
+
+# Debian's Chromium renders the compliance report's HTML page for the screenshot check
+# (tools/report_screenshot.py); installed once, as root, like any system package.
+CHROMIUM := /usr/bin/chromium
+chromium: $(CHROMIUM) ## install Debian's Chromium (headless rendering of the HTML report)
+
+$(CHROMIUM):
+	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium \
+	  || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium; }
+
+# GNU time reports the peak RSS of the commands `make bench` measures (tools/bench_export.py).
+GNU_TIME := /usr/bin/time
+gnu-time: $(GNU_TIME) ## install GNU time (peak RSS of a command, for make bench)
+
+$(GNU_TIME):
+	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends time \
+	  || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends time; }
 
 build: ## compile the workspace (debug), the binaries the local stack runs
 	cargo build --workspace --all-targets
@@ -46,7 +63,7 @@ run: up ## start the stack, play the scenario, serve until Ctrl-C
 	$(PY) tools/scenario.py
 	$(PY) tools/stack.py serve
 
-test: venv lint validate lint-template test-unit test-tools test-sdk test-stack ## everything CI runs: fmt, clippy, unit, stack-tool, SDK, integration and e2e tests, sam validate, template lint
+test: venv chromium lint validate lint-template test-unit test-tools test-sdk test-stack ## everything CI runs: fmt, clippy, unit, stack-tool, SDK, integration and e2e tests, sam validate, template lint
 
 test-unit: ## unit tests and the Okta simulator's own tests (no stack needed)
 	cargo test --workspace --exclude e2e-tests
@@ -67,7 +84,7 @@ E2E_ALONE := integration_disabled:: poller_backstop:: okta_sim_hook:: deprovisio
   report:: store::a_failed_job_is_found_among_ten_thousand
 # Every function's metric lines on the stack are checked against the EMF specification.
 EMF_SERVICES := hook-verify hook-intake deprovision log-poller actions sync
-test-stack: venv build ## adapter and end-to-end tests against the local stack
+test-stack: venv chromium build ## adapter and end-to-end tests against the local stack (the HTML report's screenshot among them)
 	$(PY) tools/stack.py up
 	status=0; for t in $(E2E_ALONE); do cargo test -p e2e-tests --tests -- $$t || status=$$?; done; \
 	  cargo test -p e2e-tests --tests -- --test-threads=4 $(addprefix --skip ,$(E2E_ALONE)) || status=$$?; \
@@ -95,7 +112,7 @@ release: venv ## build the arm64 release binaries into target/lambda/
 	rustup target add aarch64-unknown-linux-gnu >/dev/null
 	cargo lambda build --release --arm64 $(addprefix --bin ,$(FUNCTIONS))
 
-bench: venv build release ## latency, init time, binary size and peak RSS (see README)
+bench: venv gnu-time build release ## latency, init time, binary size and peak RSS, the audit export's memory (see README)
 	$(PY) tools/bench.py
 
 bench-hook: venv build ## the hook under a burst on the local stack: 200 deliveries of 100 events at once (report in .local/bench-hook.md)

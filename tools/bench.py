@@ -26,6 +26,9 @@ What it measures, all on this machine, against moto and the real function binari
    everything unchanged. Then a 100-action request (SYNC_IDENTITIES creates) with the
    sim's rate limits set to an Enterprise org's published per-minute figures, repeated
    with the same key until done, against the bound calls ÷ (limit × (1 − reserve)).
+6. The audit export's and the report's peak RSS as the trail grows: the release
+   `lifecycle-ops` over seeded trails of 0 to 100,000 lines in moto
+   (tools/bench_export.py, which also runs alone).
 
 The script starts everything it needs itself (its own moto on a free port, state in
 .local/bench/), never touches the stack of `make up`, binds only to 127.0.0.1, and stops
@@ -54,6 +57,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import bench_export  # noqa: E402  (section 6: the audit export's memory)
 import stack  # noqa: E402  (table/secret provisioning, shared with the local stack)
 from template import Template  # noqa: E402
 
@@ -1312,6 +1316,10 @@ def parse_args():
                         help="actions in the rate-limit request (default 100)")
     parser.add_argument("--no-actions", dest="actions", action="store_false",
                         help="skip section 5 (provisioning actions against okta-sim)")
+    parser.add_argument("--no-export", dest="export", action="store_false",
+                        help="skip section 6 (the audit export's memory against the trail's size)")
+    parser.add_argument("--export-sizes", default=",".join(map(str, bench_export.DEFAULT_SIZES)),
+                        help="audit lines per seeded trail in section 6, comma-separated (default %(default)s)")
     parser.add_argument("--no-build", dest="build", action="store_false",
                         help="use the binaries already in target/ (no cargo build)")
     parser.add_argument("--no-hello-arm64", dest="hello_arm64", action="store_false",
@@ -1364,12 +1372,18 @@ def main() -> None:
             log(f"provisioning actions: {args.action_samples} requests per type, then a "
                 f"{args.big_request}-action request")
             actions = run_actions(procs, endpoint, args)
+        exports = None
+        if args.export:
+            log(f"audit export and report: trails of {args.export_sizes} lines")
+            exports = bench_export.run(endpoint, [int(n) for n in args.export_sizes.split(",")])
     finally:
         procs.stop_all()
 
     text = report(args, (moto_before, moto_after), runs, inits, sizes)
     if actions is not None:
         text += "\n".join(actions_report(actions, args))
+    if exports is not None:
+        text += "\n".join(bench_export.report_lines(exports))
     text += f"\n_bench took {time.monotonic() - started:.0f} s (builds included)._\n"
     REPORT.write_text(text)
     print(text)

@@ -1,17 +1,15 @@
-//! `lifecycle-ops audit-export` and `report` against moto, on a seeded trail of 20,400
-//! audit lines over three days: the export's CSV parses with Python's `csv` and holds
-//! every line, the JSON lines count, and the report's rows and percentiles match what
-//! was seeded.
+//! `lifecycle-ops audit-export` and `report` against moto, on a seeded trail of 16,400
+//! audit lines over three days (`e2e_tests::trail`): the export's CSV parses with Python's
+//! `csv` and holds every line, the JSON lines count, the report's rows and percentiles
+//! match what was seeded, and the HTML page, rendered by headless Chromium, shows the
+//! histogram the seeded times make.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
-use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
+use e2e_tests::trail::{seed, trail};
 use e2e_tests::Stack;
 use lifecycle::clock::Timestamp;
-use lifecycle::domain::UserId;
-use lifecycle::domain::{AuditAction, AuditEntry, AuditOutcome, AuditSubject, JobStatus, Op};
-use lifecycle::store::{audit_item, DynamoStore};
+use lifecycle::store::DynamoStore;
 use lifecycle_ops::export::{ExportArgs, ExportFormat};
 use lifecycle_ops::report::{ReportArgs, ReportFormat};
 use lifecycle_ops::Command;
@@ -19,176 +17,9 @@ use lifecycle_ops::Command;
 const DEPARTURES: usize = 4_000;
 const SLA: Duration = Duration::from_secs(3600);
 
-struct Seeded {
-    lines: usize,
-    /// Per job id: seconds from the event to the last removal, for those that ended done.
-    done: HashMap<String, u64>,
-    failed: Vec<String>,
-}
-
-fn line(
-    user: &str,
-    job: &str,
-    uuid: &str,
-    at: Timestamp,
-    seq: u32,
-    action: AuditAction,
-    outcome: AuditOutcome,
-) -> AuditEntry {
-    let target = match &action {
-        AuditAction::Step { target, .. } => Some(target.clone()),
-        _ => None,
-    };
-    AuditEntry {
-        subject: AuditSubject::User(UserId::parse(user).unwrap()),
-        at,
-        seq,
-        event_uuid: uuid.into(),
-        event_type: "user.lifecycle.deactivate".into(),
-        job_id: job.into(),
-        action,
-        target,
-        object: Some("00gobject".into()),
-        label: Some("Engineering, \"core\"".into()),
-        outcome,
-        detail: None,
-        actor: "deprovision:test".into(),
-        dry_run: false,
-    }
-}
-
-/// Four lines per departure (two Okta steps, a SCIM deactivation, the job's end) and a
-/// fifth for every tenth (a snapshot); every 50th fails at SCIM.
-fn trail(start: Timestamp) -> (Vec<AuditEntry>, Seeded) {
-    let mut lines = Vec::new();
-    let mut seeded = Seeded {
-        lines: 0,
-        done: HashMap::new(),
-        failed: Vec::new(),
-    };
-    for i in 0..DEPARTURES {
-        let published = start.plus(Duration::from_secs(i as u64 * 60));
-        let user = format!("00urep{i:014}");
-        let uuid = format!("{i:08}-1111-4000-8000-000000000000");
-        let job = format!("JOB#{published}#{uuid}");
-        let took = Duration::from_secs((i as u64 * 37) % 7_200 + 1);
-        let step = |target: &str, op| AuditAction::Step {
-            target: target.into(),
-            op,
-        };
-        let at = |d: Duration| published.plus(d);
-        lines.push(line(
-            &user,
-            &job,
-            &uuid,
-            at(took / 3),
-            0,
-            step("okta", Op::RemoveMembership),
-            AuditOutcome::Done,
-        ));
-        lines.push(line(
-            &user,
-            &job,
-            &uuid,
-            at(took / 2),
-            1,
-            step("okta", Op::EndSessions),
-            AuditOutcome::Done,
-        ));
-        if i % 50 == 7 {
-            lines.push(line(
-                &user,
-                &job,
-                &uuid,
-                at(took),
-                2,
-                step("scim:app", Op::DeactivateAccount),
-                AuditOutcome::Failed,
-            ));
-            lines.push(line(
-                &user,
-                &job,
-                &uuid,
-                at(took),
-                3,
-                AuditAction::Job(JobStatus::Failed),
-                AuditOutcome::Failed,
-            ));
-            seeded.failed.push(job.clone());
-        } else {
-            lines.push(line(
-                &user,
-                &job,
-                &uuid,
-                at(took),
-                2,
-                step("scim:app", Op::DeactivateAccount),
-                AuditOutcome::Done,
-            ));
-            lines.push(line(
-                &user,
-                &job,
-                &uuid,
-                at(took),
-                3,
-                AuditAction::Job(JobStatus::Done),
-                AuditOutcome::Done,
-            ));
-            seeded.done.insert(job.clone(), took.as_secs());
-        }
-        if i % 10 == 0 {
-            lines.push(line(
-                &user,
-                &job,
-                &uuid,
-                published,
-                4,
-                AuditAction::Snapshot,
-                AuditOutcome::Recorded,
-            ));
-        }
-    }
-    seeded.lines = lines.len();
-    (lines, seeded)
-}
-
 /// A table client with the command line's timeouts (its reads are an operator's).
 async fn operator_client() -> aws_sdk_dynamodb::Client {
     aws_sdk_dynamodb::Client::new(&lifecycle::aws::operator_sdk_config().await)
-}
-
-async fn seed(table: &str, lines: Vec<AuditEntry>) {
-    let client = operator_client().await;
-    let mut writers = tokio::task::JoinSet::new();
-    for chunk in lines.chunks(25) {
-        let requests: Vec<_> = chunk
-            .iter()
-            .map(|l| {
-                let put = PutRequest::builder()
-                    .set_item(Some(audit_item(l)))
-                    .build()
-                    .unwrap();
-                WriteRequest::builder().put_request(put).build()
-            })
-            .collect();
-        let (client, table) = (client.clone(), table.to_owned());
-        writers.spawn(async move {
-            let mut pending = Some(HashMap::from([(table, requests)]));
-            while let Some(items) = pending.take().filter(|m| !m.is_empty()) {
-                let out = client
-                    .batch_write_item()
-                    .set_request_items(Some(items))
-                    .send()
-                    .await
-                    .unwrap();
-                pending = out.unprocessed_items().cloned();
-            }
-        });
-        if writers.len() >= 8 {
-            writers.join_next().await.unwrap().unwrap();
-        }
-    }
-    writers.join_all().await;
 }
 
 /// Python's `csv` module's reading of a file: the rows, header first.
@@ -218,9 +49,11 @@ async fn export_and_report_hold_every_line_and_departure_of_a_seeded_trail() {
     let stack = Stack::get();
     let table = stack.fresh_table().await;
     let start = Timestamp::parse("2026-11-02T00:00:00Z").unwrap();
-    let (lines, seeded) = trail(start);
-    seed(&table, lines).await;
-    let store = DynamoStore::new(operator_client().await, &table);
+    let (lines, seeded) = trail(start, DEPARTURES);
+    let client = operator_client().await;
+    seed(&client, &table, &lines).await;
+    drop(lines);
+    let store = DynamoStore::new(client, &table);
     let dir = std::env::temp_dir().join(e2e_tests::unique("report-"));
     std::fs::create_dir_all(&dir).unwrap();
     let (since, until) = (
@@ -333,7 +166,10 @@ async fn export_and_report_hold_every_line_and_departure_of_a_seeded_trail() {
         );
     }
 
-    let html_path = dir.join("report.html");
+    // Kept in .local/report/ with its screenshot, for a person to look at after the run.
+    let kept = e2e_tests::root().join(".local/report");
+    std::fs::create_dir_all(&kept).unwrap();
+    let html_path = kept.join("report.html");
     lifecycle_ops::run(
         &store,
         "auditor",
@@ -356,5 +192,44 @@ async fn export_and_report_hold_every_line_and_departure_of_a_seeded_trail() {
         html.contains(&seeded.failed[0].replace('#', "&#35;")) || html.contains(&seeded.failed[0]),
         "the failed departure is among the exceptions"
     );
+    let counts = histogram(seeded.done.values().copied());
+    screenshot_shows_the_histogram(&html_path, &kept.join("report.png"), &counts);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The histogram the page must draw, counted here from what was seeded: departures done
+/// per quarter of the SLA, the twelfth bucket holding the rest.
+fn histogram(seconds: impl Iterator<Item = u64>) -> [usize; 12] {
+    let quarter = SLA.as_secs() / 4;
+    let mut counts = [0; 12];
+    for s in seconds {
+        counts[((s / quarter) as usize).min(11)] += 1;
+    }
+    counts
+}
+
+/// Renders the page in headless Chromium and reads the screenshot
+/// (tools/report_screenshot.py): a bar of the page's bar colour for every bucket, each
+/// as tall as its count says, all on one baseline, and the SLA line where a quarter of
+/// the SLA ends four times over.
+fn screenshot_shows_the_histogram(html: &std::path::Path, png: &std::path::Path, counts: &[usize]) {
+    let root = e2e_tests::root();
+    let counts: Vec<String> = counts.iter().map(usize::to_string).collect();
+    let out = std::process::Command::new(root.join(".venv/bin/python"))
+        .arg(root.join("tools/report_screenshot.py"))
+        .arg(html)
+        .arg("--png")
+        .arg(png)
+        .args(["--fill", lifecycle_ops::report::html::BAR_FILL])
+        .args(["--counts", &counts.join(",")])
+        .args(["--sla-bucket", "4"])
+        .output()
+        .expect("python runs");
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "the screenshot check failed:\n{said}");
+    println!("{said}");
 }
