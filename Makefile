@@ -13,7 +13,7 @@ export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= us-east-1
 FUNCTIONS := hook-verify hook-intake log-poller deprovision actions sync
 
-.PHONY: help venv chromium gnu-time build up down status run test test-unit test-tools test-sdk test-stack lint fmt validate lint-template bench bench-hook release deploy clean
+.PHONY: help venv chromium gnu-time build up down status run test test-unit test-tools test-sdk test-stack lint fmt validate lint-template bench bench-sync bench-hook release deploy clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -112,8 +112,14 @@ release: venv ## build the arm64 release binaries into target/lambda/
 	rustup target add aarch64-unknown-linux-gnu >/dev/null
 	cargo lambda build --release --arm64 $(addprefix --bin ,$(FUNCTIONS))
 
-bench: venv gnu-time build release ## latency, init time, binary size and peak RSS, the audit export's memory (see README)
+bench: venv gnu-time build release ## latency, init time, binary size and peak RSS, the audit export's memory, the sync at 10,000 people (see README)
 	$(PY) tools/bench.py
+	$(MAKE) bench-sync
+
+bench-sync: venv gnu-time build ## the sync of a 10,000-person HR export at Okta's rate limits, on the local stack (report in .local/bench-sync.md)
+	cargo build --release -p lifecycle-ops
+	$(PY) tools/stack.py up
+	status=0; $(PY) tools/bench_sync.py $(BENCH_SYNC_ARGS) || status=$$?; $(PY) tools/stack.py down; exit $$status
 
 bench-hook: venv build ## the hook under a burst on the local stack: 200 deliveries of 100 events at once (report in .local/bench-hook.md)
 	$(PY) tools/stack.py up

@@ -468,3 +468,66 @@ async fn okta_get_status(sync: &Sync, path: &str) -> u16 {
         .status()
         .as_u16()
 }
+
+#[tokio::test]
+async fn a_duplicate_email_is_a_conflict_naming_the_other_row_or_the_holder() {
+    let sync = Sync::new("dupe").await;
+    // Someone outside the file (and the scope) already holds an e-mail a row names.
+    let (holder_id, holder_login) = e2e_tests::create_okta_user(
+        sync.stack.var("OKTA_URL"),
+        sync.stack.var("OKTA_API_TOKEN"),
+        "holder",
+    )
+    .await;
+    let [a, b, c, d] = [0, 1, 2, 3].map(|_| format!("{}@example.com", unique("dupe")));
+    let shared = format!("{}@example.com", unique("shared"));
+    let mut text = String::from("login,email,first_name,last_name,department,user_type,groups\n");
+    for (login, email) in [(&a, &shared), (&b, &shared), (&c, &holder_login), (&d, &d)] {
+        text.push_str(&format!(
+            "{login},{email},Ada,Sync,Engineering,{},\n",
+            sync.user_type
+        ));
+    }
+    let file = sync.write("dupes.csv", &text);
+    let plan = sync.plan_json(&file).await;
+    let entry = |login: &str| {
+        plan["plan"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["login"] == login)
+            .unwrap_or_else(|| panic!("{login} not in {plan}"))
+            .clone()
+    };
+    let (ea, eb, ec) = (entry(&a), entry(&b), entry(&c));
+    assert_eq!(ea["op"], "conflict", "{ea}");
+    assert!(ea["reason"].as_str().unwrap().contains("line 3"), "{ea}");
+    assert_eq!(eb["op"], "conflict", "{eb}");
+    assert!(eb["reason"].as_str().unwrap().contains("line 2"), "{eb}");
+    assert_eq!(ec["op"], "conflict", "{ec}");
+    let reason = ec["reason"].as_str().unwrap();
+    assert!(
+        reason.contains(&holder_id) && reason.contains(&holder_login),
+        "{ec}"
+    );
+    assert_eq!(entry(&d)["op"], "create");
+
+    // Applied, only the clean row is created; the others are reported with their lines.
+    let report = sync.sync(&file, &["--apply"]).await;
+    assert_eq!(report.exit, Exit::Failed, "{report:?}");
+    for line in ["failed line 2", "failed line 3", "failed line 4"] {
+        assert!(report.stdout.contains(line), "{line}: {}", report.stdout);
+    }
+    assert_eq!(
+        okta_get_status(&sync, &format!("/api/v1/users/{d}")).await,
+        200
+    );
+    for login in [&a, &b, &c] {
+        let path = format!("/api/v1/users/{login}");
+        assert_eq!(
+            okta_get_status(&sync, &path).await,
+            404,
+            "{login} not created"
+        );
+    }
+}

@@ -85,8 +85,7 @@ pub async fn read_okta(
     let e = |e: OktaError| e.to_string();
     let list = people_in_scope(okta, scope).await?;
     let mut complete = !list.truncated;
-    let prefix = manage_groups;
-    let groups = match prefix {
+    let groups = match manage_groups {
         Some(p) => {
             let (groups, truncated) = okta
                 .okta_groups_with_prefix(p, MAX_PAGES)
@@ -97,21 +96,31 @@ pub async fn read_okta(
         }
         None => Vec::new(),
     };
+    // Who is in each managed group: one paged listing per group (a thousand members a
+    // page), not one read per person.
+    let mut member_of: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for group in &groups {
+        let Some(members) = okta
+            .group_members(&group.id, crate::okta::MAX_MEMBER_LIMIT, MAX_PAGES)
+            .await
+            .map_err(e)?
+        else {
+            // Deleted since it was listed: what its members held is not known.
+            complete = false;
+            continue;
+        };
+        complete &= !members.truncated;
+        for user in members.users {
+            member_of
+                .entry(user.id.as_str().to_owned())
+                .or_default()
+                .push(group.name.clone());
+        }
+    }
     let mut people = Vec::with_capacity(list.users.len());
     for user in list.users {
-        let mut names = Vec::new();
-        if let Some(p) = prefix {
-            let of_user = okta
-                .user_groups(&user.id)
-                .await
-                .map_err(e)?
-                .unwrap_or_default();
-            names = of_user
-                .into_iter()
-                .filter(|g| g.is_managed() && g.name.starts_with(p))
-                .map(|g| g.name)
-                .collect();
-        }
+        let mut names = member_of.remove(user.id.as_str()).unwrap_or_default();
+        names.sort();
         people.push(OktaPerson {
             id: user.id,
             login: user.login,

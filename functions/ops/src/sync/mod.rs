@@ -91,6 +91,7 @@ pub struct SyncArgs {
 mod held;
 mod okta;
 mod output;
+mod progress;
 mod run;
 #[cfg(test)]
 mod tests;
@@ -98,6 +99,7 @@ mod tests;
 pub use held::{sync_held, sync_release};
 use okta::*;
 pub use output::*;
+use progress::{Counts, Progress};
 use run::*;
 
 /// Whom the file speaks for, from the flags.

@@ -11,6 +11,7 @@ pub(super) async fn apply(client: &ApiClient, run: &Runnable, json_out: bool) ->
     let mut exit = Exit::Success;
     let mut requests = Vec::new();
     let mut sent = 0usize;
+    let mut progress = Progress::new(chunks.iter().map(Vec::len).sum());
     for (n, chunk) in chunks.iter().enumerate() {
         let key = chunk_key(&run.digest, n, chunk);
         let actions: Vec<&Value> = chunk.iter().map(|s| &s.action).collect();
@@ -26,16 +27,20 @@ pub(super) async fn apply(client: &ApiClient, run: &Runnable, json_out: bool) ->
             Ok(answer) => {
                 let counts = record_answer(chunk, &answer, &mut ended);
                 let count = |k: &str| counts.get(k).copied().unwrap_or(0);
-                note(format!(
+                let added = Counts {
+                    done: count("done"),
+                    failed: count("failed"),
+                    pending: count("pending"),
+                };
+                let line = format!(
                     "{which}: done {} failed {} pending {} ({rate:.1} actions/s)",
-                    count("done"),
-                    count("failed"),
-                    count("pending"),
-                ));
+                    added.done, added.failed, added.pending,
+                );
+                progress.request(added, &line, started.elapsed());
                 requests.push(json!({"key": key, "request_id": answer["request_id"], "status": answer["status"]}));
             }
             Err(Failure::Refused(message)) => {
-                note(format!("{which}: refused: {message}"));
+                progress.say(&format!("{which}: refused: {message}"));
                 for step in chunk {
                     ended.push(Ended {
                         step: step.clone(),
@@ -46,7 +51,7 @@ pub(super) async fn apply(client: &ApiClient, run: &Runnable, json_out: bool) ->
                 requests.push(json!({"key": key, "refused": message}));
             }
             Err(Failure::NoAnswer(message)) => {
-                note(format!(
+                progress.say(&format!(
                     "{which}: no answer ({message}); stopped: run the same file again, \
                          it repeats the same keys and redoes nothing that is done"
                 ));
@@ -55,12 +60,8 @@ pub(super) async fn apply(client: &ApiClient, run: &Runnable, json_out: bool) ->
             }
         }
     }
+    progress.finish();
     summary(run, &ended, requests, exit, json_out)
-}
-
-/// One progress line per request, on stderr (stdout is the report).
-fn note(line: String) {
-    eprintln!("{line}");
 }
 
 /// Takes one answered request's rows into `ended`; the counts per bucket.
