@@ -114,14 +114,10 @@ pub async fn execute(mut cli: Cli) -> Report {
     }
     match cli.command {
         Operation::Table(command) => {
-            let Some(table) = cli.table.filter(|t| !t.trim().is_empty()) else {
-                return Report::error(
-                    Exit::Refused,
-                    "no table: pass --table or --stack, or set TABLE_NAME (the stack's TableName output)",
-                );
+            let store = match table_store(cli.table.as_deref()).await {
+                Ok(store) => store,
+                Err(report) => return report,
             };
-            let aws = lifecycle::aws::operator_sdk_config().await;
-            let store = lifecycle::setup::store(&aws, &TableConfig::named(&table));
             if let Command::Status(args) = &command {
                 return status::execute(&store, args, cli.json).await;
             }
@@ -132,14 +128,10 @@ pub async fn execute(mut cli: Cli) -> Report {
         }
         Operation::Sync(args) => sync::execute(&args, cli.api_url, cli.region, cli.json).await,
         Operation::SyncHeld | Operation::SyncRelease { .. } => {
-            let Some(table) = cli.table.filter(|t| !t.trim().is_empty()) else {
-                return Report::error(
-                    Exit::Refused,
-                    "no table: pass --table or --stack, or set TABLE_NAME (the stack's TableName output)",
-                );
+            let store = match table_store(cli.table.as_deref()).await {
+                Ok(store) => store,
+                Err(report) => return report,
             };
-            let aws = lifecycle::aws::operator_sdk_config().await;
-            let store = lifecycle::setup::store(&aws, &TableConfig::named(&table));
             match &cli.command {
                 Operation::SyncRelease { id } => {
                     sync::sync_release(&store, id, &cli.operator, cli.api_url, cli.region, cli.json)
@@ -157,6 +149,18 @@ pub async fn execute(mut cli: Cli) -> Report {
             actions::execute(cli.api_url, cli.region, &options, &command).await
         }
     }
+}
+
+/// The store over `--table` (or the stack's), with the operator's timeouts.
+async fn table_store(table: Option<&str>) -> Result<lifecycle::store::DynamoStore, Report> {
+    let Some(table) = table.filter(|t| !t.trim().is_empty()) else {
+        return Err(Report::error(
+            Exit::Refused,
+            "no table: pass --table or --stack, or set TABLE_NAME (the stack's TableName output)",
+        ));
+    };
+    let aws = lifecycle::aws::operator_sdk_config().await;
+    Ok(lifecycle::setup::store(&aws, &TableConfig::named(table)))
 }
 
 /// With `--stack`, what the command needs and was not given, from the stack's outputs

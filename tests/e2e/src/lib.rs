@@ -330,6 +330,23 @@ impl Stack {
     }
 }
 
+/// GET on the stack's Okta with its SSWS token: the status and the body (whatever the
+/// status, `null` when it is not JSON).
+pub async fn okta_get(stack: &Stack, path: &str) -> (u16, Value) {
+    let resp = reqwest::Client::new()
+        .get(format!("{}{path}", stack.var("OKTA_URL")))
+        .header(
+            "Authorization",
+            format!("SSWS {}", stack.var("OKTA_API_TOKEN")),
+        )
+        .header("Accept", "application/json")
+        .send()
+        .await
+        .expect("Okta simulator reachable");
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}
+
 /// Calls an Okta (simulator) API with an SSWS token; panics on a non-2xx answer.
 pub async fn okta_api(
     base: &str,

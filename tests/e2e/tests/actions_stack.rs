@@ -11,7 +11,7 @@ use aws_credential_types::Credentials;
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
 use aws_sigv4::sign::v4;
-use e2e_tests::{create_okta_user, okta_api, text, unique, Stack};
+use e2e_tests::{create_okta_user, okta_api, okta_get, text, unique, Stack};
 use reqwest::Method;
 use serde_json::{json, Value};
 
@@ -113,22 +113,6 @@ fn login(prefix: &str) -> String {
 /// The first result row.
 fn first(reply: &Reply) -> &Value {
     &reply.body["results"][0]
-}
-
-/// GET on the stack's Okta with its SSWS token: the status and the body.
-async fn okta_get(stack: &Stack, path: &str) -> (u16, Value) {
-    let resp = reqwest::Client::new()
-        .get(format!("{}{path}", stack.var("OKTA_URL")))
-        .header(
-            "Authorization",
-            format!("SSWS {}", stack.var("OKTA_API_TOKEN")),
-        )
-        .header("Accept", "application/json")
-        .send()
-        .await
-        .expect("Okta simulator reachable");
-    let status = resp.status().as_u16();
-    (status, resp.json().await.unwrap_or(Value::Null))
 }
 
 async fn okta(stack: &Stack, path: &str) -> Value {

@@ -456,17 +456,7 @@ async fn an_apply_killed_halfway_then_run_again_applies_every_row_once() {
 }
 
 async fn okta_get_status(sync: &Sync, path: &str) -> u16 {
-    reqwest::Client::new()
-        .get(format!("{}{path}", sync.stack.var("OKTA_URL")))
-        .header(
-            "Authorization",
-            format!("SSWS {}", sync.stack.var("OKTA_API_TOKEN")),
-        )
-        .send()
-        .await
-        .expect("Okta simulator reachable")
-        .status()
-        .as_u16()
+    e2e_tests::okta_get(&sync.stack, path).await.0
 }
 
 #[tokio::test]

@@ -171,21 +171,12 @@ impl Drops {
 
 /// GET that answers `None` for a 404.
 async fn okta_get(stack: &Stack, path: &str) -> Option<Value> {
-    let resp = reqwest::Client::new()
-        .get(format!("{}{path}", stack.var("OKTA_URL")))
-        .header(
-            "Authorization",
-            format!("SSWS {}", stack.var("OKTA_API_TOKEN")),
-        )
-        .header("Accept", "application/json")
-        .send()
-        .await
-        .expect("Okta simulator reachable");
-    if resp.status() == 404 {
+    let (status, body) = e2e_tests::okta_get(stack, path).await;
+    if status == 404 {
         return None;
     }
-    assert!(resp.status().is_success(), "{path}: {}", resp.status());
-    Some(resp.json().await.unwrap())
+    assert!((200..300).contains(&status), "{path}: {status}");
+    Some(body)
 }
 
 fn urlencode(s: &str) -> String {

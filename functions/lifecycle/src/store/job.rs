@@ -363,18 +363,31 @@ impl DynamoStore {
             });
         }
         let from = since.map_or_else(|| "JOB#".to_owned(), |t| format!("JOB#{t}"));
-        let mut jobs = Vec::new();
+        self.attention_items(status.as_str(), &from, limit, parse_job)
+            .await
+    }
+
+    /// The items listed in the attention index under `value` whose `attention_sk` is at
+    /// least `from`, in its order, at most `limit`: each read by `parse`.
+    pub(super) async fn attention_items<T>(
+        &self,
+        value: &str,
+        from: &str,
+        limit: usize,
+        parse: fn(&Key, &HashMap<String, AttributeValue>) -> Result<T, StoreError>,
+    ) -> Result<Vec<T>, StoreError> {
+        let mut found = Vec::new();
         let mut start = None;
-        while jobs.len() < limit {
+        while found.len() < limit {
             let out = self
                 .client
                 .query()
                 .table_name(&self.table)
                 .index_name(ATTENTION_INDEX)
-                .key_condition_expression("attention = :status AND attention_sk >= :from")
-                .expression_attribute_values(":status", s(status.as_str()))
-                .expression_attribute_values(":from", s(&from))
-                .limit(i32::try_from(limit - jobs.len()).unwrap_or(i32::MAX))
+                .key_condition_expression("attention = :value AND attention_sk >= :from")
+                .expression_attribute_values(":value", s(value))
+                .expression_attribute_values(":from", s(from))
+                .limit(i32::try_from(limit - found.len()).unwrap_or(i32::MAX))
                 .set_exclusive_start_key(start)
                 .send()
                 .await
@@ -384,14 +397,14 @@ impl DynamoStore {
                     text(item, "pk").unwrap_or_default(),
                     text(item, "sk").unwrap_or_default(),
                 );
-                jobs.push(parse_job(&key, item)?);
+                found.push(parse(&key, item)?);
             }
             start = out.last_evaluated_key().cloned();
             if start.is_none() {
                 break;
             }
         }
-        Ok(jobs)
+        Ok(found)
     }
 
     /// The user whose jobs carry `login` (compared as Okta does, ignoring case), from the

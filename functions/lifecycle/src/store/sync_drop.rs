@@ -175,34 +175,7 @@ impl DynamoStore {
     /// The held drops, oldest first, at most `limit`: one query of the attention index
     /// (eventually consistent: a drop released a moment ago may still be listed).
     pub async fn held_drops(&self, limit: usize) -> Result<Vec<SyncDrop>, StoreError> {
-        let mut drops = Vec::new();
-        let mut start = None;
-        while drops.len() < limit {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name("attention")
-                .key_condition_expression("attention = :held")
-                .expression_attribute_values(":held", s(HELD))
-                .limit(i32::try_from(limit - drops.len()).unwrap_or(i32::MAX))
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| classify("Query", &e))?;
-            for item in out.items() {
-                let key = Key::new(
-                    text(item, "pk").unwrap_or_default(),
-                    text(item, "sk").unwrap_or_default(),
-                );
-                drops.push(parse_drop(&key, item)?);
-            }
-            start = out.last_evaluated_key().cloned();
-            if start.is_none() {
-                break;
-            }
-        }
-        Ok(drops)
+        self.attention_items(HELD, "SYNC#", limit, parse_drop).await
     }
 }
 
