@@ -81,14 +81,15 @@ class Okta:
 
 
 def seed(okta: Okta, users: int, user_type: str, groups: list[dict]) -> list[str]:
-    """N users of `user_type`, PROVISIONED (no password, as the sync creates them), each in
-    one of `groups`; their logins."""
+    """N users of `user_type`, each in one of `groups`; their logins. Created STAGED (not
+    activated): an activation is an event the local stack's worker would take up, and its
+    Okta reads would share the windows the runs are measured in."""
     logins = [f"{user_type.lower()}-{i:05d}@example.com" for i in range(users)]
 
     def one(i: int) -> None:
         login = logins[i]
         group = groups[i % len(groups)]
-        okta.call("POST", "/api/v1/users?activate=true", {
+        okta.call("POST", "/api/v1/users?activate=false", {
             "profile": {"login": login, "email": login, "firstName": "Bench", "lastName": f"P{i:05d}",
                         "department": "Engineering", "userType": user_type},
             "groupIds": [group["id"]]})
@@ -149,8 +150,9 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=10_000)
     parser.add_argument("--changed", type=float, default=0.10)
     parser.add_argument("--scale", type=float, default=1.0)
+    parser.add_argument("--ops", type=Path, default=OPS, help="the lifecycle-ops binary (default: the release build)")
     args = parser.parse_args()
-    for binary, how in ((OPS, "cargo build --release -p lifecycle-ops"), (Path(GNU_TIME), "make gnu-time")):
+    for binary, how in ((args.ops, "cargo build --release -p lifecycle-ops"), (Path(GNU_TIME), "make gnu-time")):
         if not binary.exists():
             raise SystemExit(f"{binary} missing: run `{how}`")
     env = stack_env()
@@ -174,7 +176,7 @@ def main() -> None:
 
         run_env = {**__import__("os").environ, **{k: env[k] for k in
                    ("AWS_ENDPOINT_URL", "AWS_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")}}
-        base = [str(OPS), "--api-url", env["ACTIONS_URL"], "--region", env["AWS_REGION"], "--json",
+        base = [str(args.ops), "--api-url", env["ACTIONS_URL"], "--region", env["AWS_REGION"], "--json",
                 "sync", str(people), "--scope-user-type", user_type, "--manage-groups", prefix,
                 "--okta-url", env["OKTA_URL"], "--okta-credentials-secret-id", env["OKTA_CREDENTIALS_SECRET_ID"]]
         okta.call("POST", "/_sim/rate-limits", limits)
@@ -186,7 +188,7 @@ def main() -> None:
             result = measured(base + extra, run_env)
             after = okta.counters()
             result["calls"] = calls_between(before, after)
-            result["429s"] = after["rate_limited"] - before["rate_limited"]
+            result["429s"] = after["rateLimited"] - before["rateLimited"]
             result["bound"], result["bound_family"] = bound_seconds(result["calls"], limits)
             runs[phase] = result
             log(f"{phase}: {result['wall']:.1f}s, exit {result['exit']}, calls {result['calls']}, "
