@@ -18,6 +18,7 @@ the command that was started.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import secrets
@@ -399,7 +400,8 @@ def start_targets(users: list[dict]) -> dict[str, str]:
                 raise SystemExit(f"scim: seeding {profile['userName']} answered {resp.status}")
     log(f"scim: {len(users)} demo users seeded")
 
-    webhook_secret = secrets.token_urlsafe(32)
+    # A Standard Webhooks secret: whsec_ and the base64 of 32 random bytes.
+    webhook_secret = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
     receiver = start("webhook", [str(VENV_BIN / "python"), str(ROOT / "tools" / "webhook_receiver.py"),
                                  "--port", str(WEBHOOK_PORT)], env={"WEBHOOK_SECRET": webhook_secret})
     wait_port(WEBHOOK_PORT, "webhook", 30, receiver)

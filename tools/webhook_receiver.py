@@ -3,66 +3,72 @@
 end-to-end tests: it checks every delivery the way a careful customer endpoint would,
 remembers what it got, and can be told to fail.
 
-The contract (what the function sends):
+The contract (what the function sends), Standard Webhooks (www.standardwebhooks.com):
     POST /hook, Content-Type: application/json
-    X-Lifecycle-Timestamp: <unix seconds>
-    X-Lifecycle-Signature: v1=<hex HMAC-SHA256(secret, "<timestamp>.<raw body>")>
-    X-Lifecycle-Delivery: <idempotency key>
+    webhook-id: <event uuid>:<action>:webhook:<name>   (the same on every retry)
+    webhook-timestamp: <unix seconds>
+    webhook-signature: v1,<base64 HMAC-SHA256(key, "<id>.<timestamp>.<raw body>")>
+                       (two, space-separated, while the sender rotates its secret)
     {"version":1,"action":"deprovision"|"disable"|"restore"|"delete",
      "user":{"id","login"},"event":{"uuid","type","published"},"job","sent_at"}
 
-Answers: 401 for a missing or wrong signature or a timestamp more than 300 s away from
-now (a replayed delivery), 400 for a body that is not JSON, otherwise 200 {"ok":true},
-or the status of a configured fault, in which case the delivery is not accepted.
+Verification is the reference `standardwebhooks` package's, not code of ours: it
+compares in constant time, accepts the delivery if any one `v1` signature matches, and
+refuses a timestamp more than 5 minutes away from now (a replayed delivery).
+
+Answers: 401 for missing or wrong signature headers or a stale timestamp, 400 for a
+body that is not JSON, otherwise 200 {"ok":true}, or the status of a configured fault,
+in which case the delivery is not accepted.
 
 Control API, for tests (loopback only, no auth):
-    GET    /_deliveries[?user=<okta id>]  every request so far, in arrival order
+    GET    /_deliveries[?user=<okta id>]  every request so far, in arrival order, each with
+                                          its headers (names lower-cased) and raw body
+                                          (`body_base64`, standard base64), so anyone can
+                                          verify it again; `body` is the parsed JSON
     POST   /_faults {"user","status","count"}  the next `count` deliveries for that user
                                               answer `status` (count -1: until cleared)
     DELETE /_faults[?user=<okta id>]          clear one user's fault, or all
     GET    /_health
 
 The secret comes from the WEBHOOK_SECRET environment variable, never the command line,
-where any local user could read it.
+where any local user could read it. `whsec_<base64>` is a Standard Webhooks secret (the
+key is the decoded bytes); anything else is used as raw bytes, as the function does.
 """
 
 from __future__ import annotations
 
 import argparse
-import hashlib
-import hmac
+import base64
+import binascii
 import json
 import os
 import sys
 import threading
-import time
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
-MAX_SKEW_SECONDS = 300
+from standardwebhooks.webhooks import Webhook, WebhookVerificationError
+
 MAX_BODY = 1024 * 1024
+WHSEC_PREFIX = "whsec_"
 
 
-def signature(secret: bytes, timestamp: str, body: bytes) -> str:
-    """The v1 signature: hex HMAC-SHA256 over "<timestamp>.<raw body>"."""
-    return "v1=" + hmac.new(secret, timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+def webhook_for(secret: str) -> Webhook:
+    """The verifier for a configured secret: `whsec_<base64>` as the libraries read it,
+    anything else as its UTF-8 bytes (the package would base64-decode a bare string)."""
+    return Webhook(secret) if secret.startswith(WHSEC_PREFIX) else Webhook(secret.encode())
 
 
-def verify(secret: bytes, timestamp: str | None, sig: str | None, body: bytes,
-           now: float) -> str | None:
-    """None if the delivery is authentic and fresh, else why not. The comparison is
-    constant-time so that the answer's timing tells nothing about the expected value."""
-    if not timestamp or not sig:
-        return "missing signature headers"
+def verify(webhook: Webhook, headers: dict[str, str], body: bytes) -> str | None:
+    """None if the delivery is authentic and fresh, else why not (never the expected
+    signature)."""
     try:
-        ts = int(timestamp)
-    except ValueError:
-        return "timestamp is not an integer"
-    if abs(now - ts) > MAX_SKEW_SECONDS:
-        return "timestamp outside the 300 s window"
-    if not hmac.compare_digest(signature(secret, timestamp, body).encode(), sig.encode()):
-        return "signature mismatch"
+        webhook.verify(body, headers, json_parse=False)
+    except WebhookVerificationError as e:
+        return str(e)
+    except (ValueError, binascii.Error):  # a signature without "v1,", bad base64, not UTF-8
+        return "malformed signature header or body"
     return None
 
 
@@ -88,7 +94,7 @@ class State:
 
 
 class Receiver(BaseHTTPRequestHandler):
-    secret = b""
+    webhook: Webhook | None = None
     state = State()
     protocol_version = "HTTP/1.1"
 
@@ -158,8 +164,8 @@ class Receiver(BaseHTTPRequestHandler):
 
     def _hook(self) -> None:
         body = self._body()
-        problem = verify(self.secret, self.headers.get("x-lifecycle-timestamp"),
-                         self.headers.get("x-lifecycle-signature"), body, time.time())
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        problem = verify(self.webhook, headers, body)
         try:
             doc = json.loads(body)
         except ValueError:
@@ -175,16 +181,18 @@ class Receiver(BaseHTTPRequestHandler):
             status, answer = (fault, {"error": "injected fault"}) if fault else (200, {"ok": True})
         record = {
             "received_at": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
-            "delivery": self.headers.get("x-lifecycle-delivery"),
+            "webhook_id": headers.get("webhook-id"),
             "action": action,
             "user_id": user_id,
             "verified": problem is None,
             "status": status,
+            "headers": headers,
+            "body_base64": base64.b64encode(body).decode("ascii"),
             "body": doc if doc is not None else body.decode("utf-8", "replace"),
         }
         with self.state.lock:
             self.state.deliveries.append(record)
-        print(json.dumps({k: record[k] for k in ("received_at", "delivery", "action", "user_id",
+        print(json.dumps({k: record[k] for k in ("received_at", "webhook_id", "action", "user_id",
                                                   "verified", "status")}), flush=True)
         self._reply(status, answer)
 
@@ -196,7 +204,7 @@ def main() -> None:
     secret = os.environ.get("WEBHOOK_SECRET", "")
     if not secret:
         sys.exit("WEBHOOK_SECRET is not set")
-    Receiver.secret = secret.encode()
+    Receiver.webhook = webhook_for(secret)
     server = ThreadingHTTPServer(("127.0.0.1", args.port), Receiver)
     server.daemon_threads = True
     server.serve_forever()

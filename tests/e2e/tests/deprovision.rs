@@ -145,6 +145,19 @@ async fn a_deactivation_in_okta_removes_access_everywhere_and_a_reactivation_res
         .collect();
     assert_eq!(accepted.len(), 1, "{deliveries:?}");
     assert_eq!(accepted[0]["action"], "deprovision");
+    // Standard Webhooks headers: the id names the event, action and target.
+    let headers = &accepted[0]["headers"];
+    assert_eq!(
+        headers["webhook-id"],
+        format!("{}:deprovision:webhook:internal", text(&job, "event_uuid")),
+        "{headers}"
+    );
+    assert!(headers["webhook-timestamp"]
+        .as_str()
+        .is_some_and(|t| t.parse::<i64>().is_ok()));
+    assert!(headers["webhook-signature"]
+        .as_str()
+        .is_some_and(|s| s.starts_with("v1,") && !s.contains(' ')));
     // The audit trail lists each of these, in order.
     let trail: Vec<String> = stack
         .items(&format!("USER#{ADA}"))

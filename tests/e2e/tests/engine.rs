@@ -70,6 +70,18 @@ impl World {
     }
 
     async fn engine_with(&self, extra: &[(&str, &str)], all_targets: bool) -> Engine {
+        let secret = self.stack.var("WEBHOOK_SECRET");
+        self.engine_of(extra, all_targets.then_some((secret, None)))
+            .await
+    }
+
+    /// An engine whose webhook signs with `secret` and, if given, `previous_secret`; or
+    /// with Okta as its only target.
+    async fn engine_of(
+        &self,
+        extra: &[(&str, &str)],
+        webhook: Option<(&str, Option<&str>)>,
+    ) -> Engine {
         let mut vars: HashMap<String, String> = [
             ("TABLE_NAME", self.table.as_str()),
             ("OKTA_ORG_URL", self.okta.as_str()),
@@ -94,14 +106,15 @@ impl World {
             },
         )
         .expect("client");
-        let targets = if all_targets {
+        let targets = if let Some((secret, previous_secret)) = webhook {
             TargetsConfig::from_secret_json(
                 &json!({
                     "scim": [{"name": "demo-app", "base_url": self.stack.var("SCIM_URL"),
                               "token": self.stack.var("SCIM_TOKEN")}],
                     "webhooks": [{"name": "internal",
                                   "url": format!("{}/hook", self.stack.var("WEBHOOK_RECEIVER_URL")),
-                                  "secret": self.stack.var("WEBHOOK_SECRET")}]
+                                  "secret": secret,
+                                  "previous_secret": previous_secret}]
                 })
                 .to_string(),
             )
@@ -556,6 +569,21 @@ async fn a_target_that_fails_then_recovers_ends_done_without_repeating_what_was_
     assert_eq!(second.status, Some(JobStatus::Done), "{second:?}");
 
     assert_eq!(w.accepted(&p.id).await.len(), 1);
+    // Three deliveries of one message (503, 503, 200): one webhook-id, for the receiver
+    // to dedupe on, and a valid signature on each.
+    let all = w.deliveries(&p.id).await;
+    let statuses: Vec<&Value> = all.iter().map(|d| &d["status"]).collect();
+    assert_eq!(statuses, [503, 503, 200], "{all:?}");
+    assert!(all.iter().all(|d| d["verified"] == true), "{all:?}");
+    let id = format!(
+        "{}:deprovision:webhook:internal",
+        all[0]["body"]["event"]["uuid"].as_str().unwrap()
+    );
+    assert!(
+        all.iter()
+            .all(|d| d["headers"]["webhook-id"] == id.as_str()),
+        "{all:?}"
+    );
     let audit = w.audit(&engine, &p.id).await;
     assert_eq!(
         count(&audit, "okta/remove_membership"),
@@ -565,6 +593,53 @@ async fn a_target_that_fails_then_recovers_ends_done_without_repeating_what_was_
     assert_eq!(count(&audit, "scim:demo-app/deactivate_account"), 1);
     assert_eq!(count(&audit, "webhook:internal/notify failed"), 1);
     assert_eq!(count(&audit, "webhook:internal/notify done"), 1);
+}
+
+#[tokio::test]
+async fn during_a_secret_rotation_a_receiver_with_either_key_accepts_the_delivery() {
+    let w = world().await;
+    let stack_secret = w.stack.var("WEBHOOK_SECRET");
+    // A key the receiver does not know (32 bytes of "n", base64).
+    let new_secret = "whsec_bm5ubm5ubm5ubm5ubm5ubm5ubm5ubm5ubm5ubm5ubm4=";
+    // The sender moved to a new key while the receiver still has the old one...
+    let rotating = w
+        .engine_of(&[], Some((new_secret, Some(stack_secret))))
+        .await;
+    let p = w.person("rotating").await;
+    deactivate_okta_user(&w.okta, TOKEN, &p.id).await;
+    let key = w
+        .job(&rotating, &p, EventType::Deactivate, Timestamp::now())
+        .await;
+    let report = w.run(&rotating, &key).await;
+    assert_eq!(report.status, Some(JobStatus::Done), "{report:?}");
+    let got = w.accepted(&p.id).await;
+    assert_eq!(got.len(), 1, "{got:?}");
+    let sigs: Vec<&str> = got[0]["headers"]["webhook-signature"]
+        .as_str()
+        .unwrap()
+        .split(' ')
+        .collect();
+    assert_eq!(sigs.len(), 2, "two signatures while rotating");
+    assert!(sigs.iter().all(|s| s.starts_with("v1,")), "{sigs:?}");
+
+    // ...and once the previous key is dropped, a receiver with only the old key refuses.
+    let rotated = w.engine_of(&[], Some((new_secret, None))).await;
+    let q = w.person("rotated").await;
+    deactivate_okta_user(&w.okta, TOKEN, &q.id).await;
+    let key = w
+        .job(&rotated, &q, EventType::Deactivate, Timestamp::now())
+        .await;
+    w.run(&rotated, &key).await;
+    let refused = w.deliveries(&q.id).await;
+    assert!(!refused.is_empty());
+    assert!(
+        refused
+            .iter()
+            .all(|d| d["status"] == 401 && d["verified"] == false),
+        "{refused:?}"
+    );
+    let one = refused[0]["headers"]["webhook-signature"].as_str().unwrap();
+    assert!(!one.contains(' '), "one signature once rotated");
 }
 
 #[tokio::test]

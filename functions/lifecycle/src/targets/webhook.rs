@@ -1,10 +1,20 @@
 //! A signed webhook, for internal systems without SCIM: one POST per action, with a JSON
 //! description of it.
 //!
-//! Signature: `X-Lifecycle-Signature: v1=<hex HMAC-SHA256(secret, "<timestamp>.<body>")>`
-//! with `X-Lifecycle-Timestamp: <unix seconds>`. Receivers check the signature in constant
-//! time, refuse old timestamps, and dedupe on `X-Lifecycle-Delivery`, which is the same
-//! for every retry of the same action.
+//! Signed the [Standard Webhooks](https://www.standardwebhooks.com) way, so that any of
+//! its libraries verifies a delivery:
+//!
+//! ```text
+//! webhook-id: <event uuid>:<action>:webhook:<name>
+//! webhook-timestamp: <unix seconds>
+//! webhook-signature: v1,<base64 HMAC-SHA256(key, "<id>.<timestamp>.<body>")>
+//! ```
+//!
+//! `webhook-id` is the same for every retry of the same action, so receivers dedupe on
+//! it; it never contains a `.` (event uuids and names are letters, digits, `-` and `_`).
+//! While a webhook has a `previous_secret` (a rotation), `webhook-signature` holds two
+//! signatures, space-separated, the current key's first. Keys and signatures are never
+//! logged.
 //!
 //! | answer | outcome |
 //! |---|---|
@@ -16,17 +26,17 @@ use aws_lc_rs::hmac;
 use reqwest::header::CONTENT_TYPE;
 use serde_json::json;
 
-use super::settings::WebhookConfig;
+use super::settings::{WebhookConfig, WebhookKey};
 use super::{BoxFuture, JobContext, Op, Outcome, Step, Target, TargetError};
 use crate::clock::Timestamp;
 use crate::domain::{Action, Holdings, Person};
 
-/// Header with the signature.
-pub const SIGNATURE_HEADER: &str = "x-lifecycle-signature";
-/// Header with the signing time.
-pub const TIMESTAMP_HEADER: &str = "x-lifecycle-timestamp";
-/// Header with the idempotency key.
-pub const DELIVERY_HEADER: &str = "x-lifecycle-delivery";
+/// Header with the signatures, space-separated.
+pub const SIGNATURE_HEADER: &str = "webhook-signature";
+/// Header with the signing time, in unix seconds.
+pub const TIMESTAMP_HEADER: &str = "webhook-timestamp";
+/// Header with the message id, the receivers' idempotency key.
+pub const ID_HEADER: &str = "webhook-id";
 
 /// One webhook.
 #[derive(Debug, Clone)]
@@ -47,16 +57,32 @@ impl WebhookTarget {
     }
 }
 
-/// `v1=<hex>` over `"<timestamp>.<body>"`.
-pub fn signature(secret: &[u8], timestamp: i64, body: &[u8]) -> String {
-    let key = hmac::Key::new(hmac::HMAC_SHA256, secret);
+/// One Standard Webhooks symmetric signature: `v1,<base64>` of the HMAC-SHA256 over
+/// `"<id>.<timestamp>.<body>"`.
+pub fn signature(key: &[u8], id: &str, timestamp: i64, body: &[u8]) -> String {
+    let key = hmac::Key::new(hmac::HMAC_SHA256, key);
     let mut ctx = hmac::Context::with_key(&key);
+    ctx.update(id.as_bytes());
+    ctx.update(b".");
     ctx.update(timestamp.to_string().as_bytes());
     ctx.update(b".");
     ctx.update(body);
-    let tag = ctx.sign();
-    let hex: String = tag.as_ref().iter().map(|b| format!("{b:02x}")).collect();
-    format!("v1={hex}")
+    format!("v1,{}", aws_smithy_types::base64::encode(ctx.sign()))
+}
+
+/// The `webhook-signature` value: one signature per key, space-separated, in order.
+pub fn signature_header(keys: &[&WebhookKey], id: &str, timestamp: i64, body: &[u8]) -> String {
+    keys.iter()
+        .map(|k| signature(k.expose(), id, timestamp, body))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The `webhook-id` of an action's delivery: stable across retries of the same job.
+/// Its parts are validated to letters, digits, `-`, `_` and `:` (the target's), never `.`,
+/// the separator of the signed content.
+pub fn message_id(event_uuid: &str, action: &str, target: &str) -> String {
+    format!("{event_uuid}:{action}:{target}")
 }
 
 impl Target for WebhookTarget {
@@ -108,19 +134,15 @@ impl Target for WebhookTarget {
             })
             .to_string();
             let ts = now.unix_seconds();
+            let id = message_id(job.event_uuid.as_str(), &step.object, &self.name);
+            let signatures = signature_header(&self.config.keys(), &id, ts, body.as_bytes());
             let resp = self
                 .http
                 .post(&self.config.url)
                 .header(CONTENT_TYPE, "application/json")
+                .header(ID_HEADER, id)
                 .header(TIMESTAMP_HEADER, ts.to_string())
-                .header(
-                    SIGNATURE_HEADER,
-                    signature(self.config.secret.expose().as_bytes(), ts, body.as_bytes()),
-                )
-                .header(
-                    DELIVERY_HEADER,
-                    format!("{}:{}:{}", job.event_uuid, step.object, self.name),
-                )
+                .header(SIGNATURE_HEADER, signatures)
                 .body(body)
                 .send()
                 .await
@@ -143,21 +165,65 @@ impl Target for WebhookTarget {
 mod tests {
     use super::*;
 
+    // The Standard Webhooks libraries' own test secret, id and payload; the expected value
+    // was computed with the reference Python package (standardwebhooks 1.1.0):
+    //   Webhook("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").sign(
+    //       "msg_p5jXN8AQM9LWM0D4loKWxJek", datetime.fromtimestamp(1674087231, timezone.utc),
+    //       '{"test": 2432232314}')
+    // and tests/stack/test_webhook_receiver.py checks the package still agrees.
+    const KAT_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    const KAT_ID: &str = "msg_p5jXN8AQM9LWM0D4loKWxJek";
+    const KAT_TS: i64 = 1_674_087_231;
+    const KAT_BODY: &[u8] = br#"{"test": 2432232314}"#;
+    const KAT_SIGNATURE: &str = "v1,AQG81rX2n4rTN1fkXoqILSHO9gAOcwya9dP41rhrQDI=";
+
     #[test]
-    fn the_signature_is_hmac_sha256_of_timestamp_dot_body() {
-        // Computed independently: python -c 'import hmac, hashlib;
-        // print(hmac.new(b"key", b"1700000000.{}", hashlib.sha256).hexdigest())'
+    fn the_signature_matches_the_standard_webhooks_reference() {
+        let key = WebhookKey::parse(KAT_SECRET).unwrap();
         assert_eq!(
-            signature(b"key", 1_700_000_000, b"{}"),
-            "v1=9d713ed406bb7076d4123f0dc2c39d2df5c654ed4b0cd56b52c8b4c940bd63ae"
+            signature(key.expose(), KAT_ID, KAT_TS, KAT_BODY),
+            KAT_SIGNATURE
         );
+        // Every signed part counts.
+        let base = signature(key.expose(), KAT_ID, KAT_TS, KAT_BODY);
+        assert_ne!(signature(key.expose(), "msg_other", KAT_TS, KAT_BODY), base);
+        assert_ne!(signature(key.expose(), KAT_ID, KAT_TS + 1, KAT_BODY), base);
+        assert_ne!(signature(key.expose(), KAT_ID, KAT_TS, b"{}"), base);
         assert_ne!(
-            signature(b"key", 1_700_000_001, b"{}"),
-            signature(b"key", 1_700_000_000, b"{}")
+            signature(b"another key, 16+", KAT_ID, KAT_TS, KAT_BODY),
+            base
         );
-        assert_ne!(
-            signature(b"other", 1_700_000_000, b"{}"),
-            signature(b"key", 1_700_000_000, b"{}")
+    }
+
+    #[test]
+    fn the_id_names_the_event_action_and_target_and_has_no_dot() {
+        let id = message_id(
+            "8f3c1e2a-41b0-11ef-9c3e-0b1a2c3d4e5f",
+            "deprovision",
+            "webhook:hr",
+        );
+        assert_eq!(
+            id,
+            "8f3c1e2a-41b0-11ef-9c3e-0b1a2c3d4e5f:deprovision:webhook:hr"
+        );
+        assert!(!id.contains('.'));
+    }
+
+    #[test]
+    fn a_rotation_sends_both_signatures_the_current_first() {
+        let current = WebhookKey::parse(KAT_SECRET).unwrap();
+        let previous = WebhookKey::parse("0123456789abcdef").unwrap();
+        let header = signature_header(&[&current, &previous], KAT_ID, KAT_TS, KAT_BODY);
+        let parts: Vec<&str> = header.split(' ').collect();
+        assert_eq!(parts.len(), 2, "{header}");
+        assert_eq!(parts[0], KAT_SIGNATURE);
+        assert_eq!(
+            parts[1],
+            signature(b"0123456789abcdef", KAT_ID, KAT_TS, KAT_BODY)
+        );
+        assert_eq!(
+            signature_header(&[&current], KAT_ID, KAT_TS, KAT_BODY),
+            KAT_SIGNATURE
         );
     }
 }
