@@ -40,7 +40,9 @@ def run(target, seconds, env):
     stats = STAT.findall(log)
     done = DONE.search(log)
     runs = int(done.group(1)) if done else (int(stats[-1][0]) if stats else 0)
-    secs = int(done.group(2)) if done else seconds
+    # A crash stops the run early: its time is what libFuzzer's own rate says.
+    rate = int(stats[-1][3]) if stats else 0
+    secs = int(done.group(2)) if done else (runs // rate if rate else seconds)
     cov, ft = (stats[-1][1], stats[-1][2]) if stats else ("?", "?")
     crashed = proc.returncode != 0
     return {"target": target, "runs": runs, "secs": secs, "rate": runs // max(secs, 1),
