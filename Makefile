@@ -13,7 +13,7 @@ export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= us-east-1
 FUNCTIONS := hook-verify hook-intake log-poller deprovision actions sync
 
-.PHONY: help venv chromium gnu-time build up down status run test test-unit test-tools test-sdk test-stack lint fmt validate lint-template bench bench-sync bench-hook release deploy clean
+.PHONY: help venv chromium gnu-time build up down status run test test-unit test-tools test-sdk test-stack lint fmt validate lint-template bench bench-sync bench-hook fuzz release deploy clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -65,7 +65,10 @@ run: up ## start the stack, play the scenario, serve until Ctrl-C
 
 test: venv chromium lint validate lint-template test-unit test-tools test-sdk test-stack ## everything CI runs: fmt, clippy, unit, stack-tool, SDK, integration and e2e tests, sam validate, template lint
 
-test-unit: ## unit tests and the Okta simulator's own tests (no stack needed)
+# The unit tests include the parsers' mutation tests (functions/lifecycle/tests/parsers_mutated.rs):
+# 30,000 mutated inputs per parser (PARSER_MUTATIONS), about 30 s; `make fuzz` is the long,
+# coverage-guided run over the same entry points.
+test-unit: ## unit tests, the parsers' mutation tests and the Okta simulator's own tests (no stack needed)
 	cargo test --workspace --exclude e2e-tests
 
 test-tools: venv ## the local stack's own tools: stream driver logic, webhook receiver (no stack needed)
@@ -124,6 +127,14 @@ bench-sync: venv gnu-time build ## the sync of a 10,000-person HR export at Okta
 bench-hook: venv build ## the hook under a burst on the local stack: 200 deliveries of 100 events at once (report in .local/bench-hook.md)
 	$(PY) tools/stack.py up
 	status=0; $(PY) tools/hook_load.py || status=$$?; $(PY) tools/stack.py down; exit $$status
+
+# cargo-fuzz runs libFuzzer with nightly flags; RUSTC_BOOTSTRAP lets the stable toolchain
+# take them. The fuzz crate (fuzz/) is outside the workspace, with its own Cargo.lock.
+FUZZ_SECONDS ?= 300
+fuzz: ## coverage-guided fuzzing of the input parsers, FUZZ_SECONDS (300) per target (report in .local/fuzz.md)
+	command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
+	cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz build -O
+	python3 tools/fuzz_run.py --seconds $(FUZZ_SECONDS)
 
 deploy: venv ## sam build + sam deploy --guided (needs AWS credentials)
 	sam build --template-file infra/template.yaml --beta-features

@@ -23,6 +23,8 @@ pub mod clock;
 pub mod config;
 pub mod domain;
 pub mod engine;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod http;
 pub mod intake;
 pub mod metrics;

@@ -165,23 +165,35 @@ impl OktaClient {
         if !(200..300).contains(&answer.status) {
             return Err(api_error(&endpoint, answer.status, &answer.body));
         }
-        let text = std::str::from_utf8(&answer.body).map_err(|_| OktaError::Decode {
-            endpoint: endpoint.clone(),
-            detail: "body is not UTF-8".into(),
-        })?;
-        let events: Vec<Value> = serde_json::from_str(text).map_err(|e| OktaError::Decode {
-            endpoint: endpoint.clone(),
-            detail: format!("not a JSON array of events: {e}"),
-        })?;
-        let next_after = match self.next_link(&endpoint, &answer.headers)? {
-            Some(next) => query_param(&next, "after"),
-            None => None,
-        };
+        let (events, next_after) =
+            self.decode_log_page(&endpoint, &answer.body, &answer.headers)?;
         Ok(LogPage {
             events,
             next_after,
             rate: answer.rate,
         })
+    }
+
+    /// A System Log answer's events and the `after` of its `rel="next"` link.
+    pub(crate) fn decode_log_page(
+        &self,
+        endpoint: &str,
+        body: &[u8],
+        headers: &HeaderMap,
+    ) -> Result<(Vec<Value>, Option<String>), OktaError> {
+        let text = std::str::from_utf8(body).map_err(|_| OktaError::Decode {
+            endpoint: endpoint.to_owned(),
+            detail: "body is not UTF-8".into(),
+        })?;
+        let events: Vec<Value> = serde_json::from_str(text).map_err(|e| OktaError::Decode {
+            endpoint: endpoint.to_owned(),
+            detail: format!("not a JSON array of events: {e}"),
+        })?;
+        let next_after = match self.next_link(endpoint, headers)? {
+            Some(next) => query_param(&next, "after"),
+            None => None,
+        };
+        Ok((events, next_after))
     }
 
     /// `/api/v1/logs` with the query's parameters, always ascending.

@@ -4,7 +4,12 @@
 //! in fields we do not read) and strict where the product depends on a field: every
 //! event must carry a `uuid`, an `eventType` and a `published` time.
 
-use serde::Deserialize;
+use std::fmt;
+use std::marker::PhantomData;
+
+use serde::de::value::MapAccessDeserializer;
+use serde::de::{MapAccess, Visitor};
+use serde::{Deserialize, Deserializer};
 
 use crate::clock::Timestamp;
 use crate::domain::{EventType, EventUuid, UserId, UserRef};
@@ -57,12 +62,12 @@ pub enum EnvelopeError {
 struct RawEnvelope {
     #[serde(rename = "eventId")]
     event_id: Option<String>,
-    data: RawData,
+    data: Object<RawData>,
 }
 
 #[derive(Deserialize)]
 struct RawData {
-    events: Vec<RawEvent>,
+    events: Vec<Object<RawEvent>>,
 }
 
 #[derive(Deserialize)]
@@ -72,7 +77,7 @@ struct RawEvent {
     #[serde(rename = "eventType")]
     event_type: Option<String>,
     #[serde(default)]
-    target: Option<Vec<RawTarget>>,
+    target: Option<Vec<Object<RawTarget>>>,
 }
 
 #[derive(Deserialize)]
@@ -86,16 +91,40 @@ struct RawTarget {
     display_name: Option<String>,
 }
 
+/// A struct read from a JSON object only. serde's derive also reads a struct from an
+/// array of its fields in order (`{"data":[[]]}` would be a delivery of no events), a
+/// shape Okta never sends and the envelope refuses.
+struct Object<T>(T);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Object<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Fields<T>(PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> Visitor<'de> for Fields<T> {
+            type Value = T;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
+                T::deserialize(MapAccessDeserializer::new(map))
+            }
+        }
+        deserializer
+            .deserialize_map(Fields(PhantomData))
+            .map(Object)
+    }
+}
+
 /// Parses a delivery body.
 pub fn parse_delivery(body: &[u8]) -> Result<Delivery, EnvelopeError> {
     let text = std::str::from_utf8(body).map_err(|e| EnvelopeError::NotUtf8(e.valid_up_to()))?;
-    let raw: RawEnvelope = serde_json::from_str(text)?;
+    let Object(raw): Object<RawEnvelope> = serde_json::from_str(text)?;
     let events = raw
         .data
+        .0
         .events
         .into_iter()
         .enumerate()
-        .map(|(index, e)| event_from_raw(index, e))
+        .map(|(index, Object(e))| event_from_raw(index, e))
         .collect::<Result<_, _>>()?;
     Ok(Delivery {
         delivery_id: raw.event_id,
@@ -106,7 +135,7 @@ pub fn parse_delivery(body: &[u8]) -> Result<Delivery, EnvelopeError> {
 /// Parses one LogEvent as the System Log API returns it (the same shape as in a
 /// delivery); `index` is its position on the page, for the error message.
 pub fn parse_log_event(index: usize, value: serde_json::Value) -> Result<LogEvent, EnvelopeError> {
-    let raw: RawEvent = serde_json::from_value(value)?;
+    let Object(raw): Object<RawEvent> = serde_json::from_value(value)?;
     event_from_raw(index, raw)
 }
 
@@ -129,6 +158,7 @@ fn event_from_raw(index: usize, raw: RawEvent) -> Result<LogEvent, EnvelopeError
         .target
         .unwrap_or_default()
         .into_iter()
+        .map(|Object(t)| t)
         .find(|t| t.kind.as_deref() == Some("User"))
     {
         None => None,
@@ -220,6 +250,28 @@ mod tests {
         assert!(parse_delivery(body.as_bytes()).unwrap().events[0]
             .user
             .is_none());
+    }
+
+    #[test]
+    fn arrays_in_place_of_objects_are_wrong_shapes() {
+        // Found by fuzzing: serde's derive read a struct from an array of its fields.
+        let event = r#"["a1b2c3d4-8a1d-11f1-8f3e-5d4c3b2a1f0e","2026-11-23T10:00:00Z","user.lifecycle.deactivate"]"#;
+        for body in [
+            r#"{"data":[[]]}"#.to_owned(),
+            r#"[null,{"events":[]}]"#.to_owned(),
+            format!(r#"{{"data":{{"events":[{event}]}}}}"#),
+            r#"{"data":{"events":[{"uuid":"a1b2c3d4-8a1d-11f1-8f3e-5d4c3b2a1f0e","published":"2026-11-23T10:00:00Z","eventType":"x","target":[["00u1abcdEFGH","User"]]}]}}"#.to_owned(),
+        ] {
+            assert!(
+                matches!(parse_delivery(body.as_bytes()), Err(EnvelopeError::Shape(_))),
+                "{body}"
+            );
+        }
+        let value = serde_json::from_str(event).unwrap();
+        assert!(matches!(
+            parse_log_event(0, value),
+            Err(EnvelopeError::Shape(_))
+        ));
     }
 
     #[test]

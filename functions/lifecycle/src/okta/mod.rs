@@ -11,7 +11,7 @@ pub mod client;
 pub mod error;
 pub mod hook;
 mod lifecycle;
-mod link;
+pub(crate) mod link;
 pub mod model;
 mod pages;
 pub mod ratelimit;

@@ -123,23 +123,7 @@ impl ScimTarget {
         if status != 200 {
             return Err(self.refused("GET /Users?filter", status, &body));
         }
-        let list: Value = serde_json::from_slice(&body).map_err(|_| TargetError::Permanent {
-            target: self.name.clone(),
-            detail: "the user search answer is not JSON".into(),
-        })?;
-        let resources = list
-            .get("Resources")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
-        match resources.as_slice() {
-            [] => Ok(None),
-            [one] => account_of(&self.name, one).map(Some),
-            _ => Err(TargetError::Permanent {
-                target: self.name.clone(),
-                detail: format!("{} accounts have userName {login}", resources.len()),
-            }),
-        }
+        search_result(&self.name, login, &body)
     }
 
     async fn set_active(&self, id: &str, active: bool) -> Result<(u16, Vec<u8>), TargetError> {
@@ -155,7 +139,33 @@ impl ScimTarget {
     }
 }
 
-fn account(target: &str, body: &[u8]) -> Result<Account, TargetError> {
+/// The one account a `GET /Users?filter=userName eq …` answer holds, if any.
+pub(crate) fn search_result(
+    target: &str,
+    login: &str,
+    body: &[u8],
+) -> Result<Option<Account>, TargetError> {
+    let list: Value = serde_json::from_slice(body).map_err(|_| TargetError::Permanent {
+        target: target.into(),
+        detail: "the user search answer is not JSON".into(),
+    })?;
+    let resources = list
+        .get("Resources")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    match resources.as_slice() {
+        [] => Ok(None),
+        [one] => account_of(target, one).map(Some),
+        _ => Err(TargetError::Permanent {
+            target: target.into(),
+            detail: format!("{} accounts have userName {login}", resources.len()),
+        }),
+    }
+}
+
+/// The account of a `GET /Users/{id}` answer.
+pub(crate) fn account(target: &str, body: &[u8]) -> Result<Account, TargetError> {
     let v: Value = serde_json::from_slice(body).map_err(|_| TargetError::Permanent {
         target: target.into(),
         detail: "the user answer is not JSON".into(),
