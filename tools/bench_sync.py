@@ -32,6 +32,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 import urllib.request
 from datetime import datetime, timezone
 from pathlib import Path
@@ -99,6 +100,54 @@ def seed(okta: Okta, users: int, user_type: str, groups: list[dict]) -> list[str
     return logins
 
 
+def group(okta: Okta, name: str) -> dict:
+    """The group of that name, created if there is none."""
+    for g in okta.call("GET", "/api/v1/groups?q=" + urllib.parse.quote(name)) or []:
+        if g["profile"]["name"] == name:
+            return g
+    return okta.call("POST", "/api/v1/groups", {"profile": {"name": name}})
+
+
+def sync_function_peak_kib(binary: Path) -> int | None:
+    """The peak RSS (VmHWM) of the running sync function: the process `cargo lambda
+    watch` started from `binary` (read from /proc, nothing is signalled)."""
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            # A binary rebuilt since the process started reads "<path> (deleted)".
+            exe = str(Path(proc / "exe").readlink()).removesuffix(" (deleted)")
+            if exe != str(binary.resolve()):
+                continue
+            for line in (proc / "status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+        except OSError:
+            continue
+    return None
+
+
+def drop_and_wait(env: dict[str, str], people: Path, timeout: float = 1800) -> dict:
+    """Puts the file into the sync bucket; waits for its drop to settle; the drop item."""
+    import boto3
+    aws = {"endpoint_url": env["AWS_ENDPOINT_URL"], "region_name": env["AWS_REGION"],
+           "aws_access_key_id": env["AWS_ACCESS_KEY_ID"], "aws_secret_access_key": env["AWS_SECRET_ACCESS_KEY"]}
+    s3 = boto3.client("s3", **aws)
+    ddb = boto3.client("dynamodb", **aws)
+    key = f"incoming/bench-{time.time_ns()}.csv"
+    version = s3.put_object(Bucket=env["SYNC_BUCKET"], Key=key, Body=people.read_bytes()).get("VersionId", "")
+    import hashlib
+    drop_id = "drop-" + hashlib.sha256(f"{env['SYNC_BUCKET']}\n{key}\n{version}".encode()).hexdigest()[:16]
+    until = time.monotonic() + timeout
+    while time.monotonic() < until:
+        item = ddb.get_item(TableName=env["TABLE_NAME"], ConsistentRead=True,
+                            Key={"pk": {"S": f"SYNC#{drop_id}"}, "sk": {"S": "DROP"}}).get("Item")
+        if item and item["status"]["S"] != "planning":
+            return {k: next(iter(v.values())) for k, v in item.items()}
+        time.sleep(1)
+    raise SystemExit(f"drop {drop_id} not settled within {timeout:.0f}s")
+
+
 def export(path: Path, logins: list[str], user_type: str, groups: list[dict], changed: set[int]) -> None:
     with path.open("w") as f:
         f.write("login,email,first_name,last_name,department,user_type,groups\n")
@@ -159,13 +208,17 @@ def main() -> None:
     okta = Okta(env)
     saved = okta.call("GET", "/_sim/rate-limits")
     stamp = datetime.now(timezone.utc).strftime("%H%M%S")
-    user_type = f"BenchSync{stamp}"
-    prefix = f"BS{stamp}-"
+    # The stack's sync function speaks for this user type and manages these groups: the
+    # same org and file are then dropped into its bucket, and the function weighed.
+    user_type = env["SYNC_USER_TYPE"]
+    prefix = env["SYNC_GROUPS"]
     limits = {k: max(1, int(v * args.scale)) for k, v in ENTERPRISE.items()}
     try:
         okta.call("POST", "/_sim/rate-limits", SEED_LIMITS)
-        groups = [okta.call("POST", "/api/v1/groups", {"profile": {"name": f"{prefix}{n}"}})
-                  for n in ("Eng", "Ops")]
+        groups = [group(okta, f"{prefix}{n}") for n in ("Eng", "Ops")]
+        if okta.call("GET", "/api/v1/users?search=" + urllib.parse.quote(f'profile.userType eq "{user_type}"')
+                     + "&limit=1"):
+            raise SystemExit(f"users of type {user_type} exist already: run on a fresh stack (make bench-sync)")
         started = time.monotonic()
         logins = seed(okta, args.users, user_type, groups)
         log(f"seeded {len(logins)} users in {time.monotonic() - started:.0f}s")
@@ -193,6 +246,22 @@ def main() -> None:
             runs[phase] = result
             log(f"{phase}: {result['wall']:.1f}s, exit {result['exit']}, calls {result['calls']}, "
                 f"bound {result['bound']:.1f}s ({result['bound_family']}), peak {result['rss_kib'] / 1024:.1f} MiB")
+        # The same file dropped into the bucket: the sync function plans it (all unchanged
+        # now) and settles the drop; its process's peak RSS is read from /proc.
+        next_window()
+        before = okta.counters()
+        log("drop: running")
+        started = time.monotonic()
+        settled = drop_and_wait(env, people)
+        after = okta.counters()
+        drop = {"wall": time.monotonic() - started, "exit": 0 if settled["status"] == "applied" else 1,
+                "status": settled["status"], "totals": settled.get("totals"),
+                "rss_kib": sync_function_peak_kib(ROOT / "target" / "debug" / "sync") or 0,
+                "calls": calls_between(before, after), "429s": after["rateLimited"] - before["rateLimited"]}
+        drop["bound"], drop["bound_family"] = bound_seconds(drop["calls"], limits)
+        runs["drop (sync function, debug build)"] = drop
+        log(f"drop: {drop['wall']:.1f}s, {drop['status']}, calls {drop['calls']}, "
+            f"peak {drop['rss_kib'] / 1024:.1f} MiB")
     finally:
         okta.call("POST", "/_sim/rate-limits", saved)
 
@@ -204,6 +273,9 @@ def main() -> None:
                         f"{args.users - len(changed)} unchanged")
     if runs["apply"]["exit"] != 0:
         problems.append(f"the apply exited {runs['apply']['exit']}")
+    drop = runs["drop (sync function, debug build)"]
+    if drop["status"] != "applied" or json.loads(drop["totals"] or "{}").get("unchanged") != args.users:
+        problems.append(f"the dropped file came to {drop['status']} {drop['totals']}, not all unchanged")
     replan = json.loads(runs["replan"]["stdout"])["totals"]
     if replan.get("unchanged") != args.users:
         problems.append(f"after the apply, the plan is {replan}, not all unchanged")
@@ -220,7 +292,7 @@ def main() -> None:
         f"({args.changed:.0%}) with another department. The bound is, over the endpoint families, the "
         f"largest of calls / ({1 - RESERVE:.0%} of the per-minute limit).",
         "",
-        "| run | wall | Okta calls by family | 429s | bound (family) | ratio | CLI peak RSS |",
+        "| run | wall | Okta calls by family | 429s | bound (family) | ratio | peak RSS |",
         "|---|--:|---|--:|--:|--:|--:|",
     ]
     for phase, r in runs.items():
