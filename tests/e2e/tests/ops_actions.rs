@@ -525,9 +525,14 @@ async fn deprovision_restore_and_delete_through_the_cli_change_okta_and_end_done
     assert_eq!(user["status"], "DEPROVISIONED");
     assert_eq!(group_names(&stack, &id).await, ["Everyone"]);
 
+    // Restored by this action's job, or first by the job of Okta's own activation event
+    // that the restore caused (then this one is `already`): the person is back either way.
     let (exit, answer) = settled(&stack, &["restore", &id]).await;
     assert_eq!(exit, Exit::Success, "{answer}");
-    assert_eq!(outcome(&answer), "restored", "{answer}");
+    assert!(
+        ["restored", "already"].contains(&outcome(&answer)),
+        "{answer}"
+    );
     let user = okta(&stack, Method::GET, &format!("/api/v1/users/{id}")).await;
     assert_eq!(user["status"], "ACTIVE");
     assert_eq!(group_names(&stack, &id).await, ["Everyone", "Sales"]);

@@ -277,13 +277,38 @@ impl Provisioner {
         for (index, row) in answer.results.iter_mut().enumerate() {
             let Row::Pending(kind) = row else { continue };
             if let Some(job) = self.handed_job(record, index).await? {
-                if let Some(done) = leaver::answer_of(&job, *kind) {
+                if let Some(done) = self.settled_answer(&job, *kind).await? {
                     *row = Row::Stored(serde_json::to_value(done).unwrap_or(Value::Null));
                 }
             }
         }
         if answer.results.iter().all(|r| !matches!(r, Row::Pending(_))) {
             answer.status = RequestStatus::Done;
+        }
+        Ok(answer)
+    }
+
+    /// What a handed job came to, as the action's answer; `None` while it runs. A restore
+    /// whose job went stale because a newer event was applied first — Okta's own
+    /// activation event, which the restore itself caused, taken up by the hook — is
+    /// `already` when that newer event restored the person: what was asked holds.
+    async fn settled_answer(
+        &self,
+        job: &crate::domain::Job,
+        kind: ActionType,
+    ) -> Result<Option<ActionAnswer>, StoreError> {
+        let answer = leaver::answer_of(job, kind);
+        if kind == ActionType::RestoreIdentity && job.status == crate::domain::JobStatus::Stale {
+            let state = self.store.user_state(&job.user).await?;
+            let restored_since = state.applied == Some(crate::domain::Action::Restore)
+                && state
+                    .last_event_published
+                    .is_some_and(|t| t > job.published);
+            if restored_since {
+                let mut already = ActionAnswer::new(kind, ActionOutcome::Already);
+                already.user_id = Some(job.user.to_string());
+                return Ok(Some(already));
+            }
         }
         Ok(answer)
     }
@@ -470,11 +495,10 @@ impl Provisioner {
                     Row::Pending(kind) => *kind,
                     _ => continue,
                 };
-                let settled = self
-                    .store
-                    .job(&key)
-                    .await?
-                    .and_then(|job| leaver::answer_of(&job, kind));
+                let settled = match self.store.job(&key).await? {
+                    Some(job) => self.settled_answer(&job, kind).await?,
+                    None => None,
+                };
                 match settled {
                     Some(answer) => {
                         let ctx = execute::Context { index, ..run };

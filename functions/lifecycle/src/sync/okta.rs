@@ -177,18 +177,23 @@ async fn email_holders(
 ) -> Result<(BTreeMap<String, Vec<Holder>>, bool), String> {
     let mut complete = true;
     let mut holders_of: BTreeMap<String, Vec<Holder>> = BTreeMap::new();
+    // Each person by login as Okta compares them (ignoring case): one look-up a row.
+    let by_login: BTreeMap<String, &OktaPerson> =
+        people.iter().map(|p| (p.login.to_lowercase(), p)).collect();
     for row in &parsed.rows {
         let email = row.email().to_lowercase();
         if holders_of.contains_key(&email) {
             continue;
         }
-        let own = people.iter().find(|p| {
-            p.login.eq_ignore_ascii_case(row.login())
-                && p.profile
+        let own = by_login
+            .get(&row.login().to_lowercase())
+            .copied()
+            .filter(|p| {
+                p.profile
                     .get("email")
                     .and_then(Value::as_str)
                     .is_some_and(|e| e.to_lowercase() == email)
-        });
+            });
         let holders = match own {
             Some(p) => vec![Holder {
                 id: p.id.clone(),
