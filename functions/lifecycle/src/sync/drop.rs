@@ -290,6 +290,8 @@ impl SyncFunction {
         let Some(bytes) = self.read_file(drop).await? else {
             return Ok(());
         };
+        // Recorded before parsing, so an invalid file is named by its digest too (the
+        // parsed file's digest is the same SHA-256).
         drop.digest = Some(sha256_hex(&bytes));
         let format = drop
             .key
@@ -303,7 +305,6 @@ impl SyncFunction {
                 return Ok(());
             }
         };
-        drop.digest = Some(parsed.digest.clone());
         let Planned { plan, guards, .. } = super::plan_against_okta(
             &self.okta,
             &parsed,
