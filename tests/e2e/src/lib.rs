@@ -347,6 +347,36 @@ pub async fn okta_get(stack: &Stack, path: &str) -> (u16, Value) {
     (status, resp.json().await.unwrap_or(Value::Null))
 }
 
+/// An Okta call with the stack's SSWS token, its 429s (the other tests spent the window)
+/// waited out for at most two minutes: the status and the body (`null` when not JSON).
+pub async fn okta_call(
+    stack: &Stack,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<&Value>,
+) -> (u16, Value) {
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    loop {
+        let mut req = reqwest::Client::new()
+            .request(method.clone(), format!("{}{path}", stack.var("OKTA_URL")))
+            .header(
+                "Authorization",
+                format!("SSWS {}", stack.var("OKTA_API_TOKEN")),
+            )
+            .header("Accept", "application/json");
+        if let Some(body) = body {
+            req = req.json(body);
+        }
+        let resp = req.send().await.expect("Okta simulator reachable");
+        let status = resp.status().as_u16();
+        if status == 429 && std::time::Instant::now() < until {
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            continue;
+        }
+        return (status, resp.json().await.unwrap_or(Value::Null));
+    }
+}
+
 /// Calls an Okta (simulator) API with an SSWS token; panics on a non-2xx answer.
 pub async fn okta_api(
     base: &str,

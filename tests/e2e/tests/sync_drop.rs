@@ -40,33 +40,12 @@ impl Drops {
         self.stack.var("SYNC_BUCKET")
     }
 
-    /// An Okta call with the SSWS token; a 429 (the other tests spent the window) is
-    /// waited out, for at most two minutes; any other non-2xx fails the test.
+    /// An Okta call; its 429s waited out, any other non-2xx fails the test.
     async fn okta(&self, method: Method, path: &str, body: Option<Value>) -> Value {
-        let until = Instant::now() + Duration::from_secs(120);
-        loop {
-            let mut req = reqwest::Client::new()
-                .request(
-                    method.clone(),
-                    format!("{}{path}", self.stack.var("OKTA_URL")),
-                )
-                .header(
-                    "Authorization",
-                    format!("SSWS {}", self.stack.var("OKTA_API_TOKEN")),
-                )
-                .header("Accept", "application/json");
-            if let Some(body) = &body {
-                req = req.json(body);
-            }
-            let resp = req.send().await.expect("Okta simulator reachable");
-            let status = resp.status().as_u16();
-            if status == 429 && Instant::now() < until {
-                tokio::time::sleep(Duration::from_secs(1)).await;
-                continue;
-            }
-            assert!((200..300).contains(&status), "{method} {path}: {status}");
-            return resp.json().await.unwrap_or(Value::Null);
-        }
+        let (status, answer) =
+            e2e_tests::okta_call(&self.stack, method.clone(), path, body.as_ref()).await;
+        assert!((200..300).contains(&status), "{method} {path}: {status}");
+        answer
     }
 
     /// Nobody of the sync's user type left in Okta (an earlier run of this test), and its
@@ -187,18 +166,12 @@ impl Drops {
     }
 }
 
-/// GET that answers `None` for a 404; a 429 (the other tests spent the window) is waited
-/// out, for at most two minutes.
+/// GET that answers `None` for a 404; its 429s waited out.
 async fn okta_get(stack: &Stack, path: &str) -> Option<Value> {
-    let until = Instant::now() + Duration::from_secs(120);
-    loop {
-        let (status, body) = e2e_tests::okta_get(stack, path).await;
-        match status {
-            404 => return None,
-            429 if Instant::now() < until => tokio::time::sleep(Duration::from_secs(1)).await,
-            200..=299 => return Some(body),
-            _ => panic!("{path}: {status}"),
-        }
+    match e2e_tests::okta_call(stack, Method::GET, path, None).await {
+        (404, _) => None,
+        (200..=299, body) => Some(body),
+        (status, _) => panic!("{path}: {status}"),
     }
 }
 
