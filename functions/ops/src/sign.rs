@@ -9,6 +9,7 @@ use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvid
 use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
 use aws_sigv4::sign::v4;
 use aws_smithy_runtime_api::client::identity::Identity;
+use lifecycle::retry::Backoff;
 use reqwest::{Method, Url};
 
 pub use aws_credential_types::Credentials;
@@ -21,6 +22,14 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(40);
 /// Resolving credentials (a profile, SSO, an instance role).
 const CREDENTIALS_TIMEOUT: Duration = Duration::from_secs(15);
+/// Tries of one request. An answer that says nothing ran (429 from the gateway's
+/// throttle, 500, 502, 503, 504) or no connection at all is asked again with exactly the
+/// same bytes: a `POST` carries its idempotency key, so a repeat can only return the
+/// first answer. A request that was sent and timed out is not repeated here: the caller
+/// says how to ask for its answer.
+const TRIES: u32 = 5;
+/// The wait between tries: 0.5 s doubling to 4 s, half of it random (about 7 s in all).
+const BACKOFF: Backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(4));
 
 /// The API could not be asked, or gave no answer.
 #[derive(Debug, thiserror::Error)]
@@ -148,35 +157,67 @@ impl ApiClient {
         self.send(Method::GET, url, Vec::new()).await
     }
 
+    /// Sends the request, again (at most [`TRIES`] in all, [`BACKOFF`] between) while
+    /// the answer is one that [`worth_repeating`] says nothing ran for.
     async fn send(&self, method: Method, url: Url, body: Vec<u8>) -> Result<Reply, CallError> {
+        let mut tried = 0;
+        loop {
+            let (result, connected) = self.send_once(&method, &url, &body).await;
+            tried += 1;
+            if tried >= TRIES || !worth_repeating(&result, connected) {
+                return result;
+            }
+            tokio::time::sleep(BACKOFF.delay(tried - 1)).await;
+        }
+    }
+
+    /// One try, and whether a connection was made (a refused or failed connection sent
+    /// nothing).
+    async fn send_once(
+        &self,
+        method: &Method,
+        url: &Url,
+        body: &[u8],
+    ) -> (Result<Reply, CallError>, bool) {
         let mut headers: Vec<(&'static str, String)> =
             vec![("accept", "application/json".to_owned())];
         if method == Method::POST {
             headers.push(("content-type", "application/json".to_owned()));
         }
-        let credentials = self.credentials().await?;
-        let signed = sign_request(
-            &method,
-            &url,
+        let credentials = match self.credentials().await {
+            Ok(c) => c,
+            Err(e) => return (Err(e), true),
+        };
+        let signed = match sign_request(
+            method,
+            url,
             &headers,
-            &body,
+            body,
             &credentials,
             &self.region,
             SystemTime::now(),
-        )?;
+        ) {
+            Ok(s) => s,
+            Err(e) => return (Err(e), true),
+        };
         let mut request = self.http.request(method.clone(), url.clone());
         for (name, value) in headers.iter().chain(signed.iter()) {
             request = request.header(*name, value);
         }
-        let transport = |e: reqwest::Error| CallError::Transport {
+        let transport = |e: &reqwest::Error| CallError::Transport {
             method: method.clone(),
             url: url.to_string(),
-            reason: lifecycle::net::error_chain(&e),
+            reason: lifecycle::net::error_chain(e),
         };
-        let response = request.body(body).send().await.map_err(transport)?;
+        let response = match request.body(body.to_vec()).send().await {
+            Ok(r) => r,
+            Err(e) => return (Err(transport(&e)), !e.is_connect()),
+        };
         let status = response.status().as_u16();
-        let body = response.text().await.map_err(transport)?;
-        Ok(Reply { status, body })
+        match response.text().await {
+            Ok(body) => (Ok(Reply { status, body }), true),
+            Err(e) => (Err(transport(&e)), true),
+        }
     }
 
     async fn credentials(&self) -> Result<Credentials, CallError> {
@@ -189,6 +230,16 @@ impl ApiClient {
                 "the default chain gave none within {CREDENTIALS_TIMEOUT:?}"
             ))),
         }
+    }
+}
+
+/// Whether a try's outcome says nothing ran and asking again may get a real answer: the
+/// gateway's throttle, a server error, or a connection that was never made.
+fn worth_repeating(result: &Result<Reply, CallError>, connected: bool) -> bool {
+    match result {
+        Ok(reply) => matches!(reply.status, 429 | 500 | 502 | 503 | 504),
+        Err(CallError::Transport { .. }) => !connected,
+        Err(_) => false,
     }
 }
 
@@ -332,5 +383,81 @@ mod tests {
                 "{url}"
             );
         }
+    }
+
+    /// A server on loopback that answers each connection with the next of `statuses`
+    /// (then 200) and hands every request's body to the test.
+    fn answering(statuses: Vec<u16>) -> (String, std::sync::mpsc::Receiver<Vec<u8>>) {
+        use std::io::{BufRead, BufReader, Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/actions", listener.local_addr().unwrap());
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut statuses = statuses.into_iter();
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { return };
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut length = 0;
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                        break;
+                    }
+                    if let Some((name, value)) = line.split_once(':') {
+                        if name.eq_ignore_ascii_case("content-length") {
+                            length = value.trim().parse().unwrap_or(0);
+                        }
+                    }
+                }
+                let mut body = vec![0; length];
+                reader.read_exact(&mut body).unwrap();
+                if tx.send(body).is_err() {
+                    return;
+                }
+                let status = statuses.next().unwrap_or(200);
+                let text = format!("{{\"status\":{status}}}");
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 {status} X\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{text}",
+                    text.len()
+                );
+            }
+        });
+        (url, rx)
+    }
+
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    }
+
+    #[test]
+    fn an_answer_that_nothing_ran_is_asked_again_with_the_same_bytes() {
+        let (url, bodies) = answering(vec![503, 429, 502]);
+        let client = ApiClient::new(&url, "us-east-1", creds(None)).unwrap();
+        let reply = runtime()
+            .block_on(client.post(b"{\"idempotency_key\":\"k\"}".to_vec()))
+            .unwrap();
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        let sent: Vec<Vec<u8>> = bodies.try_iter().collect();
+        assert_eq!(sent.len(), 4);
+        assert!(sent.iter().all(|b| b == b"{\"idempotency_key\":\"k\"}"));
+    }
+
+    #[test]
+    fn a_refusal_is_not_repeated_and_the_tries_are_bounded() {
+        let (url, bodies) = answering(vec![400]);
+        let client = ApiClient::new(&url, "us-east-1", creds(None)).unwrap();
+        let reply = runtime().block_on(client.post(b"{}".to_vec())).unwrap();
+        assert_eq!(reply.status, 400);
+        assert_eq!(bodies.try_iter().count(), 1);
+
+        let (url, bodies) = answering(vec![503; 10]);
+        let client = ApiClient::new(&url, "us-east-1", creds(None)).unwrap();
+        let reply = runtime().block_on(client.post(b"{}".to_vec())).unwrap();
+        assert_eq!(reply.status, 503, "the last answer is the caller's");
+        assert_eq!(bodies.try_iter().count(), TRIES as usize);
     }
 }
