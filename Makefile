@@ -13,7 +13,7 @@ export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= us-east-1
 FUNCTIONS := hook-verify hook-intake log-poller deprovision actions sync
 
-.PHONY: help venv chromium gnu-time build up down status run test test-unit test-tools test-sdk test-stack lint fmt validate lint-template bench bench-sync bench-hook fuzz release deploy clean
+.PHONY: help venv chromium gnu-time build up down status run test test-unit test-tools test-sdk test-stack lint fmt validate lint-template bench bench-sync bench-burst bench-hook fuzz release deploy clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -123,6 +123,11 @@ bench-sync: venv gnu-time build ## the sync of a 10,000-person HR export at Okta
 	cargo build --release -p lifecycle-ops
 	$(PY) tools/stack.py up
 	status=0; $(PY) tools/bench_sync.py $(BENCH_SYNC_ARGS) || status=$$?; $(PY) tools/stack.py down; exit $$status
+
+BENCH_BURST_ARGS ?=
+bench-burst: venv build ## leavers at Okta's rate limits on the local stack: 1,000 deactivated at once, the ratio to the bound, the loss check, table calls per job (report in .local/bench-burst.md; BENCH_BURST_ARGS="--users 10000 --scale 10")
+	MOTO_CALL_COUNTS=$(CURDIR)/.local/moto-calls.json $(PY) tools/stack.py up
+	status=0; $(PY) tools/bench_burst.py $(BENCH_BURST_ARGS) || status=$$?; $(PY) tools/stack.py down; exit $$status
 
 bench-hook: venv build ## the hook under a burst on the local stack: 200 deliveries of 100 events at once (report in .local/bench-hook.md)
 	$(PY) tools/stack.py up

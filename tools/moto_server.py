@@ -30,6 +30,7 @@ TransactWriteItems, but
 """
 
 import json
+import os
 import threading
 import time
 import types
@@ -40,7 +41,7 @@ import moto.dynamodb.models as ddb_models
 from moto.dynamodb.comparisons import get_filter_expression
 from moto.dynamodb.exceptions import TransactionCanceledException
 from moto.dynamodb.models import DynamoDBBackend
-from moto.dynamodb.responses import DynamoResult
+from moto.dynamodb.responses import DynamoHandler, DynamoResult
 from moto.core.exceptions import JsonRESTError
 from moto.dynamodb.models.table import StreamShard, Table
 from moto.dynamodbstreams.models import DynamoDBStreamsBackend, ShardIterator
@@ -166,6 +167,89 @@ def get_records(self, iterator_arn, limit):
 
 
 DynamoDBStreamsBackend.get_records = get_records
+
+# What the table was asked, for benchmarks (tools/bench_burst.py): with MOTO_CALL_COUNTS
+# set to a path, the counts are kept there as JSON, rewritten at most twice a second:
+# `ops` (calls per table, operation and HTTP status) and `writes` (per table, operation
+# and kind of item written, e.g. `Put USER/JOB` inside a TransactWriteItems, the items and
+# the write units DynamoDB would bill: ceil(item size / 1 KB), twice inside a transaction;
+# an item's size is taken after the write, as moto computes it).
+_COUNTS_PATH = os.environ.get("MOTO_CALL_COUNTS")
+_counts = {"ops": {}, "writes": {}}
+_counts_lock = threading.Lock()
+_counts_dirty = threading.Event()
+
+
+def _kind(key: dict) -> str:
+    part = lambda name: ((key.get(name) or {}).get("S") or "").split("#", 1)[0]
+    return f"{part('pk')}/{part('sk')}"
+
+
+def _units(backend, table: str, key: dict) -> int:
+    try:
+        item = backend.get_item(table, {k: key[k] for k in ("pk", "sk") if k in key})
+    except Exception:  # a deleted item, a table without these keys
+        item = None
+    size = item.size() if item is not None else 0
+    return max(1, -(-size // 1024))
+
+
+def _tally(handler, status: int) -> None:
+    op = handler._get_action() or "?"
+    params = handler.body if isinstance(handler.body, dict) else {}
+    table = params.get("TableName", "")
+    written = []  # (table, "Op kind", units)
+    if status == 200 and op in ("PutItem", "UpdateItem", "DeleteItem"):
+        key = params.get("Key") or params.get("Item") or {}
+        units = 1 if op == "DeleteItem" else _units(handler.dynamodb_backend, table, key)
+        written.append((table, f"{op.removesuffix('Item')} {_kind(key)}", units))
+    elif status == 200 and op == "TransactWriteItems":
+        for entry in params.get("TransactItems", []):
+            kind, spec = next(iter(entry.items()))
+            key = spec.get("Key") or spec.get("Item") or {}
+            t = spec.get("TableName", "")
+            if kind == "ConditionCheck":
+                written.append((t, f"ConditionCheck {_kind(key)}", 0))
+                continue
+            units = 1 if kind == "Delete" else _units(handler.dynamodb_backend, t, key)
+            written.append((t, f"{kind} {_kind(key)}", 2 * units))
+        table = ",".join(sorted({t for t, _, _ in written}))
+    with _counts_lock:
+        name = f"{table} {op} {status}"
+        _counts["ops"][name] = _counts["ops"].get(name, 0) + 1
+        for t, what, units in written:
+            entry = _counts["writes"].setdefault(f"{t} {what}", {"items": 0, "units": 0})
+            entry["items"] += 1
+            entry["units"] += units
+    _counts_dirty.set()
+
+
+def _write_counts() -> None:
+    while True:
+        _counts_dirty.wait()
+        _counts_dirty.clear()
+        with _counts_lock:
+            text = json.dumps(_counts, sort_keys=True)
+        tmp = f"{_COUNTS_PATH}.tmp"
+        with open(tmp, "w") as f:
+            f.write(text)
+        os.replace(tmp, _COUNTS_PATH)
+        time.sleep(0.5)
+
+
+if _COUNTS_PATH:
+    _original_call_action = DynamoHandler.call_action
+
+    def call_action(self):
+        answer = _original_call_action(self)
+        try:
+            _tally(self, int(answer[0]))
+        except Exception:  # counting never changes an answer
+            pass
+        return answer
+
+    DynamoHandler.call_action = call_action
+    threading.Thread(target=_write_counts, name="call-counts", daemon=True).start()
 
 if __name__ == "__main__":
     main()

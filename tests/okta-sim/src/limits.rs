@@ -211,6 +211,8 @@ pub struct Counters {
     pub responses: BTreeMap<String, u64>,
     /// Requests answered 429 by the rate or concurrency limit.
     pub rate_limited: u64,
+    /// Requests sent with `X-Okta-Sim-Unmetered` (outside `requests` and the limits).
+    pub unmetered: u64,
     /// Requests answered by an endpoint fault.
     pub faults_injected: u64,
     /// Emails Okta would have sent (activation, password reset, admin notices).

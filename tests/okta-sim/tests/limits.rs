@@ -142,3 +142,40 @@ async fn requests_over_the_concurrency_limit_get_429() {
         "the slot is free again"
     );
 }
+
+#[tokio::test]
+async fn an_unmetered_request_passes_a_spent_window_and_is_counted_apart() {
+    let h = start().await;
+    h.sim_post("/_sim/rate-limits", json!({"users": 1})).await;
+    let before = h.counters().await;
+    let unmetered = |path: &'static str| {
+        h.http
+            .get(h.url(path))
+            .header("Authorization", format!("SSWS {}", common::TOKEN))
+            .header("X-Okta-Sim-Unmetered", "1")
+            .send()
+    };
+    for _ in 0..3 {
+        let a = unmetered("/api/v1/users").await.expect("sent");
+        assert_eq!(a.status(), 200);
+        assert!(a.headers().get("x-rate-limit-remaining").is_none());
+    }
+    // Still authenticated like any other call.
+    let anonymous = h
+        .http
+        .get(h.url("/api/v1/users"))
+        .header("X-Okta-Sim-Unmetered", "1")
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(anonymous.status(), 401);
+    let after = h.counters().await;
+    assert_eq!(after["unmetered"].as_u64(), Some(4));
+    assert_eq!(after["requests"]["users"], before["requests"]["users"]);
+    // The metered budget of one is untouched by them.
+    let metered = h.get("/api/v1/users").await;
+    assert!(matches!(metered.status, 200 | 429), "{}", metered.status);
+    if metered.status == 200 {
+        assert_eq!(metered.headers["x-rate-limit-remaining"], "0");
+    }
+}

@@ -174,8 +174,11 @@ impl Engine {
         Ok(())
     }
 
-    /// Step 7: each step an earlier attempt did not finish, recorded with its audit line;
-    /// in a dry run, only the audit line.
+    /// Step 7: each step an earlier attempt did not finish, in order; the completed ones
+    /// recorded with their audit lines in one transaction at the end, or before a failure
+    /// is recorded (every step is idempotent: one applied but not recorded, because the
+    /// run died in between, is applied again as "already so"). In a dry run, only the
+    /// audit lines.
     pub(super) async fn apply(
         &self,
         run: &mut Run<'_>,
@@ -192,6 +195,7 @@ impl Engine {
             published: job.published.to_string(),
             job_id: job.id.clone(),
         };
+        let mut done = Vec::new();
         for (target, step) in steps {
             let id = step.id();
             if job.steps_done.contains_key(&id) {
@@ -212,18 +216,18 @@ impl Engine {
                         (&outcome).into(),
                         outcome.detail().map(str::to_owned),
                     );
-                    self.store
-                        .record_step(&job, run.token, &id, outcome.as_str(), &entry)
-                        .await?;
                     tracing::info!(user_id = %job.user, step = %id, outcome = outcome.as_str(), "step");
+                    done.push((id, outcome.as_str(), entry));
                 }
                 Err(e) => {
+                    self.store.record_steps(&job, run.token, &done).await?;
                     let entry = run.step_audit(step, AuditOutcome::Failed, Some(e.to_string()));
                     self.store.append_audit(&entry).await?;
                     return Err(e.into());
                 }
             }
         }
+        self.store.record_steps(&job, run.token, &done).await?;
         Ok(())
     }
 

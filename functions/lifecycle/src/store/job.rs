@@ -103,6 +103,10 @@ fn claim_lost<R: std::fmt::Debug>(
 }
 
 /// A claim of a job that has status `from`: `running` under `token` until `now + lease`.
+/// Steps recorded in one transaction at most (with the job's update, one item more:
+/// well within DynamoDB's 100 items and 4 MB a transaction).
+pub const STEPS_PER_RECORD: usize = 25;
+
 /// The sparse index of jobs that have not settled (`attention` = status).
 const ATTENTION_INDEX: &str = "attention";
 /// The index of jobs by lower-cased login (`login_key`), keys only.
@@ -207,11 +211,17 @@ impl DynamoStore {
         self.transact_update(&Key::of_job(job), u)
     }
 
+    /// Writes `items` together, all or none. One item is written on its own, with the
+    /// same condition: a transaction of one item is no more atomic than the plain write,
+    /// and DynamoDB bills transactional writes at twice the write units.
     pub(super) async fn transact(
         &self,
         op: &'static str,
-        items: Vec<TransactWriteItem>,
+        mut items: Vec<TransactWriteItem>,
     ) -> Result<(), StoreError> {
+        if items.len() == 1 {
+            return self.write_one(op, items.remove(0)).await;
+        }
         self.client
             .transact_write_items()
             .set_transact_items(Some(items))
@@ -219,6 +229,76 @@ impl DynamoStore {
             .await
             .map(|_| ())
             .map_err(|e| claim_lost(op, e))
+    }
+
+    /// One transaction item as its own `PutItem`, `UpdateItem` or `DeleteItem`; a failed
+    /// condition is the same [`StoreError::Conflict`] a cancelled transaction gives.
+    async fn write_one(&self, op: &'static str, item: TransactWriteItem) -> Result<(), StoreError> {
+        let lost = || StoreError::Conflict {
+            op,
+            detail: "the job's claim was lost or the user's state moved on".into(),
+        };
+        macro_rules! settle {
+            ($result:expr, $name:literal) => {
+                match $result {
+                    Ok(_) => Ok(()),
+                    Err(e) if condition_failed(&e) => Err(lost()),
+                    Err(e) => Err(classify($name, &e)),
+                }
+            };
+        }
+        match item {
+            TransactWriteItem { put: Some(p), .. } => settle!(
+                self.client
+                    .put_item()
+                    .table_name(p.table_name)
+                    .set_item(Some(p.item))
+                    .set_condition_expression(p.condition_expression)
+                    .set_expression_attribute_names(p.expression_attribute_names)
+                    .set_expression_attribute_values(p.expression_attribute_values)
+                    .send()
+                    .await,
+                "PutItem"
+            ),
+            TransactWriteItem {
+                update: Some(u), ..
+            } => settle!(
+                self.client
+                    .update_item()
+                    .table_name(u.table_name)
+                    .set_key(Some(u.key))
+                    .update_expression(u.update_expression)
+                    .set_condition_expression(u.condition_expression)
+                    .set_expression_attribute_names(u.expression_attribute_names)
+                    .set_expression_attribute_values(u.expression_attribute_values)
+                    .send()
+                    .await,
+                "UpdateItem"
+            ),
+            TransactWriteItem {
+                delete: Some(d), ..
+            } => settle!(
+                self.client
+                    .delete_item()
+                    .table_name(d.table_name)
+                    .set_key(Some(d.key))
+                    .set_condition_expression(d.condition_expression)
+                    .set_expression_attribute_names(d.expression_attribute_names)
+                    .set_expression_attribute_values(d.expression_attribute_values)
+                    .send()
+                    .await,
+                "DeleteItem"
+            ),
+            // A condition check alone writes nothing; only a transaction can carry it.
+            item => self
+                .client
+                .transact_write_items()
+                .transact_items(item)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| claim_lost(op, e)),
+        }
     }
 
     /// Records the action and the plan on the job, with the
@@ -251,20 +331,28 @@ impl DynamoStore {
         self.transact("mark fuse admitted", vec![update]).await
     }
 
-    /// Records a completed step on the job and its audit line, together.
-    pub async fn record_step(
+    /// Records completed steps on the job (id and outcome each) and their audit lines,
+    /// together: one transaction for as many steps as there are, at most
+    /// [`STEPS_PER_RECORD`] a transaction.
+    pub async fn record_steps(
         &self,
         job: &Job,
         token: &str,
-        step_id: &str,
-        outcome: &str,
-        audit: &AuditEntry,
+        steps: &[(String, &str, AuditEntry)],
     ) -> Result<(), StoreError> {
-        let update = self.job_update(job, token, |u| {
-            u.set_path(&["steps", step_id], s(outcome));
-        })?;
-        self.transact("record step", vec![update, self.audit_put(audit)?])
-            .await
+        for chunk in steps.chunks(STEPS_PER_RECORD) {
+            let update = self.job_update(job, token, |u| {
+                for (id, outcome, _) in chunk {
+                    u.set_path(&["steps", id], s(outcome));
+                }
+            })?;
+            let mut items = vec![update];
+            for (_, _, audit) in chunk {
+                items.push(self.audit_put(audit)?);
+            }
+            self.transact("record steps", items).await?;
+        }
+        Ok(())
     }
 
     /// Ends a run: the job's new status, its audit line and, for a completed job, the

@@ -35,6 +35,9 @@ pub async fn guard(State(sim): State<Arc<Sim>>, mut req: Request, next: Next) ->
     let write = req.method() != Method::GET && req.method() != Method::HEAD;
     let request_id = sim.request_id();
     let now_secs = clock::now().unix_timestamp();
+    if req.headers().contains_key(UNMETERED) {
+        return unmetered(&sim, req, next, family, write, request_id).await;
+    }
 
     // Counted before anything else, so a hung (fault-injected) call holds its slot.
     let in_flight = sim.inflight.fetch_add(1, Ordering::SeqCst) + 1;
@@ -114,6 +117,39 @@ pub async fn guard(State(sim): State<Arc<Sim>>, mut req: Request, next: Next) ->
         },
     };
     resp
+}
+
+/// A request carrying this header is outside the limits and the per-family counts: a
+/// benchmark's driver (an admin deactivating thousands of people) does not spend the
+/// budget of the integration it measures. Okta has no such header; in Okta the driver
+/// would be another token with its own share of each limit.
+pub const UNMETERED: &str = "x-okta-sim-unmetered";
+
+/// An unmetered request: authenticated as any other, counted only as `unmetered`, never
+/// limited or faulted.
+async fn unmetered(
+    sim: &Sim,
+    mut req: Request,
+    next: Next,
+    family: Family,
+    write: bool,
+    request_id: String,
+) -> Response {
+    sim.lock().counters.unmetered += 1;
+    let ctx = if family == Family::Token {
+        Ok(Ctx::system(request_id.clone()))
+    } else {
+        authenticate(sim, req.headers(), family, write, &request_id)
+    };
+    match ctx {
+        Err(e) => finish(sim, e.into_response(), None, &request_id),
+        Ok(ctx) => {
+            let ctx = with_request(ctx, &req);
+            req.extensions_mut().insert(ctx);
+            let resp = next.run(req).await;
+            finish(sim, resp, None, &request_id)
+        }
+    }
 }
 
 /// The answer of an injected fault (a hang first sleeps, then answers 504).
