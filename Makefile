@@ -71,7 +71,7 @@ test: venv chromium lint validate lint-template test-unit test-tools test-sdk te
 test-unit: ## unit tests, the parsers' mutation tests and the Okta simulator's own tests (no stack needed)
 	cargo test --workspace --exclude e2e-tests
 
-test-tools: venv ## the local stack's own tools: stream driver logic, webhook receiver (no stack needed)
+test-tools: venv ## the local stack's own tools: stream driver logic, webhook receiver, the template's audit grants (no stack needed)
 	$(PY) -m pytest -q tests/stack
 
 test-sdk: venv build ## the official Okta Python SDK against the simulator
@@ -107,9 +107,10 @@ validate: venv ## sam validate --lint on infra/template.yaml
 
 # Any finding fails. A finding that does not apply is suppressed in the template, on its
 # resource's Metadata (cfn-lint: config: ignore_checks; checkov: skip), with the reason.
-lint-template: venv $(CHECKOV_VENV)/.installed ## security lint of infra/template.yaml: cfn-lint with AWS's serverless rules, checkov
+lint-template: venv $(CHECKOV_VENV)/.installed ## security lint of infra/template.yaml: cfn-lint with AWS's serverless rules, checkov, the audit trail's append-only grants
 	cfn-lint --append-rules cfn_lint_serverless.rules -- infra/template.yaml
 	$(CHECKOV_VENV)/bin/checkov --quiet --compact --skip-download --framework cloudformation -f infra/template.yaml
+	$(PY) tools/audit_policy.py infra/template.yaml
 
 release: venv ## build the arm64 release binaries into target/lambda/
 	rustup target add aarch64-unknown-linux-gnu >/dev/null

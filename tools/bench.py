@@ -418,6 +418,7 @@ def provision(endpoint: str) -> tuple[dict[str, str], str]:
     template = Template(ROOT / "infra" / "template.yaml")
     made = stack.provision(template)
     env = template.function_environment({made["table_logical"]: stack.TABLE_NAME,
+                                         made["audit_table_logical"]: stack.AUDIT_TABLE_NAME,
                                          made["secret_logical"]: made["secret_arn"]},
                                         binaries={"hook-intake", "hook-verify"})
     return env, made["token"]
@@ -559,6 +560,7 @@ OKTA_SIM_NAME = "okta-sim"
 DEMO_ORG = ROOT / "tests" / "okta-sim" / "demo-org.json"
 SIM_TOKEN = "00sim-demo-ssws-token-TEST-ONLY"
 ACTIONS_TABLE = "okta-lifecycle-bench-actions"
+ACTIONS_AUDIT_TABLE = "okta-lifecycle-bench-actions-audit"
 ACTIONS_CALLER = "arn:aws:iam::000000000000:user/bench"
 # The function's defaults, restated here only to compute the bound (not passed to it).
 ACTIONS_BUDGET_S = 25.0
@@ -801,12 +803,14 @@ def actions_event(method: str, path: str, body: bytes | None) -> bytes:
 
 
 def provision_actions(endpoint: str) -> str:
-    """The actions function's own table (the template's schema, integration enabled) and
+    """The actions function's own tables (the template's schemas, integration enabled) and
     its Okta credentials secret; returns the secret's ARN."""
     ddb, sm = boto("dynamodb", endpoint), boto("secretsmanager", endpoint)
     template = Template(ROOT / "infra" / "template.yaml")
     ddb.create_table(**template.create_table_args(ACTIONS_TABLE))
     ddb.get_waiter("table_exists").wait(TableName=ACTIONS_TABLE)
+    ddb.create_table(**template.create_table_args(ACTIONS_AUDIT_TABLE, Template.AUDIT_TABLE))
+    ddb.get_waiter("table_exists").wait(TableName=ACTIONS_AUDIT_TABLE)
     ddb.put_item(TableName=ACTIONS_TABLE, Item={
         "pk": {"S": "CONFIG"}, "sk": {"S": "INTEGRATION"}, "enabled": {"BOOL": True}})
     return sm.create_secret(Name="okta-lifecycle/bench/okta-credentials",
@@ -840,7 +844,8 @@ class ActionsHarness:
         self.sim, self.sim_url = start_okta_sim(self.procs, self.okta_proxy.url)
         self.okta_proxy.upstream_port = int(self.sim_url.rsplit(":", 1)[1])
         self.runtime = FakeRuntimeAPI(ACTIONS)
-        env = function_env(ACTIONS, {"TABLE_NAME": ACTIONS_TABLE, "OKTA_ORG_URL": self.okta_proxy.url,
+        env = function_env(ACTIONS, {"TABLE_NAME": ACTIONS_TABLE, "AUDIT_TABLE_NAME": ACTIONS_AUDIT_TABLE,
+                                     "OKTA_ORG_URL": self.okta_proxy.url,
                                      "OKTA_CREDENTIALS_SECRET_ID": self.secret},
                            self.aws.url, self.runtime.address)
         self.proc = self.procs.start(ACTIONS, [str(TARGET / "release" / ACTIONS)], env)

@@ -54,11 +54,11 @@ def aws_env(endpoint: str) -> dict[str, str]:
             "AWS_DEFAULT_REGION": REGION, "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"}
 
 
-def create_table(endpoint: str, name: str) -> None:
+def create_table(endpoint: str, name: str, logical_id: str = Template.STATE_TABLE) -> None:
     import boto3
     ddb = boto3.client("dynamodb", endpoint_url=endpoint, region_name=REGION,
                        aws_access_key_id="local", aws_secret_access_key="local")
-    args = Template(ROOT / "infra" / "template.yaml").create_table_args(name)
+    args = Template(ROOT / "infra" / "template.yaml").create_table_args(name, logical_id)
     args.pop("StreamSpecification", None)
     ddb.create_table(**args)
 
@@ -105,11 +105,13 @@ def run(endpoint: str, sizes: list[int]) -> list[dict]:
     env = aws_env(endpoint)
     rows = []
     for size in sizes:
-        table = f"bench-trail-{size}"
+        # The trail is read from the audit table; the state table stays empty.
+        table, audit = f"bench-state-{size}", f"bench-trail-{size}"
         create_table(endpoint, table)
+        create_table(endpoint, audit, Template.AUDIT_TABLE)
         try:
-            log(f"seeding {size:,} lines into {table}")
-            seeded = measured([str(SEEDER), "--table", table, "--lines", str(size)], env,
+            log(f"seeding {size:,} lines into {audit}")
+            seeded = measured([str(SEEDER), "--table", audit, "--lines", str(size)], env,
                               STATE / f"seed-{size}.log", SEED_TIMEOUT)
             trail = json.loads(seeded["said"].strip().splitlines()[-1])
             period = ["--since", trail["since"], "--until", trail["until"]]
@@ -121,7 +123,8 @@ def run(endpoint: str, sizes: list[int]) -> list[dict]:
             for name, command in runs.items():
                 out = STATE / f"{size}-{name.replace(' ', '.')}.out"
                 log(f"{size:,} lines: lifecycle-ops {name}")
-                result = measured([str(OPS), "--table", table, *command, "--out", str(out)], env,
+                result = measured([str(OPS), "--table", table, "--audit-table", audit, *command,
+                                   "--out", str(out)], env,
                                   STATE / f"{size}-{name.replace(' ', '-')}.log", RUN_TIMEOUT)
                 check_complete(name, result["said"], trail)
                 rows.append({"lines": trail["lines"], "departures": trail["departures"],
@@ -130,6 +133,7 @@ def run(endpoint: str, sizes: list[int]) -> list[dict]:
                 out.unlink()
         finally:
             delete_table(endpoint, table)
+            delete_table(endpoint, audit)
     return rows
 
 

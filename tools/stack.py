@@ -54,6 +54,7 @@ DEMO_ORG = ROOT / "tests" / "okta-sim" / "demo-org.json"
 DEMO_KEY = ROOT / "tests" / "okta-sim" / "demo-service-app.key.pem"
 REGION = os.environ.get("AWS_REGION", "us-east-1")
 TABLE_NAME = "okta-lifecycle-local"
+AUDIT_TABLE_NAME = "okta-lifecycle-local-audit"
 STACK_NAME = "okta-lifecycle-local"
 # Instances of each function `cargo lambda watch` may run at once: a burst of hook
 # deliveries is served in parallel, as Lambda would, not queued for one instance.
@@ -178,7 +179,8 @@ def boto(service: str):
 
 
 def provision(template: Template) -> dict[str, str]:
-    """Creates the table and the secret from the template and enables the integration."""
+    """Creates the state table, the audit table and the secret from the template and
+    enables the integration."""
     ddb = boto("dynamodb")
     ddb.create_table(**template.create_table_args(TABLE_NAME))
     ddb.get_waiter("table_exists").wait(TableName=TABLE_NAME)
@@ -186,6 +188,9 @@ def provision(template: Template) -> dict[str, str]:
     if ttl:
         ddb.update_time_to_live(TableName=TABLE_NAME,
                                 TimeToLiveSpecification={"Enabled": True, "AttributeName": ttl})
+    audit_logical, _ = template.audit_table()
+    ddb.create_table(**template.create_table_args(AUDIT_TABLE_NAME, audit_logical))
+    ddb.get_waiter("table_exists").wait(TableName=AUDIT_TABLE_NAME)
     ddb.put_item(TableName=TABLE_NAME, Item={
         "pk": {"S": "CONFIG"}, "sk": {"S": "INTEGRATION"}, "enabled": {"BOOL": True}})
     sm = boto("secretsmanager")
@@ -195,7 +200,8 @@ def provision(template: Template) -> dict[str, str]:
     stream = ddb.describe_table(TableName=TABLE_NAME)["Table"].get("LatestStreamArn", "")
     table_logical, _ = template.table()
     secret_logical, _ = template.secret()
-    return {"table_logical": table_logical, "secret_logical": secret_logical,
+    return {"table_logical": table_logical, "audit_table_logical": audit_logical,
+            "secret_logical": secret_logical,
             "secret_arn": arn, "token": token, "stream_arn": stream}
 
 
@@ -256,7 +262,8 @@ def up() -> None:
                                                "okta.eventHooks.read"}))["ARN"]
 
         fn_env = template.function_environment({
-            made["table_logical"]: TABLE_NAME, made["secret_logical"]: made["secret_arn"],
+            made["table_logical"]: TABLE_NAME, made["audit_table_logical"]: AUDIT_TABLE_NAME,
+            made["secret_logical"]: made["secret_arn"],
             "OktaOrgUrl": okta_url, "OktaCredentials": okta_credentials, "Targets": targets_arn,
             "FuseLimit": LOCAL_FUSE_LIMIT, "EnabledEventTypes": LOCAL_EVENT_TYPES,
             "SyncScopeUserType": LOCAL_SYNC_USER_TYPE, "SyncManageGroups": LOCAL_SYNC_GROUPS})
@@ -314,6 +321,7 @@ def up() -> None:
             "LAMBDA_URL": f"http://{HOST}:{LAMBDA_PORT}",
             **AWS_ENV,
             "TABLE_NAME": TABLE_NAME,
+            "AUDIT_TABLE_NAME": AUDIT_TABLE_NAME,
             "TABLE_STREAM_ARN": made["stream_arn"],
             "HOOK_SECRET_ID": made["secret_arn"],
             "HOOK_SECRET": made["token"],
@@ -339,11 +347,13 @@ def up() -> None:
         }
         register_stack(template, {
             "HookUrl": stack_env["HOOK_URL"], "ActionsUrl": stack_env["ACTIONS_URL"],
-            "TableName": TABLE_NAME, "HookSecretArn": made["secret_arn"],
+            "TableName": TABLE_NAME, "AuditTableName": AUDIT_TABLE_NAME, "HookSecretArn": made["secret_arn"],
             "OktaCredentialsArn": okta_credentials, "TargetsArn": targets_arn,
             "DeadLetterQueueUrl": dlq_url, "SyncBucketName": SYNC_BUCKET})
         stack_env["STACK_NAME"] = STACK_NAME
         (LOCAL / "table.json").write_text(json.dumps(template.create_table_args(TABLE_NAME), indent=2))
+        (LOCAL / "audit-table.json").write_text(json.dumps(
+            template.create_table_args(AUDIT_TABLE_NAME, made["audit_table_logical"]), indent=2))
         write_env(LOCAL / "stack.env", stack_env)
         log(f"up: hook endpoint {stack_env['HOOK_URL']}; settings in .local/stack.env")
     except BaseException:

@@ -1,4 +1,4 @@
-"""Reads infra/template.yaml, the one source of truth for the table, the secret, the
+"""Reads infra/template.yaml, the one source of truth for the tables, the secret, the
 routes, the functions' environment and the stream's event source mapping, so the local
 stack and AWS agree."""
 
@@ -37,9 +37,20 @@ class Template:
     def of_type(self, kind: str) -> dict[str, dict]:
         return {k: v for k, v in self.resources.items() if v["Type"] == kind}
 
-    def table(self) -> tuple[str, dict]:
-        (name, res), = self.of_type("AWS::DynamoDB::Table").items()
-        return name, res["Properties"]
+    # The state table and the audit table, by logical id.
+    STATE_TABLE = "Table"
+    AUDIT_TABLE = "AuditTable"
+
+    def table(self, logical_id: str = STATE_TABLE) -> tuple[str, dict]:
+        """A DynamoDB table of the template: the state table unless another is named."""
+        tables = self.of_type("AWS::DynamoDB::Table")
+        if logical_id not in tables:
+            raise SystemExit(f"the template has no DynamoDB table {logical_id!r} (it has {sorted(tables)})")
+        return logical_id, tables[logical_id]["Properties"]
+
+    def audit_table(self) -> tuple[str, dict]:
+        """The audit trail's table."""
+        return self.table(self.AUDIT_TABLE)
 
     def secret(self) -> tuple[str, dict]:
         """The hook secret: the one whose value the template generates."""
@@ -47,8 +58,8 @@ class Template:
                         if "GenerateSecretString" in v["Properties"]]
         return name, res["Properties"]
 
-    def create_table_args(self, table_name: str) -> dict:
-        _, props = self.table()
+    def create_table_args(self, table_name: str, logical_id: str = STATE_TABLE) -> dict:
+        _, props = self.table(logical_id)
         args = {
             "TableName": table_name,
             "AttributeDefinitions": props["AttributeDefinitions"],
@@ -61,8 +72,8 @@ class Template:
             args["StreamSpecification"] = {"StreamEnabled": True, **props["StreamSpecification"]}
         return args
 
-    def ttl_attribute(self) -> str | None:
-        spec = self.table()[1].get("TimeToLiveSpecification")
+    def ttl_attribute(self, logical_id: str = STATE_TABLE) -> str | None:
+        spec = self.table(logical_id)[1].get("TimeToLiveSpecification")
         return spec["AttributeName"] if spec and spec.get("Enabled") else None
 
     def generate_secret_string(self) -> str:

@@ -2,7 +2,8 @@
 //!
 //! | variable | default | meaning |
 //! |---|---|---|
-//! | `TABLE_NAME` | required | the DynamoDB table |
+//! | `TABLE_NAME` | required | the DynamoDB state table |
+//! | `AUDIT_TABLE_NAME` | required | the audit trail's table (append-only: `PutItem` only) |
 //! | `HOOK_SECRET_ID` | required | Secrets Manager id or ARN of the hook secret |
 //! | `HOOK_AUTH_HEADER` | `authorization` | header Okta sends the secret in |
 //! | `HOOK_PATH` | `/okta` | path of the hook endpoint |
@@ -12,7 +13,8 @@
 //! | `SECRET_REFRESH_SECONDS` | `30` | least time between two re-reads of the secret on a mismatch |
 //! | `SECRET_ROTATION_GRACE_SECONDS` | `86400` | how long after a rotation the previous secret is still accepted |
 //!
-//! The System Log poller reads `TABLE_NAME` and `ENABLED_EVENT_TYPES` too, and:
+//! Every function reads both tables' names (`TABLE_NAME`, `AUDIT_TABLE_NAME`). The System
+//! Log poller reads `ENABLED_EVENT_TYPES` too, and:
 //!
 //! | variable | default | meaning |
 //! |---|---|---|
@@ -171,22 +173,28 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
     }
 }
 
-/// The table every function works on.
+/// The tables every function works on: the state, and the audit trail apart from it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TableConfig {
-    /// The DynamoDB table's name (`TABLE_NAME`).
+    /// The DynamoDB state table's name (`TABLE_NAME`).
     pub name: String,
+    /// The audit trail's table (`AUDIT_TABLE_NAME`), where lines are only ever added.
+    pub audit: String,
 }
 
 impl TableConfig {
-    /// A table by name (the operator's command line).
-    pub fn named(name: impl Into<String>) -> Self {
-        Self { name: name.into() }
+    /// The two tables by name (the operator's command line).
+    pub fn named(name: impl Into<String>, audit: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            audit: audit.into(),
+        }
     }
 
     fn read<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
         Ok(Self {
             name: env.required("TABLE_NAME")?,
+            audit: env.required("AUDIT_TABLE_NAME")?,
         })
     }
 }
@@ -549,7 +557,11 @@ mod tests {
         Config::from_lookup(|k| map.get(k).cloned())
     }
 
-    const BASE: [(&str, &str); 2] = [("TABLE_NAME", "t"), ("HOOK_SECRET_ID", "s")];
+    const BASE: [(&str, &str); 3] = [
+        ("TABLE_NAME", "t"),
+        ("AUDIT_TABLE_NAME", "a"),
+        ("HOOK_SECRET_ID", "s"),
+    ];
 
     #[test]
     fn defaults_enable_deactivate_and_delete_initiated() {
@@ -565,6 +577,7 @@ mod tests {
     fn the_engine_reads_flags_strictly_and_defaults_to_the_safe_side() {
         let base = [
             ("TABLE_NAME", "t"),
+            ("AUDIT_TABLE_NAME", "a"),
             ("OKTA_ORG_URL", "https://x.okta.com/"),
             ("OKTA_CREDENTIALS_SECRET_ID", "c"),
         ];
@@ -599,11 +612,19 @@ mod tests {
 
     #[test]
     fn a_missing_variable_is_named() {
-        let err = config(&[("TABLE_NAME", "t")]).unwrap_err();
+        let err = config(&[("TABLE_NAME", "t"), ("AUDIT_TABLE_NAME", "a")]).unwrap_err();
         assert_eq!(
             err.to_string(),
             "missing environment variable HOOK_SECRET_ID"
         );
+    }
+
+    #[test]
+    fn the_state_table_alone_is_not_enough_the_audit_table_is_named() {
+        let err = config(&[("TABLE_NAME", "t"), ("HOOK_SECRET_ID", "s")]).unwrap_err();
+        assert_eq!(err, ConfigError::Missing("AUDIT_TABLE_NAME"));
+        let c = config(&BASE).unwrap();
+        assert_eq!(c.table, TableConfig::named("t", "a"));
     }
 
     #[test]
@@ -641,6 +662,7 @@ mod tests {
     fn sync(vars: &[(&str, &str)]) -> Result<SyncConfig, ConfigError> {
         let map: HashMap<String, String> = [
             ("TABLE_NAME", "t"),
+            ("AUDIT_TABLE_NAME", "a"),
             ("OKTA_ORG_URL", "https://example.okta.com/"),
             ("OKTA_CREDENTIALS_SECRET_ID", "c"),
         ]

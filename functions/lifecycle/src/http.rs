@@ -366,6 +366,7 @@ mod tests {
     fn handler(secret: Option<&'static str>) -> HookHandler<MemoryStore, Fixed> {
         let config = Config::from_lookup(|k| match k {
             "TABLE_NAME" => Some("t".into()),
+            "AUDIT_TABLE_NAME" => Some("a".into()),
             "HOOK_SECRET_ID" => Some("s".into()),
             "MAX_BODY_BYTES" => Some("4096".into()),
             _ => None,

@@ -1,5 +1,5 @@
 //! Building, once per execution environment, the clients the functions share: the
-//! store over the table, the Okta client from its credentials secret.
+//! store over the tables, the Okta client from its credentials secret.
 
 use aws_config::SdkConfig;
 
@@ -36,9 +36,13 @@ pub async fn required_secret(
         .ok_or_else(|| SetupError::MissingSecret(secret_id.to_owned()))
 }
 
-/// The store over the configured table.
+/// The store over the configured tables: the state and the audit trail.
 pub fn store(aws: &SdkConfig, table: &TableConfig) -> DynamoStore {
-    DynamoStore::new(aws_sdk_dynamodb::Client::new(aws), &table.name)
+    DynamoStore::new(
+        aws_sdk_dynamodb::Client::new(aws),
+        &table.name,
+        &table.audit,
+    )
 }
 
 /// The Okta client, with credentials read from Secrets Manager and the configured rate

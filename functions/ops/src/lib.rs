@@ -36,13 +36,17 @@ pub use output::{Exit, Report};
 #[derive(Debug, Parser)]
 #[command(name = "lifecycle-ops", version)]
 pub struct Cli {
-    /// The deployed stack: its `TableName` and `ActionsUrl` outputs stand in for
-    /// `--table` and `--api-url` when those are not given.
+    /// The deployed stack: its `TableName`, `AuditTableName` and `ActionsUrl` outputs
+    /// stand in for `--table`, `--audit-table` and `--api-url` when those are not given.
     #[arg(long, env = "OKTA_LIFECYCLE_STACK", global = true)]
     pub stack: Option<String>,
-    /// The table (the stack's `TableName` output); for the table commands.
+    /// The state table (the stack's `TableName` output); for the table commands.
     #[arg(long, env = "TABLE_NAME")]
     pub table: Option<String>,
+    /// The audit table (the stack's `AuditTableName` output); for the table commands,
+    /// which read the trail or add a line to it.
+    #[arg(long, env = "AUDIT_TABLE_NAME")]
+    pub audit_table: Option<String>,
     /// Who is acting, for the audit trail.
     #[arg(long, env = "USER", default_value = "unknown")]
     pub operator: String,
@@ -114,7 +118,7 @@ pub async fn execute(mut cli: Cli) -> Report {
     }
     match cli.command {
         Operation::Table(command) => {
-            let store = match table_store(cli.table.as_deref()).await {
+            let store = match table_store(cli.table.as_deref(), cli.audit_table.as_deref()).await {
                 Ok(store) => store,
                 Err(report) => return report,
             };
@@ -128,7 +132,7 @@ pub async fn execute(mut cli: Cli) -> Report {
         }
         Operation::Sync(args) => sync::execute(&args, cli.api_url, cli.region, cli.json).await,
         Operation::SyncHeld | Operation::SyncRelease { .. } => {
-            let store = match table_store(cli.table.as_deref()).await {
+            let store = match table_store(cli.table.as_deref(), cli.audit_table.as_deref()).await {
                 Ok(store) => store,
                 Err(report) => return report,
             };
@@ -151,16 +155,36 @@ pub async fn execute(mut cli: Cli) -> Report {
     }
 }
 
-/// The store over `--table` (or the stack's), with the operator's timeouts.
-async fn table_store(table: Option<&str>) -> Result<lifecycle::store::DynamoStore, Report> {
-    let Some(table) = table.filter(|t| !t.trim().is_empty()) else {
-        return Err(Report::error(
-            Exit::Refused,
-            "no table: pass --table or --stack, or set TABLE_NAME (the stack's TableName output)",
-        ));
-    };
+/// The store over `--table` and `--audit-table` (or the stack's), with the operator's
+/// timeouts. Both are needed: every table command reads the trail or adds to it, and the
+/// trail is never looked for in the state table.
+async fn table_store(
+    table: Option<&str>,
+    audit_table: Option<&str>,
+) -> Result<lifecycle::store::DynamoStore, Report> {
+    let tables = TableConfig::named(
+        table.map(str::trim).unwrap_or_default(),
+        audit_table.map(str::trim).unwrap_or_default(),
+    );
+    if let Some(missing) = missing_table(&tables) {
+        return Err(Report::error(Exit::Refused, missing));
+    }
     let aws = lifecycle::aws::operator_sdk_config().await;
-    Ok(lifecycle::setup::store(&aws, &TableConfig::named(table)))
+    Ok(lifecycle::setup::store(&aws, &tables))
+}
+
+/// What the command line lacks of the two tables, in words; `None` when both are named.
+fn missing_table(tables: &TableConfig) -> Option<&'static str> {
+    match (tables.name.is_empty(), tables.audit.is_empty()) {
+        (true, _) => Some(
+            "no table: pass --table or --stack, or set TABLE_NAME (the stack's TableName output)",
+        ),
+        (false, true) => Some(
+            "no audit table: the audit trail is kept in a table of its own, not in TABLE_NAME's; \
+             pass --audit-table or --stack, or set AUDIT_TABLE_NAME (the stack's AuditTableName output)",
+        ),
+        (false, false) => None,
+    }
 }
 
 /// With `--stack`, what the command needs and was not given, from the stack's outputs
@@ -170,16 +194,19 @@ async fn fill_from_stack(cli: &mut Cli) -> Result<(), stack::StackError> {
     let Some(name) = cli.stack.clone().filter(|s| !s.trim().is_empty()) else {
         return Ok(());
     };
+    let tables = !given(&cli.table) || !given(&cli.audit_table);
     let missing = match cli.command {
-        Operation::Table(_) => !given(&cli.table),
+        Operation::Table(_) | Operation::SyncHeld => tables,
         Operation::Action(_) | Operation::Sync(_) => !given(&cli.api_url),
-        Operation::SyncHeld => !given(&cli.table),
-        Operation::SyncRelease { .. } => !given(&cli.table) || !given(&cli.api_url),
+        Operation::SyncRelease { .. } => tables || !given(&cli.api_url),
     };
     if missing {
         let outputs = stack::outputs(&name).await?;
         if !given(&cli.table) {
             cli.table = outputs.table;
+        }
+        if !given(&cli.audit_table) {
+            cli.audit_table = outputs.audit_table;
         }
         if !given(&cli.api_url) {
             cli.api_url = outputs.actions_url;
@@ -525,6 +552,7 @@ mod tests {
         let mut cli = Cli::try_parse_from(args).expect("parses");
         // Whatever the shell that runs the tests has set.
         cli.table = None;
+        cli.audit_table = None;
         cli.api_url = None;
         cli
     }
@@ -542,6 +570,18 @@ mod tests {
         let report = run_now(cli(&["lifecycle-ops", "fuse"]));
         assert_eq!(report.exit, Exit::Refused);
         assert!(report.stderr.contains("TABLE_NAME"), "{}", report.stderr);
+    }
+
+    #[test]
+    fn the_state_table_alone_is_refused_and_the_audit_table_named() {
+        let mut c = cli(&["lifecycle-ops", "audit", "00u1"]);
+        c.table = Some("okta-lifecycle-state".into());
+        let report = run_now(c);
+        assert_eq!(report.exit, Exit::Refused);
+        for named in ["AUDIT_TABLE_NAME", "--audit-table", "AuditTableName"] {
+            assert!(report.stderr.contains(named), "{}", report.stderr);
+        }
+        assert_eq!(missing_table(&TableConfig::named("t", "a")), None);
     }
 
     #[test]

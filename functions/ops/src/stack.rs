@@ -1,6 +1,7 @@
-//! `--stack NAME`: the deployment's outputs (`TableName`, `ActionsUrl`) read from
-//! CloudFormation, so an operator names the stack, not its parts. An explicit `--table`
-//! or `--api-url` (or `TABLE_NAME`, `ACTIONS_URL`) still wins.
+//! `--stack NAME`: the deployment's outputs (`TableName`, `AuditTableName`, `ActionsUrl`)
+//! read from CloudFormation, so an operator names the stack, not its parts. An explicit
+//! `--table`, `--audit-table` or `--api-url` (or `TABLE_NAME`, `AUDIT_TABLE_NAME`,
+//! `ACTIONS_URL`) still wins.
 
 use aws_sdk_cloudformation::error::DisplayErrorContext;
 use aws_sdk_cloudformation::types::Output;
@@ -10,6 +11,8 @@ use aws_sdk_cloudformation::types::Output;
 pub struct StackOutputs {
     /// `TableName`.
     pub table: Option<String>,
+    /// `AuditTableName`.
+    pub audit_table: Option<String>,
     /// `ActionsUrl`.
     pub actions_url: Option<String>,
 }
@@ -38,6 +41,7 @@ impl StackOutputs {
         };
         Self {
             table: find("TableName"),
+            audit_table: find("AuditTableName"),
             actions_url: find("ActionsUrl"),
         }
     }
@@ -79,16 +83,18 @@ mod tests {
     }
 
     #[test]
-    fn the_table_and_the_api_come_from_their_outputs_and_blanks_are_absent() {
+    fn the_tables_and_the_api_come_from_their_outputs_and_blanks_are_absent() {
         let outputs = [
             output("HookUrl", "https://example/okta"),
             output("TableName", "prod-table"),
+            output("AuditTableName", "prod-audit"),
             output("ActionsUrl", " "),
         ];
         assert_eq!(
             StackOutputs::from_outputs(&outputs),
             StackOutputs {
                 table: Some("prod-table".into()),
+                audit_table: Some("prod-audit".into()),
                 actions_url: None
             }
         );

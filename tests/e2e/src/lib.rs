@@ -80,9 +80,24 @@ impl Stack {
         self.var("HOOK_AUTH_HEADER")
     }
 
-    /// The table.
+    /// The state table.
     pub fn table(&self) -> &str {
         self.var("TABLE_NAME")
+    }
+
+    /// The audit table.
+    pub fn audit_table(&self) -> &str {
+        self.var("AUDIT_TABLE_NAME")
+    }
+
+    /// A store over the stack's two tables, with the operator's timeouts.
+    pub async fn store(&self) -> lifecycle::store::DynamoStore {
+        lifecycle::store::DynamoStore::new(self.dynamodb().await, self.table(), self.audit_table())
+    }
+
+    /// Every audit line under a partition key, from the audit table.
+    pub async fn audit_items(&self, pk: &str) -> Vec<HashMap<String, AttributeValue>> {
+        self.items_in(self.audit_table(), pk).await
     }
 
     /// A DynamoDB client for moto, with the operator's timeouts: a test's own reads and
@@ -112,15 +127,20 @@ impl Stack {
         (status, body)
     }
 
-    /// All items under a partition key, every page of the query.
+    /// All items under a partition key in the state table, every page of the query.
     pub async fn items(&self, pk: &str) -> Vec<HashMap<String, AttributeValue>> {
+        self.items_in(self.table(), pk).await
+    }
+
+    /// All items under a partition key in `table`, every page of the query.
+    pub async fn items_in(&self, table: &str, pk: &str) -> Vec<HashMap<String, AttributeValue>> {
         let client = self.dynamodb().await;
         let mut items = Vec::new();
         let mut start = None;
         loop {
             let page = client
                 .query()
-                .table_name(self.table())
+                .table_name(table)
                 .key_condition_expression("pk = :pk")
                 .expression_attribute_values(":pk", AttributeValue::S(pk.into()))
                 .consistent_read(true)
@@ -265,15 +285,32 @@ pub fn deactivations(n: usize) -> Value {
 }
 
 impl Stack {
-    /// Creates a fresh table with the stack's definition (`.local/table.json`, written
-    /// from infra/template.yaml) under a unique name, for tests that need their own state.
+    /// Creates a fresh state table with the stack's definition (`.local/table.json`,
+    /// written from infra/template.yaml) under a unique name, for tests that need their
+    /// own state.
     pub async fn fresh_table(&self) -> String {
-        let path = root().join(".local/table.json");
+        self.table_like(".local/table.json", "test-table-").await
+    }
+
+    /// Creates a fresh audit table with the stack's definition (`.local/audit-table.json`),
+    /// for tests that read a trail of their own.
+    pub async fn fresh_audit_table(&self) -> String {
+        self.table_like(".local/audit-table.json", "test-audit-")
+            .await
+    }
+
+    /// A fresh state table and a fresh audit table: `(table, audit_table)`.
+    pub async fn fresh_tables(&self) -> (String, String) {
+        (self.fresh_table().await, self.fresh_audit_table().await)
+    }
+
+    async fn table_like(&self, definition: &str, prefix: &str) -> String {
+        let path = root().join(definition);
         let def: Value = serde_json::from_str(
             &std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())),
         )
         .expect("table.json is JSON");
-        let name = unique("test-table-");
+        let name = unique(prefix);
         let client = self.dynamodb().await;
         let mut req = client
             .create_table()

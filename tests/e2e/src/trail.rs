@@ -130,7 +130,7 @@ pub fn trail(start: Timestamp, departures: usize) -> (Vec<AuditEntry>, Seeded) {
     (lines, seeded)
 }
 
-/// Writes `lines` into `table`, 25 a `BatchWriteItem`, [`WRITERS`] requests at once,
+/// Writes `lines` into `table` (an audit table), 25 a `BatchWriteItem`, [`WRITERS`] requests at once,
 /// each until nothing is left unprocessed. Panics on an error (a loader for tests).
 pub async fn seed(client: &aws_sdk_dynamodb::Client, table: &str, lines: &[AuditEntry]) {
     let mut writers = tokio::task::JoinSet::new();

@@ -30,6 +30,7 @@ const CALLER: &str = "arn:aws:iam::000000000000:user/hr-sync";
 struct World {
     stack: Stack,
     table: String,
+    audit_table: String,
     okta: String,
     worker: Worker,
     _sim: Arc<Sim>,
@@ -41,7 +42,7 @@ async fn world() -> World {
 
 async fn world_with_fuse(limit: u32) -> World {
     let stack = Stack::get();
-    let table = stack.fresh_table().await;
+    let (table, audit_table) = stack.fresh_tables().await;
     let seed = okta_sim::load_seed_file(&e2e_tests::root().join("tests/okta-sim/demo-org.json"))
         .expect("demo org");
     let (addr, sim) = okta_sim::spawn(SimOptions {
@@ -64,9 +65,10 @@ async fn world_with_fuse(limit: u32) -> World {
         },
     )
     .expect("client");
-    let store = DynamoStore::new(stack.dynamodb().await, &table);
+    let store = DynamoStore::new(stack.dynamodb().await, &table, &audit_table);
     let vars: HashMap<&str, String> = [
         ("TABLE_NAME", table.clone()),
+        ("AUDIT_TABLE_NAME", audit_table.clone()),
         ("OKTA_ORG_URL", okta.clone()),
         ("OKTA_CREDENTIALS_SECRET_ID", "unused-here".into()),
         ("FUSE_LIMIT", limit.to_string()),
@@ -80,6 +82,7 @@ async fn world_with_fuse(limit: u32) -> World {
         worker: Worker::new(Engine::new(store, client, targets, config)),
         stack,
         table,
+        audit_table,
         okta,
         _sim: sim,
     }
@@ -242,18 +245,22 @@ impl World {
         Key::job(&user, &published, &uuid)
     }
 
-    /// Every item of the test's table, as text.
+    /// Every item of the test's two tables (state and audit), as text.
     async fn table_text(&self) -> String {
-        let out = self
-            .stack
-            .dynamodb()
-            .await
-            .scan()
-            .table_name(&self.table)
-            .send()
-            .await
-            .unwrap();
-        format!("{:?}", out.items())
+        let mut text = String::new();
+        for table in [&self.table, &self.audit_table] {
+            let out = self
+                .stack
+                .dynamodb()
+                .await
+                .scan()
+                .table_name(table)
+                .send()
+                .await
+                .unwrap();
+            text.push_str(&format!("{:?}", out.items()));
+        }
+        text
     }
 }
 

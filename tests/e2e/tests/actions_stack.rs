@@ -138,27 +138,31 @@ async fn group_names(stack: &Stack, user_id: &str) -> Vec<String> {
     names
 }
 
-/// Every item of the stack's table, every page of the scan, as text.
+/// Every item of the stack's two tables (state and audit), every page of the scans, as
+/// text.
 async fn table_text(stack: &Stack) -> String {
     let client = stack.dynamodb().await;
     let mut all = String::new();
-    let mut start = None;
-    loop {
-        let page = client
-            .scan()
-            .table_name(stack.table())
-            .set_exclusive_start_key(start)
-            .send()
-            .await
-            .expect("scan");
-        for item in page.items() {
-            all.push_str(&format!("{item:?}\n"));
-        }
-        start = page.last_evaluated_key;
-        if start.is_none() {
-            return all;
+    for table in [stack.table(), stack.audit_table()] {
+        let mut start = None;
+        loop {
+            let page = client
+                .scan()
+                .table_name(table)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .expect("scan");
+            for item in page.items() {
+                all.push_str(&format!("{item:?}\n"));
+            }
+            start = page.last_evaluated_key;
+            if start.is_none() {
+                break;
+            }
         }
     }
+    all
 }
 
 /// The stack's logs, file by file.

@@ -160,7 +160,7 @@ async fn a_deactivation_in_okta_removes_access_everywhere_and_a_reactivation_res
         .is_some_and(|s| s.starts_with("v1,") && !s.contains(' ')));
     // The audit trail lists each of these, in order.
     let trail: Vec<String> = stack
-        .items(&format!("USER#{ADA}"))
+        .audit_items(&format!("USER#{ADA}"))
         .await
         .iter()
         .filter(|i| text(i, "sk").starts_with("AUDIT#") && text(i, "job") == text(&job, "sk"))

@@ -29,6 +29,7 @@ const TOKEN: &str = "00sim-demo-ssws-token-TEST-ONLY";
 struct World {
     stack: Stack,
     table: String,
+    audit_table: String,
     okta: String,
     http: reqwest::Client,
     _sim: Arc<Sim>,
@@ -36,7 +37,7 @@ struct World {
 
 async fn world() -> World {
     let stack = Stack::get();
-    let table = stack.fresh_table().await;
+    let (table, audit_table) = stack.fresh_tables().await;
     let seed = okta_sim::load_seed_file(&e2e_tests::root().join("tests/okta-sim/demo-org.json"))
         .expect("demo org");
     // A different seed per world: the ids of users created here differ between tests.
@@ -52,6 +53,7 @@ async fn world() -> World {
     World {
         stack,
         table,
+        audit_table,
         okta: format!("http://{addr}"),
         http: reqwest::Client::new(),
         _sim: sim,
@@ -84,6 +86,7 @@ impl World {
     ) -> Engine {
         let mut vars: HashMap<String, String> = [
             ("TABLE_NAME", self.table.as_str()),
+            ("AUDIT_TABLE_NAME", self.audit_table.as_str()),
             ("OKTA_ORG_URL", self.okta.as_str()),
             ("OKTA_CREDENTIALS_SECRET_ID", "unused-here"),
             ("JOB_RETRY_DELAY_SECONDS", "0"),
@@ -122,7 +125,7 @@ impl World {
         } else {
             TargetsConfig::default()
         };
-        let store = DynamoStore::new(self.stack.dynamodb().await, &self.table);
+        let store = DynamoStore::new(self.stack.dynamodb().await, &self.table, &self.audit_table);
         let targets = Engine::targets_from(&config, &okta, targets).expect("targets");
         Engine::new(store, okta, targets, config)
     }

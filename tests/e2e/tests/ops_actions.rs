@@ -555,7 +555,7 @@ async fn ops_by_stack(stack: &Stack, name: &str, args: &[&str]) -> Report {
     ];
     argv.extend_from_slice(args);
     let mut cli = Cli::try_parse_from(&argv).unwrap_or_else(|e| panic!("{argv:?}: {e}"));
-    (cli.table, cli.api_url) = (None, None);
+    (cli.table, cli.audit_table, cli.api_url) = (None, None, None);
     execute(cli).await
 }
 
@@ -565,6 +565,16 @@ async fn the_stack_name_alone_finds_the_table_and_the_actions_api() {
     let name = stack.var("STACK_NAME");
     // A table command reads the table the stack names (another name fails to read).
     let report = ops_by_stack(&stack, name, &["fuse"]).await;
+    assert_eq!(report.exit, Exit::Success, "{report:?}");
+    // The trail is read from the audit table the stack names (`AuditTableName`).
+    let period = [
+        "audit-export",
+        "--since",
+        "2026-01-01T00:00:00Z",
+        "--until",
+        "2026-01-02T00:00:00Z",
+    ];
+    let report = ops_by_stack(&stack, name, &period).await;
     assert_eq!(report.exit, Exit::Success, "{report:?}");
 
     let group = unique("stack-group-");

@@ -22,13 +22,14 @@ const TOKEN: &str = "00sim-demo-ssws-token-TEST-ONLY";
 struct World {
     stack: Stack,
     table: String,
+    audit_table: String,
     okta_url: String,
     _sim: Arc<Sim>,
 }
 
 async fn world() -> World {
     let stack = Stack::get();
-    let table = stack.fresh_table().await;
+    let (table, audit_table) = stack.fresh_tables().await;
     let seed = okta_sim::load_seed_file(&e2e_tests::root().join("tests/okta-sim/demo-org.json"))
         .expect("demo org");
     let (addr, sim) = okta_sim::spawn(SimOptions {
@@ -43,6 +44,7 @@ async fn world() -> World {
     World {
         stack,
         table,
+        audit_table,
         okta_url: format!("http://{addr}"),
         _sim: sim,
     }
@@ -52,6 +54,7 @@ impl World {
     fn config(&self, extra: &[(&str, &str)]) -> PollerConfig {
         let mut vars: HashMap<String, String> = [
             ("TABLE_NAME", self.table.as_str()),
+            ("AUDIT_TABLE_NAME", self.audit_table.as_str()),
             ("OKTA_ORG_URL", self.okta_url.as_str()),
             ("OKTA_CREDENTIALS_SECRET_ID", "unused-here"),
             ("SWEEP_INTERVAL_SECONDS", "86400"),
@@ -68,7 +71,7 @@ impl World {
 
     async fn poller(&self, extra: &[(&str, &str)]) -> Poller<OktaApi> {
         let config = self.config(extra);
-        let store = DynamoStore::new(self.stack.dynamodb().await, &self.table);
+        let store = DynamoStore::new(self.stack.dynamodb().await, &self.table, &self.audit_table);
         let client = OktaClient::new(
             &self.okta_url,
             OktaCredentials::Ssws(Secret::new(TOKEN)),

@@ -47,13 +47,13 @@ fn nearest_rank(sorted: &[u64], p: usize) -> u64 {
 #[tokio::test]
 async fn export_and_report_hold_every_line_and_departure_of_a_seeded_trail() {
     let stack = Stack::get();
-    let table = stack.fresh_table().await;
+    let (table, audit_table) = stack.fresh_tables().await;
     let start = Timestamp::parse("2026-11-02T00:00:00Z").unwrap();
     let (lines, seeded) = trail(start, DEPARTURES);
     let client = operator_client().await;
-    seed(&client, &table, &lines).await;
+    seed(&client, &audit_table, &lines).await;
     drop(lines);
-    let store = DynamoStore::new(client, &table);
+    let store = DynamoStore::new(client, &table, &audit_table);
     let dir = std::env::temp_dir().join(e2e_tests::unique("report-"));
     std::fs::create_dir_all(&dir).unwrap();
     let (since, until) = (

@@ -7,11 +7,12 @@ use e2e_tests::{text, unique, Stack};
 use lifecycle::clock::Timestamp;
 use lifecycle::domain::UserRef;
 use lifecycle::domain::{AcceptedEvent, IntakeContext, Source};
+use lifecycle::domain::{AuditAction, AuditEntry, AuditOutcome, Op};
 use lifecycle::domain::{EventType, EventUuid, UserId};
-use lifecycle::store::{DynamoStore, IntakeStore, Quarantine, StoreError};
+use lifecycle::store::{DynamoStore, IntakeStore, Key, Quarantine, StoreError};
 
 async fn store(stack: &Stack) -> DynamoStore {
-    DynamoStore::new(stack.dynamodb().await, stack.table())
+    stack.store().await
 }
 
 fn event(user: &str) -> AcceptedEvent {
@@ -191,7 +192,11 @@ async fn an_unreachable_table_is_unavailable_not_rejected() {
     let config = aws_sdk_dynamodb::config::Builder::from(&lifecycle::aws::sdk_config().await)
         .endpoint_url("http://127.0.0.1:9")
         .build();
-    let dead = DynamoStore::new(aws_sdk_dynamodb::Client::from_conf(config), stack.table());
+    let dead = DynamoStore::new(
+        aws_sdk_dynamodb::Client::from_conf(config),
+        stack.table(),
+        stack.audit_table(),
+    );
     let err = dead
         .record_events(&[event(&unique("00u"))], &ctx(Source::Hook))
         .await
@@ -302,7 +307,7 @@ async fn a_failed_job_is_found_among_ten_thousand_done_ones_in_one_read() {
             .interceptor(calls.clone())
             .build(),
     );
-    let store = DynamoStore::new(counted, &table);
+    let store = DynamoStore::new(counted, &table, stack.audit_table());
     let failed = store
         .jobs_in_status(&lifecycle::domain::JobStatus::Failed, None, 100)
         .await
@@ -314,4 +319,158 @@ async fn a_failed_job_is_found_among_ten_thousand_done_ones_in_one_read() {
         1,
         "one query of the attention index, however many jobs are done"
     );
+}
+
+/// A store over a fresh state table and a fresh audit table (no stream reader behind them:
+/// nothing but the test acts on their items).
+async fn fresh_store(stack: &Stack) -> (DynamoStore, String, String) {
+    let (table, audit_table) = stack.fresh_tables().await;
+    let store = DynamoStore::new(stack.dynamodb().await, &table, &audit_table);
+    (store, table, audit_table)
+}
+
+/// Every item of `table`, every page of the scan.
+async fn scan_all(
+    stack: &Stack,
+    table: &str,
+) -> Vec<std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>> {
+    let client = stack.dynamodb().await;
+    let (mut items, mut start) = (Vec::new(), None);
+    loop {
+        let page = client
+            .scan()
+            .table_name(table)
+            .consistent_read(true)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .expect("scan");
+        items.extend(page.items.unwrap_or_default());
+        start = page.last_evaluated_key;
+        if start.is_none() {
+            return items;
+        }
+    }
+}
+
+fn step_line(job: &lifecycle::domain::Job, detail: &str) -> AuditEntry {
+    AuditEntry {
+        target: Some("okta".into()),
+        detail: Some(detail.into()),
+        ..AuditEntry::for_job(
+            job,
+            AuditAction::Step {
+                target: "okta".into(),
+                op: Op::RemoveMembership,
+            },
+            AuditOutcome::Done,
+            "deprovision:test",
+            Timestamp::parse("2026-11-23T10:00:01.000Z").unwrap(),
+        )
+    }
+}
+
+/// A job of a fresh user in `store`'s state table, claimed under `token`.
+async fn claimed_job(store: &DynamoStore, token: &str) -> lifecycle::domain::Job {
+    let e = event(&unique("00u"));
+    store
+        .record_events(std::slice::from_ref(&e), &ctx(Source::Hook))
+        .await
+        .unwrap();
+    let key = Key::job(&e.user.id, &e.published, &e.uuid);
+    let job = store.job(&key).await.unwrap().expect("the job was written");
+    store
+        .claim_job(&job, token, Timestamp::now(), Duration::from_secs(60))
+        .await
+        .unwrap()
+        .expect("a pending job can be claimed")
+}
+
+#[tokio::test]
+async fn an_audit_line_written_twice_with_the_same_key_is_refused_not_overwritten() {
+    let stack = Stack::get();
+    let (store, _, audit_table) = fresh_store(&stack).await;
+    let job = claimed_job(&store, "run-1").await;
+    let first = step_line(&job, "the first word");
+    store.append_audit(&first).await.unwrap();
+
+    // The same key again, other content: alone, and inside a job step's transaction.
+    let second = step_line(&job, "a rewrite");
+    let alone = store.append_audit(&second).await.unwrap_err();
+    assert!(matches!(alone, StoreError::Conflict { .. }), "{alone}");
+    let in_step = store
+        .record_step(&job, "run-1", "okta:remove:00g1", "done", &second)
+        .await
+        .unwrap_err();
+    assert!(matches!(in_step, StoreError::Conflict { .. }), "{in_step}");
+
+    let trail = store.audit_trail(&job.user).await.unwrap();
+    assert_eq!(trail.len(), 1, "{trail:?}");
+    assert_eq!(trail[0].detail.as_deref(), Some("the first word"));
+    let items = scan_all(&stack, &audit_table).await;
+    assert_eq!(items.len(), 1);
+    assert_eq!(text(&items[0], "detail"), "the first word");
+    // The refused transaction changed nothing on the job either: all or nothing.
+    let job_now = store.job(&Key::of_job(&job)).await.unwrap().unwrap();
+    assert!(job_now.steps_done.is_empty(), "{:?}", job_now.steps_done);
+}
+
+#[tokio::test]
+async fn a_job_steps_transaction_writes_its_audit_line_to_the_audit_table_only() {
+    let stack = Stack::get();
+    let (store, table, audit_table) = fresh_store(&stack).await;
+    let job = claimed_job(&store, "run-1").await;
+    let line = step_line(&job, "removed from Engineering");
+    store
+        .record_step(&job, "run-1", "okta:remove:00g1", "done", &line)
+        .await
+        .unwrap();
+
+    // The step is on the job in the state table, in the same transaction as its line.
+    let job_now = store.job(&Key::of_job(&job)).await.unwrap().unwrap();
+    assert_eq!(
+        job_now
+            .steps_done
+            .get("okta:remove:00g1")
+            .map(String::as_str),
+        Some("done")
+    );
+    let audit_items = scan_all(&stack, &audit_table).await;
+    assert_eq!(audit_items.len(), 1, "{audit_items:?}");
+    assert!(text(&audit_items[0], "sk").starts_with("AUDIT#"));
+    assert_eq!(text(&audit_items[0], "pk"), format!("USER#{}", job.user));
+    assert_eq!(text(&audit_items[0], "job"), job.id);
+    assert_eq!(text(&audit_items[0], "audit_day"), "2026-11-23");
+    let state = scan_all(&stack, &table).await;
+    let audit_shaped: Vec<_> = state
+        .iter()
+        .filter(|i| {
+            text(i, "sk").starts_with("AUDIT#")
+                || text(i, "kind") == "audit"
+                || i.contains_key("audit_day")
+        })
+        .collect();
+    assert!(audit_shaped.is_empty(), "{audit_shaped:?}");
+    assert_eq!(state.len(), 1, "only the job: {state:?}");
+
+    // A claim lost meanwhile cancels the whole transaction: no line without its step.
+    let other = step_line(&job, "too late");
+    let other = AuditEntry { seq: 1, ..other };
+    let lost = store
+        .record_step(&job, "run-0", "okta:remove:00g2", "done", &other)
+        .await
+        .unwrap_err();
+    assert!(matches!(lost, StoreError::Conflict { .. }), "{lost}");
+    assert_eq!(scan_all(&stack, &audit_table).await.len(), 1);
+
+    // The readers find it in the audit table: the subject's trail and the day's index.
+    let trail = store.audit_trail(&job.user).await.unwrap();
+    assert_eq!(trail.len(), 1);
+    let mut reader = store.audit_reader(
+        Timestamp::parse("2026-11-23T00:00:00Z").unwrap(),
+        Timestamp::parse("2026-11-24T00:00:00Z").unwrap(),
+        None,
+    );
+    let page = reader.next_page().await.unwrap().expect("the day's line");
+    assert!(page.iter().any(|l| l.job_id == job.id), "{page:?}");
 }

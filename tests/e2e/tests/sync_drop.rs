@@ -32,7 +32,7 @@ impl Drops {
                 .force_path_style(true)
                 .build(),
         );
-        let store = DynamoStore::new(stack.dynamodb().await, stack.table());
+        let store = stack.store().await;
         Self { stack, s3, store }
     }
 
@@ -131,6 +131,8 @@ impl Drops {
             "lifecycle-ops",
             "--table",
             self.stack.table(),
+            "--audit-table",
+            self.stack.audit_table(),
             "--api-url",
             &url,
             "--region",

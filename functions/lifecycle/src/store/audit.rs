@@ -1,5 +1,14 @@
 //! Audit items (`USER#<id>` / `AUDIT#<time>#<uuid>#<n>`): one action and its outcome,
 //! written once with `attribute_not_exists`, never changed.
+//!
+//! They live in a table of their own (`AUDIT_TABLE_NAME`), where every function's role may
+//! only `PutItem` and explicitly denies `UpdateItem`, `DeleteItem`, `BatchWriteItem` and
+//! PartiQL writes (`infra/template.yaml`, checked by `tests/stack/test_audit_policy.py`).
+//! IAM cannot require a condition expression on a `PutItem`, so the "never over an
+//! existing line" half rests on this code always sending `attribute_not_exists(pk)`, and
+//! point-in-time recovery keeps any earlier version for 35 days. A transaction that
+//! records a job's step writes to both tables at once: `TransactWriteItems` is atomic
+//! across tables of one account and region.
 
 use std::collections::HashMap;
 
@@ -104,10 +113,12 @@ impl AuditEntry {
 }
 
 impl DynamoStore {
+    /// The transaction item that adds `entry` to the audit table, only if no line has its
+    /// key: a line is never put over another.
     pub(super) fn audit_put(&self, entry: &AuditEntry) -> Result<TransactWriteItem, StoreError> {
         let put = build(
             Put::builder()
-                .table_name(&self.table)
+                .table_name(&self.audit_table)
                 .set_item(Some(entry.item()))
                 .condition_expression("attribute_not_exists(pk)")
                 .build(),
@@ -131,16 +142,20 @@ impl DynamoStore {
         &self,
         subject: &AuditSubject,
     ) -> Result<Vec<AuditEntry>, StoreError> {
-        self.query_all(&Key::subject_pk(subject), &Key::audit_lines())
-            .await?
-            .iter()
-            .map(|item| {
-                let key = Key::new(
-                    text(item, "pk").unwrap_or_default(),
-                    text(item, "sk").unwrap_or_default(),
-                );
-                AuditEntry::parse(&key, item)
-            })
-            .collect()
+        self.query_all_in(
+            &self.audit_table,
+            &Key::subject_pk(subject),
+            &Key::audit_lines(),
+        )
+        .await?
+        .iter()
+        .map(|item| {
+            let key = Key::new(
+                text(item, "pk").unwrap_or_default(),
+                text(item, "sk").unwrap_or_default(),
+            );
+            AuditEntry::parse(&key, item)
+        })
+        .collect()
     }
 }

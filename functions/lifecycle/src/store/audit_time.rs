@@ -1,5 +1,5 @@
-//! Reading the audit trail over a period, a page at a time: every subject's lines day by
-//! day through the `audit_time` index (HASH `audit_day`, RANGE `sk`), or one subject's
+//! Reading the audit trail (the audit table) over a period, a page at a time: every
+//! subject's lines day by day through the `audit_time` index (HASH `audit_day`, RANGE `sk`), or one subject's
 //! partition. Lines come in time order; nothing is scanned and nothing is collected, so
 //! a reader of a million lines holds one page.
 
@@ -71,7 +71,7 @@ impl DynamoStore {
         let out = self
             .client
             .query()
-            .table_name(&self.table)
+            .table_name(&self.audit_table)
             .set_index_name(index.map(str::to_owned))
             .key_condition_expression("#h = :h AND sk BETWEEN :from AND :to")
             .expression_attribute_names("#h", hash)

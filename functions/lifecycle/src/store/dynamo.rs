@@ -24,20 +24,33 @@ const QUARANTINE_PART_BYTES: usize = 350 * 1024;
 /// Parts per transaction, keeping each transaction under its 4 MB limit.
 const QUARANTINE_PARTS_PER_TRANSACTION: usize = 10;
 
-/// The table, reached through the AWS SDK.
+/// The tables, reached through the AWS SDK: the state, and the audit trail apart from it.
 #[derive(Debug, Clone)]
 pub struct DynamoStore {
     pub(super) client: Client,
     pub(super) table: String,
+    /// Where audit lines are put, never updated or deleted (`audit.rs`).
+    pub(super) audit_table: String,
 }
 
 impl DynamoStore {
-    /// Wraps a client and the table name.
-    pub fn new(client: Client, table: impl Into<String>) -> Self {
+    /// Wraps a client and the two tables' names: the state table and the audit table.
+    pub fn new(client: Client, table: impl Into<String>, audit_table: impl Into<String>) -> Self {
         Self {
             client,
             table: table.into(),
+            audit_table: audit_table.into(),
         }
+    }
+
+    /// The state table's name.
+    pub fn table_name(&self) -> &str {
+        &self.table
+    }
+
+    /// The audit table's name.
+    pub fn audit_table_name(&self) -> &str {
+        &self.audit_table
     }
 
     fn put(
@@ -295,6 +308,19 @@ impl DynamoStore {
         pk: &str,
         sk: &SkRange,
         projection: &[&str],
+        page: impl FnMut(&[HashMap<String, AttributeValue>]) -> ControlFlow<B>,
+    ) -> Result<Option<B>, StoreError> {
+        self.query_pages_in(&self.table, pk, sk, projection, page)
+            .await
+    }
+
+    /// [`Self::query_pages`] on `table` (the state table or the audit table).
+    pub(super) async fn query_pages_in<B>(
+        &self,
+        table: &str,
+        pk: &str,
+        sk: &SkRange,
+        projection: &[&str],
         mut page: impl FnMut(&[HashMap<String, AttributeValue>]) -> ControlFlow<B>,
     ) -> Result<Option<B>, StoreError> {
         let (condition, bounds) = match sk {
@@ -322,7 +348,7 @@ impl DynamoStore {
             let out = self
                 .client
                 .query()
-                .table_name(&self.table)
+                .table_name(table)
                 .key_condition_expression(condition)
                 .set_expression_attribute_values(Some(values.clone()))
                 .set_projection_expression(projection.clone())
@@ -348,8 +374,18 @@ impl DynamoStore {
         pk: &str,
         sk: &SkRange,
     ) -> Result<Vec<HashMap<String, AttributeValue>>, StoreError> {
+        self.query_all_in(&self.table, pk, sk).await
+    }
+
+    /// [`Self::query_all`] on `table` (the state table or the audit table).
+    pub(super) async fn query_all_in(
+        &self,
+        table: &str,
+        pk: &str,
+        sk: &SkRange,
+    ) -> Result<Vec<HashMap<String, AttributeValue>>, StoreError> {
         let mut items = Vec::new();
-        self.query_pages(pk, sk, &[], |page| {
+        self.query_pages_in(table, pk, sk, &[], |page| {
             items.extend(page.iter().cloned());
             ControlFlow::<()>::Continue(())
         })

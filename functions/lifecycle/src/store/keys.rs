@@ -1,10 +1,11 @@
-//! Every key shape of the table, in one place.
+//! Every key shape of the tables, in one place. Audit lines are in the audit table (same
+//! `pk`/`sk` scheme); everything else is in the state table.
 //!
 //! | pk | sk | item |
 //! |---|---|---|
 //! | `USER#<id>` | `JOB#<published>#<uuid>` | one unit of work (`job.rs`); written only if new, the key is the event's dedupe marker |
 //! | `USER#<id>` | `STATE` | last applied action, episode, snapshot (`user_state.rs`) |
-//! | `USER#<id>` | `AUDIT#<time>#<uuid>#<n>` | one line of the audit trail (`audit.rs`) |
+//! | `USER#<id>`, `GROUP#<id>`, `REQUEST#<id>`, `CONFIG` | `AUDIT#<time>#<uuid>#<n>` | one line of the audit trail, in the audit table (`audit.rs`) |
 //! | `CONFIG` | `INTEGRATION` | enabled flag, dry run, verified-at, last-delivery-at |
 //! | `CONFIG` | `FUSE` | the safety fuse (`fuse.rs`) |
 //! | `POLLER` | `CURSOR` / `LOCK` / `STATUS` | the poller's resume point, lease and figures |

@@ -10,7 +10,7 @@ use lifecycle::clock::Timestamp;
 #[derive(Debug, Parser)]
 #[command(name = "seed-trail")]
 struct Cli {
-    /// The table, created beforehand with the template's definition.
+    /// The audit table, created beforehand with the template's definition (`AuditTable`).
     #[arg(long)]
     table: String,
     /// About this many audit lines (4.1 a departure).
