@@ -399,7 +399,11 @@ async fn an_audit_line_written_twice_with_the_same_key_is_refused_not_overwritte
     let alone = store.append_audit(&second).await.unwrap_err();
     assert!(matches!(alone, StoreError::Conflict { .. }), "{alone}");
     let in_step = store
-        .record_step(&job, "run-1", "okta:remove:00g1", "done", &second)
+        .record_steps(
+            &job,
+            "run-1",
+            &[("okta:remove:00g1".to_owned(), "done", second.clone())],
+        )
         .await
         .unwrap_err();
     assert!(matches!(in_step, StoreError::Conflict { .. }), "{in_step}");
@@ -422,7 +426,11 @@ async fn a_job_steps_transaction_writes_its_audit_line_to_the_audit_table_only()
     let job = claimed_job(&store, "run-1").await;
     let line = step_line(&job, "removed from Engineering");
     store
-        .record_step(&job, "run-1", "okta:remove:00g1", "done", &line)
+        .record_steps(
+            &job,
+            "run-1",
+            &[("okta:remove:00g1".to_owned(), "done", line.clone())],
+        )
         .await
         .unwrap();
 
@@ -457,7 +465,11 @@ async fn a_job_steps_transaction_writes_its_audit_line_to_the_audit_table_only()
     let other = step_line(&job, "too late");
     let other = AuditEntry { seq: 1, ..other };
     let lost = store
-        .record_step(&job, "run-0", "okta:remove:00g2", "done", &other)
+        .record_steps(
+            &job,
+            "run-0",
+            &[("okta:remove:00g2".to_owned(), "done", other.clone())],
+        )
         .await
         .unwrap_err();
     assert!(matches!(lost, StoreError::Conflict { .. }), "{lost}");
@@ -473,4 +485,40 @@ async fn a_job_steps_transaction_writes_its_audit_line_to_the_audit_table_only()
     );
     let page = reader.next_page().await.unwrap().expect("the day's line");
     assert!(page.iter().any(|l| l.job_id == job.id), "{page:?}");
+}
+
+#[tokio::test]
+async fn steps_recorded_together_are_all_on_the_job_with_a_line_each_past_one_transaction() {
+    let stack = Stack::get();
+    let (store, _, _) = fresh_store(&stack).await;
+    let job = claimed_job(&store, "run-1").await;
+    // More steps than one transaction takes: two transactions, every step and line.
+    let n = lifecycle::store::STEPS_PER_RECORD + 5;
+    let steps: Vec<(String, &str, AuditEntry)> = (0..n)
+        .map(|i| {
+            let line = AuditEntry {
+                seq: u32::try_from(i).unwrap(),
+                ..step_line(&job, &format!("removed from group {i}"))
+            };
+            (format!("okta:remove:00g{i:03}"), "done", line)
+        })
+        .collect();
+    store.record_steps(&job, "run-1", &steps).await.unwrap();
+    let job_now = store.job(&Key::of_job(&job)).await.unwrap().unwrap();
+    assert_eq!(job_now.steps_done.len(), n, "{:?}", job_now.steps_done);
+    let trail = store.audit_trail(&job.user).await.unwrap();
+    assert_eq!(trail.len(), n);
+
+    // A claim lost meanwhile: nothing of the next batch is written.
+    let more = vec![(
+        "okta:end_sessions".to_owned(),
+        "done",
+        AuditEntry {
+            seq: 999,
+            ..step_line(&job, "sessions")
+        },
+    )];
+    let lost = store.record_steps(&job, "run-0", &more).await.unwrap_err();
+    assert!(matches!(lost, StoreError::Conflict { .. }), "{lost}");
+    assert_eq!(store.audit_trail(&job.user).await.unwrap().len(), n);
 }
