@@ -137,7 +137,19 @@ pub enum TargetError {
         /// How long to wait before looking again.
         retry_after: std::time::Duration,
     },
-    /// Refused for a reason a retry will not change (403, 400, bad configuration).
+    /// The target refused the credential (401, 403; Okta's invalid token or
+    /// `invalid_client`), also after it was read again if that was allowed: a rotation
+    /// under way (the target has the new credential, the secret not yet, or the last
+    /// read was too recent). The job waits for the next read of the secret, as for a
+    /// rate limit, without spending its attempts (within the same bound on waits).
+    #[error("{target}: {detail} (credential refused)")]
+    Refused {
+        /// The target's name.
+        target: String,
+        /// What happened; never a credential.
+        detail: String,
+    },
+    /// Refused for a reason a retry will not change (400, bad configuration).
     #[error("{target}: {detail}")]
     Permanent {
         /// The target's name.
@@ -155,7 +167,13 @@ impl TargetError {
             TargetError::Transient { .. }
                 | TargetError::Throttled { .. }
                 | TargetError::Unavailable { .. }
+                | TargetError::Refused { .. }
         )
+    }
+
+    /// Whether the target refused the credential (see [`TargetError::Refused`]).
+    pub fn is_refused(&self) -> bool {
+        matches!(self, TargetError::Refused { .. })
     }
 
     /// For a rate limit, how long until it resets.
