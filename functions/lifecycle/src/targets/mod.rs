@@ -21,6 +21,10 @@ use crate::domain::{Action, AuditOutcome, EventType, EventUuid, Holdings, Person
 
 pub use settings::{TargetsConfig, TargetsConfigError};
 
+/// Why a step of a SCIM application or webhook removed from the targets secret since the
+/// cold start is skipped.
+pub(crate) const REMOVED: &str = "no longer in the targets secret";
+
 /// A boxed future, so that targets of different kinds fit in one list.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 

@@ -10,6 +10,7 @@
 //! | activate_account | 404 | skipped: the account no longer exists |
 //! | any | 401, 403 | the token is read again (see [`crate::secrets::cached`]) and, if it changed, the request is sent once more |
 //! | any | 401, 403, also after that | refused: the job waits for the next read of the secret |
+//! | any | the application left the targets secret since the cold start | skipped (and found holding nothing) |
 //! | any | 408, 429, 5xx, timeout | transient error |
 //! | any | other 4xx | permanent error |
 
@@ -20,7 +21,7 @@ use reqwest::{Method, RequestBuilder, Url};
 use serde_json::{json, Value};
 
 use super::settings::{ScimConfig, TargetsConfig};
-use super::{BoxFuture, JobContext, Op, Outcome, Step, Target, TargetError};
+use super::{BoxFuture, JobContext, Op, Outcome, Step, Target, TargetError, REMOVED};
 use crate::domain::{Account, Action, Holdings, Person};
 use crate::secrets::CachedSecret;
 
@@ -56,6 +57,12 @@ impl ScimTarget {
             http,
             restore_accounts,
         }
+    }
+
+    /// Whether the application is still in the targets secret: one removed since the
+    /// cold start holds nothing and is not acted on (it leaves the list at the next one).
+    async fn still_configured(&self) -> bool {
+        self.config_in(self.targets.get().await.value()).is_ok()
     }
 
     /// This application's settings in one version of the secret.
@@ -263,6 +270,9 @@ impl Target for ScimTarget {
         known: Option<&'a Holdings>,
     ) -> BoxFuture<'a, Result<Holdings, TargetError>> {
         Box::pin(async move {
+            if !self.still_configured().await {
+                return Ok(Holdings::default());
+            }
             Ok(Holdings {
                 groups: Vec::new(),
                 account: self.find(person, known).await?,
@@ -312,6 +322,9 @@ impl Target for ScimTarget {
         _job: &'a JobContext,
     ) -> BoxFuture<'a, Result<Outcome, TargetError>> {
         Box::pin(async move {
+            if !self.still_configured().await {
+                return Ok(Outcome::Skipped(REMOVED.into()));
+            }
             let (what, (status, body)) = match step.op {
                 Op::DeactivateAccount => (
                     "PATCH active=false",
@@ -410,6 +423,42 @@ mod tests {
         assert!(target(false)
             .plan(Action::Restore, &person, &none, &account(true))
             .is_empty());
+    }
+
+    #[tokio::test]
+    async fn an_application_removed_from_the_secret_holds_nothing_and_is_skipped() {
+        let removed = ScimTarget::new(
+            "gone",
+            Arc::new(CachedSecret::fixed(TargetsConfig::default())),
+            reqwest::Client::new(),
+            true,
+        );
+        let person = Person {
+            id: UserId::parse("00u1").unwrap(),
+            login: Some("a@example.com".into()),
+        };
+        assert_eq!(
+            removed.inspect(&person, None).await.unwrap(),
+            Holdings::default()
+        );
+        let step = Step {
+            target: "scim:gone".into(),
+            op: Op::DeactivateAccount,
+            object: "a1".into(),
+            label: "a@example.com".into(),
+        };
+        let job = JobContext {
+            person,
+            action: Action::Deprovision,
+            event_uuid: crate::domain::EventUuid::parse("e1").unwrap(),
+            event_type: crate::domain::EventType::Deactivate,
+            published: "2026-01-01T00:00:00Z".into(),
+            job_id: "JOB#x".into(),
+        };
+        assert_eq!(
+            removed.apply(&step, &job).await.unwrap(),
+            Outcome::Skipped(REMOVED.into())
+        );
     }
 
     #[test]

@@ -24,6 +24,7 @@
 //! | 2xx | done |
 //! | 401, 403 | the secret is read again and, if it changed, the delivery is signed and sent once more |
 //! | 401, 403, also after that | refused: the job waits for the next read of the secret |
+//! | – (the webhook left the targets secret since the cold start) | skipped |
 //! | 408, 429, 5xx, timeout, refused connection | transient error |
 //! | other 4xx | permanent error |
 
@@ -188,6 +189,9 @@ impl Target for WebhookTarget {
             let ts = now.unix_seconds();
             let id = message_id(job.event_uuid.as_str(), &step.object, &self.name);
             let version = self.targets.get().await;
+            if self.config_in(&version).is_err() {
+                return Ok(Outcome::Skipped(super::REMOVED.into()));
+            }
             let mut status = self
                 .deliver(self.config_in(&version)?, &id, ts, &body)
                 .await?;
