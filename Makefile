@@ -81,10 +81,11 @@ test-sdk: venv build ## the official Okta Python SDK against the simulator
 # Tests that switch the whole stack (the integration off, hook deliveries dropped) or
 # play a scenario through all of it run one at a time, first: the rest would spend the
 # stack simulator's Okta rate budget (the hook tests' jobs read users) under them.
+# The rotation tests change the credentials every function uses, so they run alone.
 # Tests that seed tens of thousands of items run alone too: moto is one process, and
 # under their writes the hook path's 2 s timeouts in the other tests would expire.
 E2E_ALONE := integration_disabled:: poller_backstop:: okta_sim_hook:: deprovision:: \
-  report:: store::a_failed_job_is_found_among_ten_thousand
+  report:: store::a_failed_job_is_found_among_ten_thousand rotation::
 # Every function's metric lines on the stack are checked against the EMF specification.
 EMF_SERVICES := hook-verify hook-intake deprovision log-poller actions sync
 test-stack: venv chromium build ## adapter and end-to-end tests against the local stack (the HTML report's screenshot among them)

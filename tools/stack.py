@@ -60,6 +60,7 @@ STACK_NAME = "okta-lifecycle-local"
 # deliveries is served in parallel, as Lambda would, not queued for one instance.
 HOOK_INSTANCES = 16
 SECRET_NAME = "okta-lifecycle/local/hook-secret"
+SCIM_TOKEN_FILE = LOCAL / "scim-token"
 TARGETS_NAME = "okta-lifecycle/local/targets"
 DLQ_NAME = "okta-lifecycle-local-deprovision-dlq"
 SYNC_BUCKET = "okta-lifecycle-local-sync"
@@ -69,6 +70,7 @@ LOCAL_SYNC_USER_TYPE = "DropSynced"
 LOCAL_SYNC_GROUPS = "Drop-"
 # The test suite deprovisions hundreds of users on one stack; the fuse is tested in-process.
 LOCAL_FUSE_LIMIT = "100000"
+LOCAL_SECRET_REFRESH = "5"
 # Locally a reactivation restores access too (in a deployment that is opt-in).
 LOCAL_EVENT_TYPES = "user.lifecycle.deactivate,user.lifecycle.delete.initiated,user.lifecycle.activate"
 AWS_ENV = {
@@ -269,6 +271,9 @@ def up() -> None:
             "SyncScopeUserType": LOCAL_SYNC_USER_TYPE, "SyncManageGroups": LOCAL_SYNC_GROUPS})
         fn_env.update(AWS_ENV)
         fn_env.update({"AWS_LAMBDA_LOG_FORMAT": "JSON", "AWS_LAMBDA_LOG_LEVEL": "INFO"})
+        # A refused credential may be read again after 5 s (30 s deployed), so the rotation
+        # tests' jobs deferred behind a read made moments before wait seconds, not half a minute.
+        fn_env["SECRET_REFRESH_SECONDS"] = LOCAL_SECRET_REFRESH
         # An empty parameter (SyncScopeGroup, say) is a variable left unset: the functions
         # read an empty value as unset, and the env file cannot hold one.
         fn_env = {k: v for k, v in fn_env.items() if v != ""}
@@ -336,6 +341,7 @@ def up() -> None:
             "POLL_INTERVAL_SECONDS": str(POLL_INTERVAL),
             "SCIM_URL": targets["scim_url"],
             "SCIM_TOKEN": targets["scim_token"],
+            "SCIM_TOKEN_FILE": str(SCIM_TOKEN_FILE),
             "WEBHOOK_RECEIVER_URL": targets["webhook_url"],
             "WEBHOOK_SECRET": targets["webhook_secret"],
             "TARGETS_SECRET_ID": targets_arn,
@@ -388,9 +394,13 @@ def start_targets(users: list[dict]) -> dict[str, str]:
     one account per demo user, and the webhook receiver. Their credentials are generated
     here and handed over in the environment, never on a command line."""
     scim_token = secrets.token_urlsafe(32)
+    # The application's side of a token rotation: the token it accepts is this file's.
+    SCIM_TOKEN_FILE.unlink(missing_ok=True)
+    SCIM_TOKEN_FILE.touch(mode=0o600)
+    SCIM_TOKEN_FILE.write_text(scim_token)
     scim = start("scim", [str(VENV_BIN / "python"), str(ROOT / "tools" / "scim_server.py"),
                           "--hostname", HOST, "--port", str(SCIM_PORT)],
-                 env={"SCIM_TOKEN": scim_token})
+                 env={"SCIM_TOKEN": scim_token, "SCIM_TOKEN_FILE": str(SCIM_TOKEN_FILE)})
     wait_port(SCIM_PORT, "scim", 30, scim)
     scim_url = f"http://{HOST}:{SCIM_PORT}/v2"
     for user in users:

@@ -28,6 +28,8 @@ Control API, for tests (loopback only, no auth):
     POST   /_faults {"user","status","count"}  the next `count` deliveries for that user
                                               answer `status` (count -1: until cleared)
     DELETE /_faults[?user=<okta id>]          clear one user's fault, or all
+    POST   /_secret {"secret": "whsec_..."}     verify with this secret from now on (the
+                                              receiver's side of a rotation); never echoed
     GET    /_health
 
 The secret comes from the WEBHOOK_SECRET environment variable, never the command line,
@@ -143,6 +145,8 @@ class Receiver(BaseHTTPRequestHandler):
         path = urlsplit(self.path).path
         if path == "/_faults":
             self._set_fault()
+        elif path == "/_secret":
+            self._set_secret()
         elif path == "/hook":
             self._hook()
         else:
@@ -160,6 +164,18 @@ class Receiver(BaseHTTPRequestHandler):
             return
         with self.state.lock:
             self.state.faults[user] = {"status": status, "count": count}
+        self._reply(200, {"ok": True})
+
+    def _set_secret(self) -> None:
+        try:
+            secret = json.loads(self._body())["secret"]
+            if not isinstance(secret, str) or not secret:
+                raise ValueError
+            webhook = webhook_for(secret)
+        except (ValueError, KeyError, TypeError, binascii.Error):
+            self._reply(400, {"error": 'expected {"secret": "whsec_<base64>" or a plain secret}'})
+            return
+        Receiver.webhook = webhook
         self._reply(200, {"ok": True})
 
     def _hook(self) -> None:

@@ -154,3 +154,13 @@ def test_a_fault_with_count_minus_one_lasts_until_cleared(base):
 
 def test_health(base):
     assert call("GET", f"{base}/_health") == (200, {"ok": True})
+
+
+def test_a_new_secret_set_at_runtime_replaces_the_old_one(base):
+    new = "whsec_" + base64.b64encode(b"n" * 32).decode()
+    assert call("POST", f"{base}/_secret", json.dumps({"secret": new}).encode())[0] == 200
+    assert deliver(base, "00u7", secret=new)[0] == 200
+    status, answer = deliver(base, "00u7", secret=SECRET)
+    assert status == 401 and new not in json.dumps(answer)
+    assert call("POST", f"{base}/_secret", b'{"secret": ""}')[0] == 400
+    assert deliver(base, "00u7", secret=new)[0] == 200, "a refused change keeps the secret"

@@ -28,6 +28,8 @@
 //! | `POLL_TIME_BUDGET_SECONDS` | `50` | longest a run takes; below the function's timeout |
 //! | `OKTA_RATE_RESERVE_PERCENT` | `20` | share of Okta's rate limit left to other integrations |
 //! | `SWEEP_INTERVAL_SECONDS` | `3600` | least time between two reconciliation sweeps |
+//! | `SECRET_REFRESH_SECONDS` | `30` | least time between two re-reads of a credential Okta or a target refused |
+//! | `SECRET_MAX_AGE_SECONDS` | `300` | a credential read longer ago than this is read again at its next use |
 //! | `OKTA_EVENT_HOOK_ID` | none | our hook's id, to single out its delivery failures |
 //!
 //! The deprovision function reads `TABLE_NAME`, `OKTA_ORG_URL`, `OKTA_CREDENTIALS_SECRET_ID`,
@@ -36,6 +38,7 @@
 //! | variable | default | meaning |
 //! |---|---|---|
 //! | `TARGETS_SECRET_ID` | none | Secrets Manager id of the SCIM and webhook targets; none: Okta only |
+//! | `SECRET_REFRESH_SECONDS`, `SECRET_MAX_AGE_SECONDS` | `30`, `300` | as for the poller: the Okta credentials and the targets secret |
 //! | `DEPROVISION_TIME_BUDGET_SECONDS` | `100` | longest one invocation works; below the function's timeout |
 //! | `DRY_RUN` | `false` | plan and record every job, touch nothing |
 //! | `DELETE_IN_TARGETS` | `false` | on an Okta delete, delete SCIM accounts instead of deactivating |
@@ -64,6 +67,7 @@ use std::time::Duration;
 
 use crate::domain::fuse::FuseSettings;
 use crate::domain::EventType;
+use crate::secrets::RefreshSettings;
 
 /// The configuration could not be read; the message names the variable.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -165,6 +169,16 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
         self.number(name, default).map(Duration::from_secs)
     }
 
+    /// When a cached credential is read again (`SECRET_REFRESH_SECONDS`,
+    /// `SECRET_MAX_AGE_SECONDS`).
+    fn refresh(&self) -> Result<RefreshSettings, ConfigError> {
+        let defaults = RefreshSettings::default();
+        Ok(RefreshSettings {
+            interval: self.seconds("SECRET_REFRESH_SECONDS", defaults.interval.as_secs())?,
+            max_age: self.seconds("SECRET_MAX_AGE_SECONDS", defaults.max_age.as_secs())?,
+        })
+    }
+
     fn event_types(&self) -> Result<HashSet<EventType>, ConfigError> {
         match self.get("ENABLED_EVENT_TYPES") {
             None => Ok(EventType::DEFAULT_ENABLED.into_iter().collect()),
@@ -208,6 +222,8 @@ pub struct OktaConfig {
     pub credentials_secret_id: String,
     /// Share of an endpoint's rate limit left to other integrations (0.0 to 0.9).
     pub rate_reserve: f64,
+    /// When the credentials are read again (after a refusal, or when old).
+    pub refresh: RefreshSettings,
 }
 
 impl OktaConfig {
@@ -216,6 +232,7 @@ impl OktaConfig {
             org_url: env.org_url()?,
             credentials_secret_id: env.required("OKTA_CREDENTIALS_SECRET_ID")?,
             rate_reserve: env.rate_reserve()?,
+            refresh: env.refresh()?,
         })
     }
 }
@@ -323,6 +340,8 @@ pub struct EngineConfig {
     pub okta: OktaConfig,
     /// Secrets Manager id of the targets; `None`: Okta only.
     pub targets_secret_id: Option<String>,
+    /// When the targets secret is read again (after a refusal, or when old).
+    pub targets_refresh: RefreshSettings,
     /// Longest one invocation works, whatever its deadline (below the function timeout).
     pub time_budget: Duration,
     /// Plan and record, touch nothing.
@@ -374,6 +393,7 @@ impl EngineConfig {
             table: TableConfig::read(&env)?,
             okta: OktaConfig::read(&env)?,
             targets_secret_id: env.get("TARGETS_SECRET_ID"),
+            targets_refresh: env.refresh()?,
             time_budget: env.seconds("DEPROVISION_TIME_BUDGET_SECONDS", 100)?,
             dry_run: env.flag("DRY_RUN", false)?,
             delete_in_targets: env.flag("DELETE_IN_TARGETS", false)?,

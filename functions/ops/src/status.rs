@@ -81,6 +81,7 @@ pub async fn okta_hook(args: &StatusArgs) -> OktaHook {
         org_url: org.trim_end_matches('/').to_owned(),
         credentials_secret_id: secret,
         rate_reserve: 0.0,
+        refresh: Default::default(),
     };
     let aws = lifecycle::aws::operator_sdk_config().await;
     let client = match lifecycle::setup::okta_client(&aws, &config, Default::default()).await {

@@ -13,6 +13,7 @@ mod ops_actions;
 mod poller;
 mod poller_backstop;
 mod report;
+mod rotation;
 mod secrets;
 mod store;
 mod sync;

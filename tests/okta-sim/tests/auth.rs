@@ -201,3 +201,81 @@ async fn a_wrong_grant_type_is_unsupported_grant_type() {
     let body: Value = resp.json().await.expect("json");
     assert_eq!(body["error"], "unsupported_grant_type");
 }
+
+#[tokio::test]
+async fn a_rotated_api_token_works_and_the_revoked_one_is_e0000011() {
+    let h = start().await;
+    let rotated = h
+        .sim_post(
+            "/_sim/api-tokens",
+            json!({"add": ["00new-token"], "revoke": [common::TOKEN]}),
+        )
+        .await;
+    assert_eq!(rotated.status, 200, "{:?}", rotated.body);
+    assert_eq!(rotated.body["apiTokens"], 1);
+    let new = h
+        .call_as(Method::GET, "/api/v1/users", Some("SSWS 00new-token"), None)
+        .await;
+    assert_eq!(new.status, 200);
+    let old = h.get("/api/v1/users").await;
+    assert_eq!(old.status, 401);
+    assert_eq!(old.error_code(), "E0000011");
+    let empty = h.sim_post("/_sim/api-tokens", json!({"add": [" "]})).await;
+    assert_eq!(empty.status, 400);
+}
+
+#[tokio::test]
+async fn a_rotated_service_app_key_signs_and_the_removed_one_is_invalid_client() {
+    let h = start().await;
+    let (_, before) = token_request(
+        &h,
+        &assertion(&h, "demo-service-app.key.pem", None, "k1"),
+        "okta.users.read",
+    )
+    .await;
+    let old_bearer = format!("Bearer {}", before["access_token"].as_str().expect("token"));
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/unregistered.pub.pem");
+    let new_public = std::fs::read_to_string(path).expect("public key");
+    let rotated = h
+        .sim_post(
+            &format!("/_sim/oauth-clients/{CLIENT_ID}/keys"),
+            json!({"publicKeysPem": [new_public], "revokeTokens": true}),
+        )
+        .await;
+    assert_eq!(rotated.status, 200, "{:?}", rotated.body);
+    assert_eq!(rotated.body, json!({"keys": 1, "revokedTokens": 1}));
+
+    let (status, body) = token_request(
+        &h,
+        &assertion(&h, "demo-service-app.key.pem", None, "k2"),
+        "okta.users.read",
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (401, Some("invalid_client"))
+    );
+    let (status, body) = token_request(
+        &h,
+        &assertion(&h, "tests/fixtures/unregistered.key.pem", None, "k3"),
+        "okta.users.read",
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let old = h
+        .call_as(Method::GET, "/api/v1/users", Some(&old_bearer), None)
+        .await;
+    assert_eq!(old.status, 401, "the revoked access token stops working");
+
+    let unknown = h
+        .sim_post(
+            "/_sim/oauth-clients/0oanobody/keys",
+            json!({"publicKeysPem": ["x"]}),
+        )
+        .await;
+    assert_eq!(
+        unknown.status, 400,
+        "a bad key is refused before the app is looked up"
+    );
+}

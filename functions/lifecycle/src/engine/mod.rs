@@ -21,6 +21,7 @@ pub mod policy;
 mod steps;
 mod stream;
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -34,6 +35,7 @@ use crate::domain::{
 };
 use crate::okta::{ClientOptions, OktaClient, OktaUser};
 use crate::retry::Backoff;
+use crate::secrets::{CachedSecret, Secret};
 use crate::setup::{self, SetupError};
 use crate::store::{DynamoStore, IntakeStore, Key, StoreError};
 use crate::targets::okta::OktaTarget;
@@ -76,6 +78,8 @@ const MAX_RETRY_DELAY: Duration = Duration::from_secs(900);
 /// Waits for a spent rate limit or an Okta outage a job may take before its attempts
 /// count again (30 of Okta's 20 s outage waits: ten minutes of outage fail no job).
 const MAX_DEFERRALS: u32 = 30;
+/// Least wait after a refused credential, whatever the refresh interval.
+const MIN_REFUSED_WAIT: Duration = Duration::from_secs(1);
 /// Longest single rate-limit wait (Okta's windows are one minute).
 const MAX_DEFERRAL: Duration = Duration::from_secs(65);
 /// Time kept back from the invocation deadline to record how a job ended.
@@ -200,11 +204,22 @@ impl Engine {
     }
 
     /// The targets a deployment configures: Okta, then each SCIM application, then each
-    /// webhook.
+    /// webhook, with settings that never change.
     pub fn targets_from(
         config: &EngineConfig,
         okta: &OktaClient,
         targets: TargetsConfig,
+    ) -> Result<Vec<Box<dyn Target>>, SetupError> {
+        Self::targets_over(config, okta, Arc::new(CachedSecret::fixed(targets)))
+    }
+
+    /// The targets of the secret's current version; each reads its URL and credential
+    /// from `targets` at every use, so a rotation reaches them without a cold start (a
+    /// target added or removed waits for one).
+    pub fn targets_over(
+        config: &EngineConfig,
+        okta: &OktaClient,
+        targets: Arc<CachedSecret<TargetsConfig>>,
     ) -> Result<Vec<Box<dyn Target>>, SetupError> {
         let http = http_client(config.step_timeout)
             .map_err(|e| SetupError::Invalid(format!("HTTP client: {e}")))?;
@@ -213,15 +228,21 @@ impl Engine {
             config.revoke_oauth_tokens,
             config.restore_groups,
         ))];
-        for scim in targets.scim {
+        let now = targets.peek();
+        for scim in &now.scim {
             list.push(Box::new(ScimTarget::new(
-                scim,
+                &scim.name,
+                Arc::clone(&targets),
                 http.clone(),
                 config.restore_accounts,
             )));
         }
-        for hook in targets.webhooks {
-            list.push(Box::new(WebhookTarget::new(hook, http.clone())));
+        for hook in &now.webhooks {
+            list.push(Box::new(WebhookTarget::new(
+                &hook.name,
+                Arc::clone(&targets),
+                http.clone(),
+            )));
         }
         Ok(list)
     }
@@ -244,13 +265,23 @@ impl Engine {
         .await?;
         let targets = match &config.targets_secret_id {
             Some(id) => {
-                let secret = setup::required_secret(&aws, id).await?;
-                TargetsConfig::from_secret_json(secret.expose())
-                    .map_err(|e| SetupError::Invalid(e.to_string()))?
+                let (text, source) = setup::required_secret_source(&aws, id).await?;
+                let first = TargetsConfig::from_secret_json(text.expose())
+                    .map_err(|e| SetupError::Invalid(e.to_string()))?;
+                CachedSecret::new(
+                    id,
+                    text,
+                    first,
+                    Arc::new(source),
+                    Box::new(|text: &Secret| {
+                        TargetsConfig::from_secret_json(text.expose()).map_err(|e| e.to_string())
+                    }),
+                    config.targets_refresh,
+                )
             }
-            None => TargetsConfig::default(),
+            None => CachedSecret::fixed(TargetsConfig::default()),
         };
-        let targets = Self::targets_from(&config, &okta, targets)?;
+        let targets = Self::targets_over(&config, &okta, Arc::new(targets))?;
         tracing::info!(targets = ?targets.iter().map(|t| t.name()).collect::<Vec<_>>(), "deprovision engine ready");
         Ok(Self::new(store, okta, targets, config))
     }
@@ -417,10 +448,12 @@ impl Engine {
                 }),
             };
             match result {
-                // A spent rate limit is waited out between attempts, not hammered here.
+                // A spent rate limit is waited out between attempts, not hammered here;
+                // so is a refused credential (the secret may not be read again yet).
                 Err(e)
                     if e.is_transient()
                         && e.retry_after().is_none()
+                        && !e.is_refused()
                         && tries < self.config.step_max_attempts =>
                 {
                     let wait = STEP_BACKOFF.delay(tries - 1);
@@ -461,8 +494,9 @@ impl Engine {
     }
 
     /// Ends a failed attempt: after a rate limit or an Okta outage, `retrying` once the
-    /// limit resets or the wait is over (the attempt is given back, up to
-    /// `MAX_DEFERRALS` times); after another temporary
+    /// limit resets or the wait is over; after a refused credential (a rotation under
+    /// way), `retrying` once the secret may be read again (the attempt is given back in
+    /// both cases, up to `MAX_DEFERRALS` times); after another temporary
     /// failure, `retrying` after a growing delay while attempts are left; else `failed`.
     async fn fail(
         &self,
@@ -472,22 +506,28 @@ impl Engine {
         let error = failure.to_string();
         let attempts = run.job.attempts.max(1);
         let now = Timestamp::now();
-        let deferral = failure
-            .retry_after()
-            .filter(|_| run.job.deferrals < MAX_DEFERRALS);
-        let (status, not_before_ms, action) = if let Some(wait) = deferral {
-            let at = now.plus(wait.min(MAX_DEFERRAL)).unix_millis();
-            (JobStatus::Retrying, Some(at), AuditAction::Deferred)
-        } else if failure.is_transient() && attempts < self.config.job_max_attempts {
-            let delay =
-                Backoff::new(self.config.job_retry_delay, MAX_RETRY_DELAY).delay(attempts - 1);
-            (
+        let after = after_failure(
+            failure,
+            attempts,
+            run.job.deferrals,
+            &FailurePolicy {
+                refused_wait: self.config.targets_refresh.interval,
+                max_attempts: self.config.job_max_attempts,
+                retry_delay: self.config.job_retry_delay,
+            },
+        );
+        let (status, not_before_ms, action) = match after {
+            AfterFailure::Deferred(wait) => (
+                JobStatus::Retrying,
+                Some(now.plus(wait).unix_millis()),
+                AuditAction::Deferred,
+            ),
+            AfterFailure::Retry(delay) => (
                 JobStatus::Retrying,
                 Some(now.plus(delay).unix_millis()),
                 AuditAction::Job(JobStatus::Retrying),
-            )
-        } else {
-            (JobStatus::Failed, None, AuditAction::Job(JobStatus::Failed))
+            ),
+            AfterFailure::Failed => (JobStatus::Failed, None, AuditAction::Job(JobStatus::Failed)),
         };
         tracing::warn!(user_id = %run.job.user, job = %run.job.id, attempts,
             deferrals = run.job.deferrals, status = status.as_str(), error = %error, "job attempt failed");
@@ -498,7 +538,7 @@ impl Engine {
             reason: None,
             error: Some(error.clone()),
             not_before_ms,
-            deferred: deferral.is_some(),
+            deferred: matches!(after, AfterFailure::Deferred(_)),
         };
         self.store
             .settle_job(&run.job, run.token, &settle, &entry, None)
@@ -507,5 +547,137 @@ impl Engine {
             status,
             detail: Some(error),
         })
+    }
+}
+
+/// What a failed attempt comes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum AfterFailure {
+    /// `retrying` after this wait, the attempt given back.
+    Deferred(Duration),
+    /// `retrying` after this delay, the attempt spent.
+    Retry(Duration),
+    /// `failed` (an operator can ask for a retry).
+    Failed,
+}
+
+/// The settings [`after_failure`] reads.
+struct FailurePolicy {
+    /// The wait after a refused credential: the secret's refresh interval, after which it
+    /// may be read again.
+    refused_wait: Duration,
+    /// Attempts before a job is failed.
+    max_attempts: u32,
+    /// The delay before the second attempt; it doubles.
+    retry_delay: Duration,
+}
+
+/// The table of failed attempts (`attempts` counts this one):
+///
+/// | failure | deferrals so far | attempts | outcome |
+/// |---|---|---|---|
+/// | rate limit, Okta outage | below `MAX_DEFERRALS` | any | deferred for the wait (at most `MAX_DEFERRAL`) |
+/// | credential refused (a rotation under way) | below `MAX_DEFERRALS` | any | deferred for the refresh interval |
+/// | any temporary one, credential refused included | `MAX_DEFERRALS` | below the most | retry after the growing delay |
+/// | other temporary | any | below the most | retry after the growing delay |
+/// | anything else | any | any | failed |
+fn after_failure(
+    failure: &TargetError,
+    attempts: u32,
+    deferrals: u32,
+    policy: &FailurePolicy,
+) -> AfterFailure {
+    let wait = failure.retry_after().or_else(|| {
+        failure
+            .is_refused()
+            .then_some(policy.refused_wait.max(MIN_REFUSED_WAIT))
+    });
+    match wait {
+        Some(wait) if deferrals < MAX_DEFERRALS => AfterFailure::Deferred(wait.min(MAX_DEFERRAL)),
+        _ if failure.is_transient() && attempts < policy.max_attempts => AfterFailure::Retry(
+            Backoff::new(policy.retry_delay, MAX_RETRY_DELAY).delay(attempts.max(1) - 1),
+        ),
+        _ => AfterFailure::Failed,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const POLICY: FailurePolicy = FailurePolicy {
+        refused_wait: Duration::from_secs(30),
+        max_attempts: 3,
+        retry_delay: Duration::from_secs(2),
+    };
+
+    fn refused() -> TargetError {
+        TargetError::Refused {
+            target: "scim:app".into(),
+            detail: "GET /Users?filter answered 401".into(),
+        }
+    }
+
+    #[test]
+    fn a_refused_credential_waits_for_the_next_read_without_spending_attempts() {
+        for attempts in [1, 3, 10] {
+            assert_eq!(
+                after_failure(&refused(), attempts, 0, &POLICY),
+                AfterFailure::Deferred(Duration::from_secs(30))
+            );
+        }
+        let zero = FailurePolicy {
+            refused_wait: Duration::ZERO,
+            ..POLICY
+        };
+        assert_eq!(
+            after_failure(&refused(), 1, 0, &zero),
+            AfterFailure::Deferred(MIN_REFUSED_WAIT)
+        );
+    }
+
+    #[test]
+    fn a_credential_refused_past_every_deferral_spends_attempts_then_fails() {
+        assert!(matches!(
+            after_failure(&refused(), 1, MAX_DEFERRALS, &POLICY),
+            AfterFailure::Retry(_)
+        ));
+        assert_eq!(
+            after_failure(&refused(), 3, MAX_DEFERRALS, &POLICY),
+            AfterFailure::Failed
+        );
+    }
+
+    #[test]
+    fn other_failures_keep_their_rules() {
+        let transient = TargetError::Transient {
+            target: "t".into(),
+            detail: "timed out".into(),
+        };
+        assert!(matches!(
+            after_failure(&transient, 1, 0, &POLICY),
+            AfterFailure::Retry(d) if d <= Duration::from_secs(2)
+        ));
+        assert_eq!(
+            after_failure(&transient, 3, 0, &POLICY),
+            AfterFailure::Failed
+        );
+        let throttled = TargetError::Throttled {
+            target: "okta".into(),
+            detail: "429".into(),
+            retry_after: Duration::from_secs(600),
+        };
+        assert_eq!(
+            after_failure(&throttled, 1, 0, &POLICY),
+            AfterFailure::Deferred(MAX_DEFERRAL)
+        );
+        let permanent = TargetError::Permanent {
+            target: "t".into(),
+            detail: "400".into(),
+        };
+        assert_eq!(
+            after_failure(&permanent, 1, 0, &POLICY),
+            AfterFailure::Failed
+        );
     }
 }

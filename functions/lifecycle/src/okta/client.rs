@@ -18,10 +18,11 @@ use super::link::{find_link, query_param};
 use super::model::{Change, OktaGroup, OktaUser, UserList};
 use super::pages::UserPages;
 use super::ratelimit::{EndpointFamily, RateLimit};
-use super::token::{ApiRequest, Auth};
+use super::token::{credentials_refused, ApiRequest, Auth};
 use super::transport::{Answer, ClientOptions, Deadline, RetryPolicy, Transport};
 use crate::clock::Timestamp;
 use crate::domain::{EventType, UserId};
+use crate::secrets::{CachedSecret, RefreshSettings, Secret, SecretRead};
 
 /// The most events Okta returns in one System Log page.
 pub const MAX_LOG_LIMIT: u32 = 1000;
@@ -69,12 +70,13 @@ pub fn event_type_filter(types: &[EventType]) -> Option<String> {
 
 struct Inner {
     org: Url,
-    auth: Auth,
+    auth: CachedSecret<Auth>,
     transport: Transport,
 }
 
-/// The Okta Management API client. Cloning shares the connection pool, the token cache
-/// and the rate-limit book.
+/// The Okta Management API client. Cloning shares the connection pool, the credentials
+/// (re-read from their secret when Okta refuses them), the token cache and the
+/// rate-limit book.
 #[derive(Clone)]
 pub struct OktaClient {
     inner: Arc<Inner>,
@@ -85,10 +87,19 @@ impl fmt::Debug for OktaClient {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("OktaClient")
             .field("org", &self.inner.org.as_str())
-            .field("auth", &self.inner.auth.kind())
+            .field("auth", &self.inner.auth.peek().kind())
             .field("deadline", &self.deadline)
             .finish()
     }
+}
+
+/// The org's base URL and its token endpoint.
+fn org_and_token_url(org_url: &str) -> Result<(Url, Url), OktaError> {
+    let org = org_base_url(org_url)?;
+    let token_url = org
+        .join("/oauth2/v1/token")
+        .map_err(|e| OktaError::Config(e.to_string()))?;
+    Ok((org, token_url))
 }
 
 /// The org's base URL: `https`, or plain `http` only on loopback (a test server), and
@@ -123,14 +134,50 @@ impl OktaClient {
         credentials: OktaCredentials,
         options: ClientOptions,
     ) -> Result<Self, OktaError> {
-        let org = org_base_url(org_url)?;
+        let (org, token_url) = org_and_token_url(org_url)?;
+        let auth = CachedSecret::fixed(Auth::new(credentials, token_url)?);
+        Self::build(org, auth, options)
+    }
+
+    /// Builds the client from the credentials secret's text (`{"ssws_token"}` or the
+    /// service app's JSON, see [`OktaCredentials::from_secret_json`]) as read at init,
+    /// and reads `source` again when Okta refuses them or they are older than
+    /// `refresh.max_age` (see [`CachedSecret`]). `name` (the secret id) is what logs say.
+    pub fn from_secret(
+        org_url: &str,
+        name: &str,
+        text: Secret,
+        source: Arc<dyn SecretRead>,
+        refresh: RefreshSettings,
+        options: ClientOptions,
+    ) -> Result<Self, OktaError> {
+        let (org, token_url) = org_and_token_url(org_url)?;
+        let parse = move |text: &Secret| {
+            Auth::new(
+                OktaCredentials::from_secret_json(text.expose())?,
+                token_url.clone(),
+            )
+        };
+        let first = parse(&text)?;
+        let auth = CachedSecret::new(
+            name,
+            text,
+            first,
+            source,
+            Box::new(move |text| parse(text).map_err(|e| e.to_string())),
+            refresh,
+        );
+        Self::build(org, auth, options)
+    }
+
+    fn build(
+        org: Url,
+        auth: CachedSecret<Auth>,
+        options: ClientOptions,
+    ) -> Result<Self, OktaError> {
         if options.max_attempts == 0 {
             return Err(OktaError::Config("max_attempts must be at least 1".into()));
         }
-        let token_url = org
-            .join("/oauth2/v1/token")
-            .map_err(|e| OktaError::Config(e.to_string()))?;
-        let auth = Auth::new(credentials, token_url)?;
         let transport = Transport::new(options)?;
         Ok(Self {
             inner: Arc::new(Inner {
@@ -430,11 +477,23 @@ impl OktaClient {
     }
 
     /// An authenticated call with its body, retried only as far as its policy allows.
+    /// When Okta refuses the credentials, they are read again (at most once per refresh
+    /// interval) and, if they changed, the call is made once more with the new ones.
     pub(super) async fn send(&self, request: ApiRequest<'_>) -> Result<Answer, OktaError> {
-        self.inner
-            .auth
-            .call(&self.inner.transport, self.deadline, request)
-            .await
+        let transport = &self.inner.transport;
+        let auth = self.inner.auth.get().await;
+        let result = auth
+            .call(transport, self.deadline, request.clone(), true)
+            .await;
+        if !credentials_refused(&result) {
+            return result;
+        }
+        let Some(fresh) = self.inner.auth.refused(&auth).await else {
+            return result;
+        };
+        tracing::info!(endpoint = %request.url.path(), auth = fresh.kind(),
+            "Okta refused the credentials; trying once more with the ones read again");
+        fresh.call(transport, self.deadline, request, false).await
     }
 
     /// Waits `wait` (with the client's sleeper) unless that would pass the deadline;

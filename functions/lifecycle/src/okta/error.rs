@@ -164,6 +164,17 @@ impl OktaError {
         }
     }
 
+    /// Whether Okta refused the credentials themselves: a 401 (`E0000011`, invalid
+    /// token) or the token endpoint's `invalid_client`. The client has already read them
+    /// again where its refresh interval allowed; a rotation may still be under way.
+    pub fn is_credentials_refused(&self) -> bool {
+        match self {
+            Self::Api { status, .. } => *status == 401,
+            Self::Token { error, .. } => error == "invalid_client",
+            _ => false,
+        }
+    }
+
     /// For the two rate-limit errors, how long to wait before trying again.
     pub fn retry_after(&self) -> Option<Duration> {
         match self {

@@ -2,7 +2,10 @@
 //!
 //! An API token is one fixed header. A service app's access token is fetched with a
 //! fresh client assertion, reused until shortly before it expires, and replaced once
-//! when Okta refuses it mid-life (a revoked token, a rotated key).
+//! when Okta refuses it mid-life (a revoked token). When Okta refuses the credentials
+//! themselves (a rotated token or key), the client reads them again: a new [`Auth`] is
+//! built from the new secret, with an empty token cache, so no access token obtained
+//! with the old key outlives it.
 
 use std::time::{Duration, Instant};
 
@@ -25,6 +28,7 @@ pub(crate) fn token_reuse_period(lifetime: Duration) -> Duration {
 }
 
 /// One Management API call: what to send and how far it may be repeated.
+#[derive(Clone)]
 pub(crate) struct ApiRequest<'a> {
     /// The HTTP method.
     pub method: Method,
@@ -108,12 +112,14 @@ impl Auth {
     /// An authenticated call, with its JSON body if any, retried as its policy allows
     /// (see [`super::transport::verdict`]). With OAuth, a 401 drops the cached token and
     /// the call is made once more with a new one: a 401 means Okta did nothing, so this
-    /// holds for `Once` calls too.
+    /// holds for `Once` calls too. `check_reserve` is false when this finishes a call
+    /// already started (the rate-limit reserve decides only whether a call starts).
     pub(crate) async fn call(
         &self,
         transport: &Transport,
         deadline: Deadline,
         request: ApiRequest<'_>,
+        check_reserve: bool,
     ) -> Result<Answer, OktaError> {
         let ApiRequest {
             method,
@@ -134,18 +140,25 @@ impl Auth {
             // The retry after a token refresh finishes a call already started, so the
             // reserve (which decides whether a call starts) is not asked again.
             let answer = transport
-                .send(deadline, family, &endpoint, policy, !refreshed, &|| {
-                    let mut req = http
-                        .request(method.clone(), url.clone())
-                        .header(ACCEPT, "application/json")
-                        .header(AUTHORIZATION, auth.clone());
-                    if let Some(bytes) = &body {
-                        req = req
-                            .header(CONTENT_TYPE, "application/json")
-                            .body(bytes.clone());
-                    }
-                    Ok(req)
-                })
+                .send(
+                    deadline,
+                    family,
+                    &endpoint,
+                    policy,
+                    check_reserve && !refreshed,
+                    &|| {
+                        let mut req = http
+                            .request(method.clone(), url.clone())
+                            .header(ACCEPT, "application/json")
+                            .header(AUTHORIZATION, auth.clone());
+                        if let Some(bytes) = &body {
+                            req = req
+                                .header(CONTENT_TYPE, "application/json")
+                                .body(bytes.clone());
+                        }
+                        Ok(req)
+                    },
+                )
                 .await?;
             match self {
                 Self::OAuth(tokens) if answer.status == 401 && !refreshed => {
@@ -249,6 +262,17 @@ impl TokenCache {
                 ),
                 ("client_assertion", assertion.expose()),
             ]))
+    }
+}
+
+/// Whether Okta refused the credentials themselves: a 401 from the API (`E0000011`,
+/// invalid token; with OAuth, after a new access token was tried too), or the token
+/// endpoint's `invalid_client` (the assertion's key is not the app's). Okta did nothing,
+/// so the call may be made again with credentials read again.
+pub(crate) fn credentials_refused(result: &Result<Answer, OktaError>) -> bool {
+    match result {
+        Ok(answer) => answer.status == 401,
+        Err(e) => e.is_credentials_refused(),
     }
 }
 

@@ -21,6 +21,10 @@ use crate::domain::{Action, AuditOutcome, EventType, EventUuid, Holdings, Person
 
 pub use settings::{TargetsConfig, TargetsConfigError};
 
+/// Why a step of a SCIM application or webhook removed from the targets secret since the
+/// cold start is skipped.
+pub(crate) const REMOVED: &str = "no longer in the targets secret";
+
 /// A boxed future, so that targets of different kinds fit in one list.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
@@ -137,7 +141,19 @@ pub enum TargetError {
         /// How long to wait before looking again.
         retry_after: std::time::Duration,
     },
-    /// Refused for a reason a retry will not change (403, 400, bad configuration).
+    /// The target refused the credential (401, 403; Okta's invalid token or
+    /// `invalid_client`), also after it was read again if that was allowed: a rotation
+    /// under way (the target has the new credential, the secret not yet, or the last
+    /// read was too recent). The job waits for the next read of the secret, as for a
+    /// rate limit, without spending its attempts (within the same bound on waits).
+    #[error("{target}: {detail} (credential refused)")]
+    Refused {
+        /// The target's name.
+        target: String,
+        /// What happened; never a credential.
+        detail: String,
+    },
+    /// Refused for a reason a retry will not change (400, bad configuration).
     #[error("{target}: {detail}")]
     Permanent {
         /// The target's name.
@@ -155,7 +171,13 @@ impl TargetError {
             TargetError::Transient { .. }
                 | TargetError::Throttled { .. }
                 | TargetError::Unavailable { .. }
+                | TargetError::Refused { .. }
         )
+    }
+
+    /// Whether the target refused the credential (see [`TargetError::Refused`]).
+    pub fn is_refused(&self) -> bool {
+        matches!(self, TargetError::Refused { .. })
     }
 
     /// For a rate limit, how long until it resets.

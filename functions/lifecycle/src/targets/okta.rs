@@ -57,6 +57,9 @@ pub(crate) fn read_failure(what: &str, e: OktaError) -> TargetError {
 
 fn with_detail(detail: String, e: &OktaError) -> TargetError {
     let target = NAME.to_owned();
+    if e.is_credentials_refused() {
+        return TargetError::Refused { target, detail };
+    }
     match e.class() {
         ErrorClass::Throttled { retry_after } => TargetError::Throttled {
             target,

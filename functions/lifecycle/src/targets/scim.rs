@@ -8,41 +8,79 @@
 //! | deactivate_account / delete_account | 404 | already: the account is gone |
 //! | activate_account | 2xx | done |
 //! | activate_account | 404 | skipped: the account no longer exists |
+//! | any | 401, 403 | the token is read again (see [`crate::secrets::cached`]) and, if it changed, the request is sent once more |
+//! | any | 401, 403, also after that | refused: the job waits for the next read of the secret |
+//! | any | the application left the targets secret since the cold start | skipped (and found holding nothing) |
 //! | any | 408, 429, 5xx, timeout | transient error |
 //! | any | other 4xx | permanent error |
+
+use std::sync::Arc;
 
 use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE};
 use reqwest::{Method, RequestBuilder, Url};
 use serde_json::{json, Value};
 
-use super::settings::ScimConfig;
-use super::{BoxFuture, JobContext, Op, Outcome, Step, Target, TargetError};
+use super::settings::{ScimConfig, TargetsConfig};
+use super::{BoxFuture, JobContext, Op, Outcome, Step, Target, TargetError, REMOVED};
 use crate::domain::{Account, Action, Holdings, Person};
+use crate::secrets::CachedSecret;
 
 const SCIM_JSON: &str = "application/scim+json";
 
-/// One SCIM application.
+/// Builds one request from the application's settings as the secret has them now.
+type Build<'a> = dyn Fn(&ScimConfig) -> Result<RequestBuilder, TargetError> + Send + Sync + 'a;
+
+/// One SCIM application; its base URL and token are read from the targets secret at
+/// each request, so a rotation reaches a warm function.
 #[derive(Debug, Clone)]
 pub struct ScimTarget {
     name: String,
-    config: ScimConfig,
+    config_name: String,
+    targets: Arc<CachedSecret<TargetsConfig>>,
     http: reqwest::Client,
     restore_accounts: bool,
 }
 
 impl ScimTarget {
-    /// A target named `scim:<name>`; `restore_accounts` re-activates accounts on restore.
-    pub fn new(config: ScimConfig, http: reqwest::Client, restore_accounts: bool) -> Self {
+    /// A target named `scim:<config_name>`, the SCIM application of that name in
+    /// `targets`; `restore_accounts` re-activates accounts on restore.
+    pub fn new(
+        config_name: &str,
+        targets: Arc<CachedSecret<TargetsConfig>>,
+        http: reqwest::Client,
+        restore_accounts: bool,
+    ) -> Self {
         Self {
-            name: format!("scim:{}", config.name),
-            config,
+            name: format!("scim:{config_name}"),
+            config_name: config_name.to_owned(),
+            targets,
             http,
             restore_accounts,
         }
     }
 
-    fn users_url(&self, id: Option<&str>) -> Result<Url, TargetError> {
-        let mut url = Url::parse(&format!("{}/Users", self.config.base_url)).map_err(|e| {
+    /// Whether the application is still in the targets secret: one removed since the
+    /// cold start holds nothing and is not acted on (it leaves the list at the next one).
+    async fn still_configured(&self) -> bool {
+        self.config_in(self.targets.get().await.value()).is_ok()
+    }
+
+    /// This application's settings in one version of the secret.
+    fn config_in<'c>(&self, targets: &'c TargetsConfig) -> Result<&'c ScimConfig, TargetError> {
+        targets
+            .scim
+            .iter()
+            .find(|s| s.name == self.config_name)
+            .ok_or_else(|| TargetError::Permanent {
+                target: self.name.clone(),
+                detail:
+                    "no longer in the targets secret; it leaves the list at the next cold start"
+                        .into(),
+            })
+    }
+
+    fn users_url(&self, config: &ScimConfig, id: Option<&str>) -> Result<Url, TargetError> {
+        let mut url = Url::parse(&format!("{}/Users", config.base_url)).map_err(|e| {
             TargetError::Permanent {
                 target: self.name.clone(),
                 detail: format!("base URL: {e}"),
@@ -59,18 +97,35 @@ impl ScimTarget {
         Ok(url)
     }
 
-    fn request(&self, method: Method, url: Url) -> RequestBuilder {
+    fn request(&self, config: &ScimConfig, method: Method, url: Url) -> RequestBuilder {
         let mut req = self
             .http
             .request(method, url)
             .header(ACCEPT, format!("{SCIM_JSON}, application/json"));
-        if let Some(token) = &self.config.token {
+        if let Some(token) = &config.token {
             req = req.header(AUTHORIZATION, format!("Bearer {}", token.expose()));
         }
         req
     }
 
-    async fn send(&self, req: RequestBuilder) -> Result<(u16, Vec<u8>), TargetError> {
+    /// Sends the request built from the current settings; on a 401 or 403 the token is
+    /// read again and, if it changed, the request is built and sent once more. Every
+    /// request this target makes is idempotent, so that second send is safe.
+    async fn send(&self, build: &Build<'_>) -> Result<(u16, Vec<u8>), TargetError> {
+        let version = self.targets.get().await;
+        let answer = self.send_once(build(self.config_in(&version)?)?).await?;
+        if !matches!(answer.0, 401 | 403) {
+            return Ok(answer);
+        }
+        let Some(fresh) = self.targets.refused(&version).await else {
+            return Ok(answer);
+        };
+        tracing::info!(target = %self.name, status = answer.0,
+            "the application refused the token; trying once more with the one read again");
+        self.send_once(build(self.config_in(&fresh)?)?).await
+    }
+
+    async fn send_once(&self, req: RequestBuilder) -> Result<(u16, Vec<u8>), TargetError> {
         let resp = req
             .send()
             .await
@@ -90,6 +145,12 @@ impl ScimTarget {
             .and_then(|v| v.get("detail").and_then(Value::as_str).map(str::to_owned))
             .unwrap_or_default();
         let detail: String = detail.chars().take(200).collect();
+        if matches!(status, 401 | 403) {
+            return TargetError::Refused {
+                target: self.name.clone(),
+                detail: format!("{what} answered {status} {detail}"),
+            };
+        }
         TargetError::from_status(
             &self.name,
             status,
@@ -104,7 +165,7 @@ impl ScimTarget {
     ) -> Result<Option<Account>, TargetError> {
         if let Some(id) = known.and_then(|h| h.account.as_ref()).map(|a| a.id.clone()) {
             let (status, body) = self
-                .send(self.request(Method::GET, self.users_url(Some(&id))?))
+                .send(&|c| Ok(self.request(c, Method::GET, self.users_url(c, Some(&id))?)))
                 .await?;
             match status {
                 200 => return Ok(Some(account(&self.name, &body)?)),
@@ -115,11 +176,17 @@ impl ScimTarget {
         let Some(login) = person.login.as_deref() else {
             return Ok(None);
         };
-        let mut url = self.users_url(None)?;
-        let escaped = crate::net::escape_filter_string(login);
-        url.query_pairs_mut()
-            .append_pair("filter", &format!("userName eq \"{escaped}\""));
-        let (status, body) = self.send(self.request(Method::GET, url)).await?;
+        let filter = format!(
+            "userName eq \"{}\"",
+            crate::net::escape_filter_string(login)
+        );
+        let (status, body) = self
+            .send(&|c| {
+                let mut url = self.users_url(c, None)?;
+                url.query_pairs_mut().append_pair("filter", &filter);
+                Ok(self.request(c, Method::GET, url))
+            })
+            .await?;
         if status != 200 {
             return Err(self.refused("GET /Users?filter", status, &body));
         }
@@ -131,11 +198,14 @@ impl ScimTarget {
             "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
             "Operations": [{"op": "replace", "path": "active", "value": active}],
         });
-        let req = self
-            .request(Method::PATCH, self.users_url(Some(id))?)
-            .header(CONTENT_TYPE, SCIM_JSON)
-            .body(body.to_string());
-        self.send(req).await
+        let body = body.to_string();
+        self.send(&|c| {
+            Ok(self
+                .request(c, Method::PATCH, self.users_url(c, Some(id))?)
+                .header(CONTENT_TYPE, SCIM_JSON)
+                .body(body.clone()))
+        })
+        .await
     }
 }
 
@@ -200,6 +270,9 @@ impl Target for ScimTarget {
         known: Option<&'a Holdings>,
     ) -> BoxFuture<'a, Result<Holdings, TargetError>> {
         Box::pin(async move {
+            if !self.still_configured().await {
+                return Ok(Holdings::default());
+            }
             Ok(Holdings {
                 groups: Vec::new(),
                 account: self.find(person, known).await?,
@@ -249,6 +322,9 @@ impl Target for ScimTarget {
         _job: &'a JobContext,
     ) -> BoxFuture<'a, Result<Outcome, TargetError>> {
         Box::pin(async move {
+            if !self.still_configured().await {
+                return Ok(Outcome::Skipped(REMOVED.into()));
+            }
             let (what, (status, body)) = match step.op {
                 Op::DeactivateAccount => (
                     "PATCH active=false",
@@ -258,13 +334,13 @@ impl Target for ScimTarget {
                     "PATCH active=true",
                     self.set_active(&step.object, true).await?,
                 ),
-                Op::DeleteAccount => {
-                    let url = self.users_url(Some(&step.object))?;
-                    (
-                        "DELETE",
-                        self.send(self.request(Method::DELETE, url)).await?,
-                    )
-                }
+                Op::DeleteAccount => (
+                    "DELETE",
+                    self.send(&|c| {
+                        Ok(self.request(c, Method::DELETE, self.users_url(c, Some(&step.object))?))
+                    })
+                    .await?,
+                ),
                 other => {
                     return Err(TargetError::Permanent {
                         target: self.name.clone(),
@@ -295,7 +371,12 @@ mod tests {
             base_url: "http://127.0.0.1:1/scim".into(),
             token: None,
         };
-        ScimTarget::new(config, reqwest::Client::new(), restore)
+        let targets = TargetsConfig {
+            scim: vec![config],
+            webhooks: Vec::new(),
+        };
+        let targets = Arc::new(CachedSecret::fixed(targets));
+        ScimTarget::new("app", targets, reqwest::Client::new(), restore)
     }
 
     fn account(active: bool) -> Holdings {
@@ -342,6 +423,42 @@ mod tests {
         assert!(target(false)
             .plan(Action::Restore, &person, &none, &account(true))
             .is_empty());
+    }
+
+    #[tokio::test]
+    async fn an_application_removed_from_the_secret_holds_nothing_and_is_skipped() {
+        let removed = ScimTarget::new(
+            "gone",
+            Arc::new(CachedSecret::fixed(TargetsConfig::default())),
+            reqwest::Client::new(),
+            true,
+        );
+        let person = Person {
+            id: UserId::parse("00u1").unwrap(),
+            login: Some("a@example.com".into()),
+        };
+        assert_eq!(
+            removed.inspect(&person, None).await.unwrap(),
+            Holdings::default()
+        );
+        let step = Step {
+            target: "scim:gone".into(),
+            op: Op::DeactivateAccount,
+            object: "a1".into(),
+            label: "a@example.com".into(),
+        };
+        let job = JobContext {
+            person,
+            action: Action::Deprovision,
+            event_uuid: crate::domain::EventUuid::parse("e1").unwrap(),
+            event_type: crate::domain::EventType::Deactivate,
+            published: "2026-01-01T00:00:00Z".into(),
+            job_id: "JOB#x".into(),
+        };
+        assert_eq!(
+            removed.apply(&step, &job).await.unwrap(),
+            Outcome::Skipped(REMOVED.into())
+        );
     }
 
     #[test]

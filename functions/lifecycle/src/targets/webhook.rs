@@ -16,20 +16,29 @@
 //! signatures, space-separated, the current key's first. Keys and signatures are never
 //! logged.
 //!
+//! The URL and the keys are read from the targets secret at each delivery, so a rotation
+//! reaches a warm function.
+//!
 //! | answer | outcome |
 //! |---|---|
 //! | 2xx | done |
-//! | 408, 429, 5xx, timeout, refused | transient error |
+//! | 401, 403 | the secret is read again and, if it changed, the delivery is signed and sent once more |
+//! | 401, 403, also after that | refused: the job waits for the next read of the secret |
+//! | – (the webhook left the targets secret since the cold start) | skipped |
+//! | 408, 429, 5xx, timeout, refused connection | transient error |
 //! | other 4xx | permanent error |
+
+use std::sync::Arc;
 
 use aws_lc_rs::hmac;
 use reqwest::header::CONTENT_TYPE;
 use serde_json::json;
 
-use super::settings::{WebhookConfig, WebhookKey};
+use super::settings::{TargetsConfig, WebhookConfig, WebhookKey};
 use super::{BoxFuture, JobContext, Op, Outcome, Step, Target, TargetError};
 use crate::clock::Timestamp;
 use crate::domain::{Action, Holdings, Person};
+use crate::secrets::CachedSecret;
 
 /// Header with the signatures, space-separated.
 pub const SIGNATURE_HEADER: &str = "webhook-signature";
@@ -42,18 +51,62 @@ pub const ID_HEADER: &str = "webhook-id";
 #[derive(Debug, Clone)]
 pub struct WebhookTarget {
     name: String,
-    config: WebhookConfig,
+    config_name: String,
+    targets: Arc<CachedSecret<TargetsConfig>>,
     http: reqwest::Client,
 }
 
 impl WebhookTarget {
-    /// A target named `webhook:<name>`.
-    pub fn new(config: WebhookConfig, http: reqwest::Client) -> Self {
+    /// A target named `webhook:<config_name>`, the webhook of that name in `targets`.
+    pub fn new(
+        config_name: &str,
+        targets: Arc<CachedSecret<TargetsConfig>>,
+        http: reqwest::Client,
+    ) -> Self {
         Self {
-            name: format!("webhook:{}", config.name),
-            config,
+            name: format!("webhook:{config_name}"),
+            config_name: config_name.to_owned(),
+            targets,
             http,
         }
+    }
+
+    /// This webhook's settings in one version of the secret.
+    fn config_in<'c>(&self, targets: &'c TargetsConfig) -> Result<&'c WebhookConfig, TargetError> {
+        targets
+            .webhooks
+            .iter()
+            .find(|w| w.name == self.config_name)
+            .ok_or_else(|| TargetError::Permanent {
+                target: self.name.clone(),
+                detail:
+                    "no longer in the targets secret; it leaves the list at the next cold start"
+                        .into(),
+            })
+    }
+
+    /// Signs and POSTs `body` with the settings of one version of the secret; the
+    /// answer's status.
+    async fn deliver(
+        &self,
+        config: &WebhookConfig,
+        id: &str,
+        ts: i64,
+        body: &str,
+    ) -> Result<u16, TargetError> {
+        let signatures = signature_header(&config.keys(), id, ts, body.as_bytes());
+        let resp = self
+            .http
+            .post(&config.url)
+            .header(CONTENT_TYPE, "application/json")
+            .header(ID_HEADER, id)
+            .header(TIMESTAMP_HEADER, ts.to_string())
+            .header(SIGNATURE_HEADER, signatures)
+            .body(body.to_owned())
+            .send()
+            .await
+            .map_err(|e| TargetError::transport(&self.name, &e))?;
+        Ok(resp.status().as_u16())
     }
 }
 
@@ -135,27 +188,33 @@ impl Target for WebhookTarget {
             .to_string();
             let ts = now.unix_seconds();
             let id = message_id(job.event_uuid.as_str(), &step.object, &self.name);
-            let signatures = signature_header(&self.config.keys(), &id, ts, body.as_bytes());
-            let resp = self
-                .http
-                .post(&self.config.url)
-                .header(CONTENT_TYPE, "application/json")
-                .header(ID_HEADER, id)
-                .header(TIMESTAMP_HEADER, ts.to_string())
-                .header(SIGNATURE_HEADER, signatures)
-                .body(body)
-                .send()
-                .await
-                .map_err(|e| TargetError::transport(&self.name, &e))?;
-            let status = resp.status().as_u16();
-            if resp.status().is_success() {
-                Ok(Outcome::Done)
-            } else {
-                Err(TargetError::from_status(
+            let version = self.targets.get().await;
+            if self.config_in(&version).is_err() {
+                return Ok(Outcome::Skipped(super::REMOVED.into()));
+            }
+            let mut status = self
+                .deliver(self.config_in(&version)?, &id, ts, &body)
+                .await?;
+            if matches!(status, 401 | 403) {
+                if let Some(fresh) = self.targets.refused(&version).await {
+                    tracing::info!(target = %self.name, status,
+                        "the receiver refused the signature; signing once more with the secret read again");
+                    status = self
+                        .deliver(self.config_in(&fresh)?, &id, ts, &body)
+                        .await?;
+                }
+            }
+            match status {
+                200..=299 => Ok(Outcome::Done),
+                401 | 403 => Err(TargetError::Refused {
+                    target: self.name.clone(),
+                    detail: format!("POST answered {status}"),
+                }),
+                _ => Err(TargetError::from_status(
                     &self.name,
                     status,
                     format!("POST answered {status}"),
-                ))
+                )),
             }
         })
     }

@@ -4,6 +4,7 @@
 mod auth;
 mod limits;
 mod log;
+mod rotation;
 mod scope;
 mod users;
 mod writes;

@@ -20,6 +20,7 @@ pub(super) async fn okta_client(
         org_url: org_url.trim_end_matches('/').to_owned(),
         credentials_secret_id: secret,
         rate_reserve: 0.0,
+        refresh: Default::default(),
     };
     // Reading for a plan is bound by Okta's rate: at the reserve, wait for the window.
     let options = ClientOptions {

@@ -32,6 +32,88 @@ pub fn router() -> Router<Arc<Sim>> {
         .route("/counters", get(counters))
         .route("/hooks/flush", post(flush))
         .route("/users/{id}/sessions", post(set_sessions))
+        .route("/api-tokens", post(rotate_api_tokens))
+        .route("/oauth-clients/{id}/keys", post(set_client_keys))
+}
+
+/// `{"add": ["<token>"], "revoke": ["<token>"]}`: an admin creating and revoking SSWS
+/// tokens. A revoked token answers 401 `E0000011` from then on.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TokenChange {
+    #[serde(default)]
+    add: Vec<String>,
+    #[serde(default)]
+    revoke: Vec<String>,
+}
+
+async fn rotate_api_tokens(State(sim): State<Arc<Sim>>, body: Bytes) -> Response {
+    let change: TokenChange = match parse(&body) {
+        Ok(c) => c,
+        Err(e) => return bad_request(e),
+    };
+    if change.add.iter().any(|t| t.trim().is_empty()) {
+        return bad_request("a token must not be empty");
+    }
+    let mut state = sim.lock();
+    state
+        .api_tokens
+        .retain(|t| !change.revoke.contains(&t.token));
+    for token in &change.add {
+        if !state.api_tokens.iter().any(|t| &t.token == token) {
+            state.add_default_token(token);
+        }
+    }
+    Json(json!({ "apiTokens": state.api_tokens.len() })).into_response()
+}
+
+/// `{"publicKeysPem": ["-----BEGIN PUBLIC KEY-----…"], "revokeTokens": true}`: the
+/// service app's keys become exactly these (a key rotation in the admin console); with
+/// `revokeTokens`, the access tokens issued to the app so far stop working too.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct KeyChange {
+    public_keys_pem: Vec<String>,
+    #[serde(default)]
+    revoke_tokens: bool,
+}
+
+async fn set_client_keys(
+    State(sim): State<Arc<Sim>>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let change: KeyChange = match parse(&body) {
+        Ok(c) => c,
+        Err(e) => return bad_request(e),
+    };
+    if change.public_keys_pem.is_empty() {
+        return bad_request("an app needs at least one key");
+    }
+    let mut keys = Vec::with_capacity(change.public_keys_pem.len());
+    for pem in &change.public_keys_pem {
+        match jsonwebtoken::DecodingKey::from_rsa_pem(pem.as_bytes()) {
+            Ok(k) => keys.push(k),
+            Err(e) => return bad_request(format!("bad public key: {e}")),
+        }
+    }
+    let mut state = sim.lock();
+    let Some(client) = state.clients.get_mut(&id) else {
+        return (
+            StatusCode::NOT_FOUND,
+            Json(json!({ "error": "unknown client" })),
+        )
+            .into_response();
+    };
+    client.keys = keys;
+    let count = client.keys.len();
+    let mut revoked = 0;
+    if change.revoke_tokens {
+        let before = state.access_tokens.len();
+        state.access_tokens.retain(|_, t| t.client_id != id);
+        revoked = before - state.access_tokens.len();
+    }
+    Json(json!({ "keys": count, "revokedTokens": revoked })).into_response()
 }
 
 fn bad_request(msg: impl Into<String>) -> Response {

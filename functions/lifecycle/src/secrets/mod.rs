@@ -1,5 +1,9 @@
-//! The hook secret: read from Secrets Manager, cached per execution environment,
-//! re-read on a mismatch at most once per interval, and tolerant of a rotation in flight.
+//! Secrets Manager. The hook secret: cached per execution environment, re-read on a
+//! mismatch at most once per interval, and tolerant of a rotation in flight. The
+//! credentials for Okta and the targets: [`cached::CachedSecret`], re-read when refused
+//! or old.
+
+pub mod cached;
 
 use std::fmt;
 use std::future::Future;
@@ -11,6 +15,8 @@ use aws_sdk_secretsmanager::Client;
 use subtle::ConstantTimeEq;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
+
+pub use cached::{CachedSecret, ReadFuture, RefreshSettings, SecretRead, Version};
 
 /// A secret value. It never prints: `Debug` shows `[redacted]` and there is no `Display`.
 #[derive(Clone, PartialEq, Eq)]
