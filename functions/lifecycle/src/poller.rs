@@ -31,6 +31,8 @@ use crate::store::{DynamoStore, IntakeStore, PollStatus, StoreError};
 pub const HOOK_DELIVERY_EVENT: &str = "event_hook.delivery";
 /// Most held jobs one run reads to count them and age the oldest.
 const HELD_READ: usize = 500;
+/// Who the audit trail names when the poller hands an abandoned job on.
+const RESCUER: &str = "okta-lifecycle:poller";
 /// Sweep windows overlap by this much, so a user deprovisioned during a sweep is not missed.
 const SWEEP_OVERLAP: Duration = Duration::from_secs(300);
 /// A job counts for a deprovisioning if its event is at most this much older than the
@@ -114,6 +116,8 @@ pub struct RunReport {
     pub held_jobs: u64,
     /// How long the longest-held of them has waited for an operator.
     pub oldest_held_seconds: Option<u64>,
+    /// Jobs found abandoned while running (their claim expired) and handed on again.
+    pub jobs_rescued: u64,
 }
 
 impl RunReport {
@@ -130,6 +134,7 @@ impl RunReport {
             m.observe("PollLag", Unit::Seconds, lag as f64);
         }
         m.count("JobsHeld", self.held_jobs);
+        m.count("JobsRescued", self.jobs_rescued);
         if let Some(age) = self.oldest_held_seconds {
             m.observe("OldestHeldSeconds", Unit::Seconds, age as f64);
         }
@@ -194,8 +199,41 @@ impl<O: OktaReader> Poller<O> {
         }
         if let Ok(report) = &mut result {
             self.count_held(report).await;
+            self.rescue_abandoned(report).await;
         }
         result
+    }
+
+    /// Jobs whose run died while `running` (its claim expired: an invocation killed or
+    /// timed out between claiming and settling, whose stream record has moved on) are
+    /// handed to the stream again, every minute, so none stays unfinished. One query of
+    /// the attention index; a failure only leaves them for the next run.
+    async fn rescue_abandoned(&self, report: &mut RunReport) {
+        let running = match self
+            .store
+            .jobs_in_status(&JobStatus::Running, None, HELD_READ)
+            .await
+        {
+            Ok(jobs) => jobs,
+            Err(e) => {
+                tracing::warn!(error = %e, "running jobs not looked at");
+                return;
+            }
+        };
+        let now = Timestamp::now();
+        for job in running
+            .iter()
+            .filter(|j| j.claim_expires_ms.is_some_and(|e| e < now.unix_millis()))
+        {
+            match self.store.rescue_abandoned(job, RESCUER, now).await {
+                Ok(true) => {
+                    report.jobs_rescued += 1;
+                    tracing::warn!(user_id = %job.user, job = %job.id, "a job abandoned while running is handed to the stream again");
+                }
+                Ok(false) => {}
+                Err(e) => tracing::warn!(error = %e, job = %job.id, "abandoned job not rescued"),
+            }
+        }
     }
 
     /// The jobs the fuse holds and the age of the oldest hold, every minute, so an alarm

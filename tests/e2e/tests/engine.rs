@@ -1319,3 +1319,99 @@ async fn okta_down_for_minutes_defers_the_job_and_fails_none_then_it_is_done() {
     assert_eq!(w.run(&engine, &key).await.status, Some(JobStatus::Done));
     assert_eq!(w.groups(&p.id).await, ["Everyone"]);
 }
+
+/// A stream batch of the jobs at `keys`, as the table's stream sends them, numbered from
+/// `first` up.
+fn batch(keys: &[&Key], first: u64) -> aws_lambda_events::event::dynamodb::Event {
+    let records: Vec<Value> = keys
+        .iter()
+        .enumerate()
+        .map(|(i, key)| {
+            json!({
+                "eventID": i.to_string(), "eventName": "INSERT", "eventVersion": "1.1",
+                "eventSource": "aws:dynamodb", "awsRegion": "us-east-1",
+                "dynamodb": {
+                    "Keys": {"pk": {"S": key.pk}, "sk": {"S": key.sk}},
+                    "SequenceNumber": (first + i as u64).to_string(), "SizeBytes": 10,
+                    "StreamViewType": "NEW_AND_OLD_IMAGES"
+                }
+            })
+        })
+        .collect();
+    serde_json::from_value(json!({ "Records": records })).expect("a stream event")
+}
+
+#[tokio::test]
+async fn a_batch_runs_users_side_by_side_and_reports_the_first_record_it_could_not_handle() {
+    let w = world().await;
+    let engine = w.engine(&[]).await;
+    let (a, b, c) = (
+        w.person("batch-a").await,
+        w.person("batch-b").await,
+        w.person("batch-c").await,
+    );
+    let mut keys = Vec::new();
+    for p in [&a, &b, &c] {
+        deactivate_okta_user(&w.okta, TOKEN, &p.id).await;
+        keys.push(
+            w.job(&engine, p, EventType::Deactivate, Timestamp::now())
+                .await,
+        );
+    }
+    // b's job cannot be read (its item is damaged): the table fails for that record only.
+    w.set(
+        &keys[1],
+        "published",
+        AttributeValue::S("not a time".into()),
+    )
+    .await;
+    // b's second job comes after the damaged one in the batch: it must wait for it.
+    let later = Timestamp::now();
+    let b_later = w.job(&engine, &b, EventType::Deactivate, later).await;
+
+    let mut metrics = lifecycle::metrics::Metrics::invocation("deprovision");
+    let response = engine
+        .handle(
+            batch(&[&keys[0], &keys[1], &keys[2], &b_later], 700),
+            "test",
+            Instant::now() + Duration::from_secs(60),
+            &mut metrics,
+        )
+        .await;
+    let failed: Vec<_> = response
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.clone())
+        .collect();
+    assert_eq!(
+        failed,
+        [Some("701".to_owned())],
+        "b's damaged job, the earliest"
+    );
+
+    // a and c, before and after it in the batch, ran to the end; b's later job did not
+    // overtake the one the stream will hand over again.
+    for (p, key) in [(&a, &keys[0]), (&c, &keys[2])] {
+        assert_eq!(w.groups(&p.id).await, ["Everyone"], "{}", p.login);
+        let job = engine.store().job(key).await.unwrap().unwrap();
+        assert_eq!(job.status, JobStatus::Done);
+    }
+    let untouched = engine.store().job(&b_later).await.unwrap().unwrap();
+    assert_eq!(untouched.status, JobStatus::Pending);
+    assert_eq!(
+        w.groups(&b.id).await,
+        ["Engineering", "Everyone", "VPN Users"]
+    );
+
+    // Handed over again from the failed record, a's and c's done jobs are not run twice.
+    let again = engine
+        .handle(
+            batch(&[&keys[2]], 702),
+            "test",
+            Instant::now() + Duration::from_secs(60),
+            &mut metrics,
+        )
+        .await;
+    assert!(again.batch_item_failures.is_empty());
+    assert_eq!(w.accepted(&c.id).await.len(), 1, "one webhook for c");
+}

@@ -8,7 +8,7 @@ use lifecycle::clock::Timestamp;
 use lifecycle::domain::UserRef;
 use lifecycle::domain::{AcceptedEvent, IntakeContext, Source};
 use lifecycle::domain::{AuditAction, AuditEntry, AuditOutcome, Op};
-use lifecycle::domain::{EventType, EventUuid, UserId};
+use lifecycle::domain::{EventType, EventUuid, JobStatus, UserId};
 use lifecycle::store::{DynamoStore, IntakeStore, Key, Quarantine, StoreError};
 
 async fn store(stack: &Stack) -> DynamoStore {
@@ -521,4 +521,70 @@ async fn steps_recorded_together_are_all_on_the_job_with_a_line_each_past_one_tr
     let lost = store.record_steps(&job, "run-0", &more).await.unwrap_err();
     assert!(matches!(lost, StoreError::Conflict { .. }), "{lost}");
     assert_eq!(store.audit_trail(&job.user).await.unwrap().len(), n);
+}
+
+#[tokio::test]
+async fn a_job_whose_run_died_while_running_is_handed_on_once_and_a_live_run_never() {
+    let stack = Stack::get();
+    let (store, _, _) = fresh_store(&stack).await;
+    let e = event(&unique("00u"));
+    store
+        .record_events(std::slice::from_ref(&e), &ctx(Source::Hook))
+        .await
+        .unwrap();
+    let key = Key::job(&e.user.id, &e.published, &e.uuid);
+    let job = store.job(&key).await.unwrap().unwrap();
+    // Claimed two minutes ago for one minute: the run died and its claim expired.
+    let long_ago = Timestamp::now().minus(Duration::from_secs(120));
+    let dead = store
+        .claim_job(&job, "stream:1", long_ago, Duration::from_secs(60))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(store
+        .rescue_abandoned(&dead, "okta-lifecycle:poller", Timestamp::now())
+        .await
+        .unwrap());
+    let now = store.job(&key).await.unwrap().unwrap();
+    assert_eq!(now.status, JobStatus::RetryRequested);
+    assert_eq!(now.claim, None);
+    // Twice is once: the job moved on.
+    assert!(!store
+        .rescue_abandoned(&dead, "okta-lifecycle:poller", Timestamp::now())
+        .await
+        .unwrap());
+    let trail = store.audit_trail(&e.user.id).await.unwrap();
+    assert_eq!(trail.len(), 1, "{trail:?}");
+    assert_eq!(trail[0].actor, "okta-lifecycle:poller");
+
+    // A run that holds a live claim is left alone.
+    let live = store
+        .claim_job(&now, "stream:2", Timestamp::now(), Duration::from_secs(60))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!store
+        .rescue_abandoned(&live, "okta-lifecycle:poller", Timestamp::now())
+        .await
+        .unwrap());
+    // Even one read while it was expired: a new claim taken since wins.
+    let stale_view = lifecycle::domain::Job {
+        claim_expires_ms: Some(0),
+        ..live.clone()
+    };
+    assert!(!store
+        .rescue_abandoned(
+            &lifecycle::domain::Job {
+                claim: Some("stream:1".into()),
+                ..stale_view
+            },
+            "okta-lifecycle:poller",
+            Timestamp::now()
+        )
+        .await
+        .unwrap());
+    assert_eq!(
+        store.job(&key).await.unwrap().unwrap().status,
+        JobStatus::Running
+    );
 }

@@ -1,22 +1,42 @@
 //! The DynamoDB stream's side of the engine: a batch of records in, a partial-failure
-//! answer out. Records are taken in order, one span per record; the first one that cannot
-//! be handled stops the batch so that each user's jobs keep their order.
+//! answer out. Each user's records are taken in order; different users' run side by side
+//! (a job waits mostly on Okta and the targets). The first record that cannot be handled
+//! stops its user's chain, and the earliest such record in the batch is reported, so the
+//! stream retries from it and the order of each user's jobs holds. A record after it that
+//! did run is handed over again and finds its job settled.
 
+use std::collections::HashMap;
 use std::time::Instant;
 
 use aws_lambda_events::event::dynamodb::{Event, EventRecord};
 use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
 use tracing::Instrument;
 
-use super::Engine;
+use super::{Engine, JobReport};
 use crate::domain::JobStatus;
 use crate::metrics::{Metrics, Unit};
-use crate::store::{IntakeStore, Key};
+use crate::store::{IntakeStore, Key, StoreError};
+
+/// A job's record in a batch: where it is, its key, its run's claim token.
+struct JobRecord {
+    position: usize,
+    key: Key,
+    token: String,
+    sequence: Option<String>,
+}
+
+/// How one record's run ended, and how long it took.
+struct Handled {
+    position: usize,
+    key: Key,
+    sequence: Option<String>,
+    result: Result<JobReport, StoreError>,
+    started: Instant,
+}
 
 impl Engine {
-    /// Handles one stream batch. Records are taken in order; the first one that cannot be
-    /// handled (the table failed) is reported, so the stream retries from it and the
-    /// order of each user's jobs holds.
+    /// Handles one stream batch (see the module doc): users side by side, each user's
+    /// jobs in order, the earliest record that could not be handled reported.
     pub async fn handle(
         &self,
         event: Event,
@@ -25,9 +45,9 @@ impl Engine {
         metrics: &mut Metrics,
     ) -> DynamoDbEventResponse {
         let mut response = DynamoDbEventResponse::default();
-        // The operator's dry-run switch, read once per batch (at the first job).
-        let mut dry_run_switch = None;
-        for record in &event.records {
+        let mut chains: Vec<Vec<JobRecord>> = Vec::new();
+        let mut chain_of: HashMap<String, usize> = HashMap::new();
+        for (position, record) in event.records.iter().enumerate() {
             let sequence = record.change.sequence_number.clone();
             let Some(key) = job_key(record) else {
                 tracing::warn!(event_name = %record.event_name, "stream record is not a job; ignored");
@@ -39,45 +59,102 @@ impl Engine {
                 Some(seq) => format!("stream:{seq}"),
                 None => format!("request:{request_id}"),
             };
-            let started = Instant::now();
-            let switch = match dry_run_switch {
-                Some(on) => Ok(on),
-                None => self.store.integration().await.map(|i| i.dry_run),
-            };
-            let result = match switch {
-                Ok(on) => {
-                    dry_run_switch = Some(on);
-                    let span = tracing::info_span!("job", user = %key.pk, job = %key.sk);
-                    self.run_job_with(&key, &token, request_id, deadline, on)
-                        .instrument(span)
-                        .await
-                }
-                Err(e) => Err(e),
-            };
-            match result {
+            let chain = *chain_of.entry(key.pk.clone()).or_insert_with(|| {
+                chains.push(Vec::new());
+                chains.len() - 1
+            });
+            chains[chain].push(JobRecord {
+                position,
+                key,
+                token,
+                sequence,
+            });
+        }
+        let Some(first) = chains.iter().flatten().min_by_key(|r| r.position) else {
+            return response;
+        };
+        // The operator's dry-run switch, read once per batch.
+        let dry_run = match self.store.integration().await {
+            Ok(integration) => integration.dry_run,
+            Err(e) => {
+                metrics.count("JobRunsUnrecorded", 1);
+                tracing::error!(error = %e, "the integration's switches could not be read; the stream will retry the batch");
+                response
+                    .batch_item_failures
+                    .push(failure(first.sequence.clone()));
+                return response;
+            }
+        };
+        let runs = chains
+            .iter()
+            .map(|chain| self.run_chain(chain, request_id, deadline, dry_run));
+        let mut handled: Vec<Handled> = futures_util::future::join_all(runs)
+            .await
+            .into_iter()
+            .flatten()
+            .collect();
+        handled.sort_by_key(|h| h.position);
+        for h in handled {
+            match h.result {
                 Ok(report) => {
                     let status = report.status.as_ref().map_or("none", JobStatus::as_str);
                     metrics.count_by("JobRuns", "status", status, 1);
                     if let Some(ms) = report.removed_after_ms {
                         metrics.observe("TimeToRemoval", Unit::Seconds, ms as f64 / 1000.0);
                     }
-                    tracing::info!(user = %key.pk, job = %report.job, status = report.status.as_ref().map_or("none", JobStatus::as_str),
+                    tracing::info!(user = %h.key.pk, job = %report.job, status,
                         detail = report.detail.as_deref().unwrap_or(""),
-                        elapsed_ms = started.elapsed().as_millis() as u64, "job handled")
+                        elapsed_ms = h.started.elapsed().as_millis() as u64, "job handled")
                 }
                 Err(e) => {
                     metrics.count("JobRunsUnrecorded", 1);
-                    tracing::error!(user = %key.pk, job = %key.sk, error = %e,
+                    tracing::error!(user = %h.key.pk, job = %h.key.sk, error = %e,
                         "job could not be handled; the stream will retry it");
-                    let mut failure = DynamoDbBatchItemFailure::default();
-                    failure.item_identifier = sequence;
-                    response.batch_item_failures.push(failure);
-                    break;
+                    if response.batch_item_failures.is_empty() {
+                        response.batch_item_failures.push(failure(h.sequence));
+                    }
                 }
             }
         }
         response
     }
+
+    /// One user's records in order, up to the first that could not be handled.
+    async fn run_chain(
+        &self,
+        chain: &[JobRecord],
+        request_id: &str,
+        deadline: Instant,
+        dry_run: bool,
+    ) -> Vec<Handled> {
+        let mut out = Vec::with_capacity(chain.len());
+        for record in chain {
+            let started = Instant::now();
+            let span = tracing::info_span!("job", user = %record.key.pk, job = %record.key.sk);
+            let result = self
+                .run_job_with(&record.key, &record.token, request_id, deadline, dry_run)
+                .instrument(span)
+                .await;
+            let stop = result.is_err();
+            out.push(Handled {
+                position: record.position,
+                key: record.key.clone(),
+                sequence: record.sequence.clone(),
+                result,
+                started,
+            });
+            if stop {
+                break;
+            }
+        }
+        out
+    }
+}
+
+fn failure(sequence: Option<String>) -> DynamoDbBatchItemFailure {
+    let mut failure = DynamoDbBatchItemFailure::default();
+    failure.item_identifier = sequence;
+    failure
 }
 
 /// The job key of a stream record, if it is one (the filter should let only jobs through).

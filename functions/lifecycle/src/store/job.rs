@@ -431,6 +431,57 @@ impl DynamoStore {
         }
     }
 
+    /// A job left `running` by a run that died (its claim expired, and no stream record
+    /// will come for it again) is asked for once more: `retry_requested`, with an audit
+    /// line naming `actor`, in one transaction, only if the claim read is still the job's
+    /// and has expired, so a live run is never disturbed. `false` when it changed.
+    pub async fn rescue_abandoned(
+        &self,
+        job: &Job,
+        actor: &str,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let (Some(claim), Some(expires)) = (job.claim.as_deref(), job.claim_expires_ms) else {
+            return Ok(false);
+        };
+        if job.status != JobStatus::Running || expires >= now.unix_millis() {
+            return Ok(false);
+        }
+        let mut u = request_expr(&JobStatus::Running, &JobStatus::RetryRequested, actor, now);
+        u.remove("claim").remove("claim_expires_ms");
+        let (c, held) = (u.name("claim"), u.value(s(claim)));
+        let (e, now_ms) = (u.name("claim_expires_ms"), u.value(n(now.unix_millis())));
+        u.condition(format!("{c} = {held} AND {e} < {now_ms}"));
+        let update = build(u.apply_to_update(self.update_of(&Key::of_job(job))).build())?;
+        let audit = AuditEntry {
+            detail: Some(format!(
+                "was running; its run's claim expired at {} ms with no end recorded",
+                expires
+            )),
+            ..AuditEntry::for_job(
+                job,
+                AuditAction::Operator(JobStatus::RetryRequested),
+                AuditOutcome::Requested,
+                actor,
+                now,
+            )
+        };
+        match self
+            .transact(
+                "rescue abandoned job",
+                vec![
+                    TransactWriteItem::builder().update(update).build(),
+                    self.audit_put(&audit)?,
+                ],
+            )
+            .await
+        {
+            Ok(()) => Ok(true),
+            Err(StoreError::Conflict { .. }) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Jobs now in `status` across every user, by the time of their event (from `since`
     /// on), oldest first, at most `limit`: one query of the attention index, which holds
     /// only the jobs that have not settled. The index is eventually consistent: a job
