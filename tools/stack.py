@@ -274,6 +274,9 @@ def up() -> None:
         # A refused credential may be read again after 5 s (30 s deployed), so the rotation
         # tests' jobs deferred behind a read made moments before wait seconds, not half a minute.
         fn_env["SECRET_REFRESH_SECONDS"] = LOCAL_SECRET_REFRESH
+        # moto answers one request at a time: users of a batch side by side would only
+        # queue in it, past the functions' 800 ms attempt timeout (DynamoDB takes them).
+        fn_env["BATCH_USERS_AT_ONCE"] = os.environ.get("BATCH_USERS_AT_ONCE", "1")
         # An empty parameter (SyncScopeGroup, say) is a variable left unset: the functions
         # read an empty value as unset, and the env file cannot hold one.
         fn_env = {k: v for k, v in fn_env.items() if v != ""}

@@ -52,6 +52,7 @@
 //! | `STEP_TIMEOUT_SECONDS` | `10` | limit on each call to a target |
 //! | `STEP_MAX_ATTEMPTS` | `3` | tries of one step within an attempt (temporary errors only) |
 //! | `JOB_CLAIM_SECONDS` | `180` | how long a claim on a job lasts; longer than the function's timeout |
+//! | `BATCH_USERS_AT_ONCE` | `4` | users of one stream batch whose jobs run side by side (each user's in order) |
 //!
 //! The actions function (`POST /actions`) reads `TABLE_NAME`, `OKTA_ORG_URL`,
 //! `OKTA_CREDENTIALS_SECRET_ID`, `OKTA_RATE_RESERVE_PERCENT`, and:
@@ -368,6 +369,8 @@ pub struct EngineConfig {
     pub step_max_attempts: u32,
     /// How long a claim lasts.
     pub claim: Duration,
+    /// Users of one stream batch whose jobs run side by side.
+    pub batch_users_at_once: usize,
 }
 
 impl EngineConfig {
@@ -410,6 +413,11 @@ impl EngineConfig {
                 env.number("STEP_MAX_ATTEMPTS", 3)?,
             )?,
             claim: env.seconds("JOB_CLAIM_SECONDS", 180)?,
+            batch_users_at_once: usize::try_from(at_least_one(
+                "BATCH_USERS_AT_ONCE",
+                env.number("BATCH_USERS_AT_ONCE", 4)?,
+            )?)
+            .unwrap_or(1),
         })
     }
 }

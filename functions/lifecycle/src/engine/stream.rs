@@ -1,6 +1,6 @@
 //! The DynamoDB stream's side of the engine: a batch of records in, a partial-failure
-//! answer out. Each user's records are taken in order; different users' run side by side
-//! (a job waits mostly on Okta and the targets). The first record that cannot be handled
+//! answer out. Each user's records are taken in order; different users' run side by side,
+//! `BATCH_USERS_AT_ONCE` at a time (a job waits mostly on Okta and the targets). The first record that cannot be handled
 //! stops its user's chain, and the earliest such record in the batch is reported, so the
 //! stream retries from it and the order of each user's jobs holds. A record after it that
 //! did run is handed over again and finds its job settled.
@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use std::time::Instant;
 
 use aws_lambda_events::event::dynamodb::{Event, EventRecord};
+use futures_util::StreamExt;
 use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
 use tracing::Instrument;
 
@@ -85,10 +86,11 @@ impl Engine {
                 return response;
             }
         };
-        let runs = chains
-            .iter()
-            .map(|chain| self.run_chain(chain, request_id, deadline, dry_run));
-        let mut handled: Vec<Handled> = futures_util::future::join_all(runs)
+        let at_once = self.config().batch_users_at_once.max(1);
+        let mut handled: Vec<Handled> = futures_util::stream::iter(chains.iter())
+            .map(|chain| self.run_chain(chain, request_id, deadline, dry_run))
+            .buffer_unordered(at_once)
+            .collect::<Vec<_>>()
             .await
             .into_iter()
             .flatten()
