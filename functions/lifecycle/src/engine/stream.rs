@@ -9,8 +9,8 @@ use std::collections::HashMap;
 use std::time::Instant;
 
 use aws_lambda_events::event::dynamodb::{Event, EventRecord};
-use futures_util::StreamExt;
 use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
+use futures_util::StreamExt;
 use tracing::Instrument;
 
 use super::{Engine, JobReport};
