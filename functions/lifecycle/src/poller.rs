@@ -182,11 +182,23 @@ impl<O: OktaReader> Poller<O> {
                 .as_millis() as u64,
             "poll run starting"
         );
-        if !self
+        let acquired = match self
             .store
             .acquire_lease(owner, started, self.config.lease)
-            .await?
+            .await
         {
+            Ok(acquired) => acquired,
+            Err(e) => {
+                // The write may have been made and only its answer lost (a timeout): give
+                // back what may be ours (the release is conditional on this owner), so the
+                // next run does not wait out a lease nobody holds.
+                if let Err(release) = self.store.release_lease(owner).await {
+                    tracing::warn!(error = %release, "lease not released; it expires by itself");
+                }
+                return Err(e);
+            }
+        };
+        if !acquired {
             tracing::info!("another poll run holds the lease; skipping");
             return Ok(RunReport {
                 outcome: PollOutcome::Skipped,
