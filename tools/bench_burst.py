@@ -59,7 +59,7 @@ def log(msg: str) -> None:
 
 
 class Okta(bench_sync.Okta):
-    """The simulator's API as the driver uses it: unmetered, retried on a refused connection."""
+    """The simulator's API as the driver uses it: outside the limits it measures."""
 
     def call(self, method: str, path: str, body=None):
         req = urllib.request.Request(f"{self.url}{path}", method=method,
@@ -176,17 +176,15 @@ def check_person(okta: Okta, env: dict[str, str], ddb, person: dict, webhooks: d
         problems.append(f"jobs {statuses}")
     key[":sk"] = {"S": "AUDIT#"}
     audit_table = env.get("AUDIT_TABLE_NAME") or env["TABLE_NAME"]
-    lines, start = [], None
+    query = {"TableName": audit_table, "ConsistentRead": True,
+             "KeyConditionExpression": "pk = :pk AND begins_with(sk, :sk)", "ExpressionAttributeValues": key}
+    lines = []
     while True:
-        page = ddb.query(TableName=audit_table, ConsistentRead=True, ExclusiveStartKey=start,
-                         KeyConditionExpression="pk = :pk AND begins_with(sk, :sk)",
-                         ExpressionAttributeValues=key) if start else \
-            ddb.query(TableName=audit_table, ConsistentRead=True,
-                      KeyConditionExpression="pk = :pk AND begins_with(sk, :sk)", ExpressionAttributeValues=key)
+        page = ddb.query(**query)
         lines += [f"{i['action']['S']} {i['outcome']['S']}" for i in page["Items"]]
-        start = page.get("LastEvaluatedKey")
-        if not start:
+        if "LastEvaluatedKey" not in page:
             break
+        query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
     # A run that failed part-way and ran again records its snapshot and plan again and
     # finds some steps already done: the trail holds every attempt, each step at least
     # once as done or already so, and one end.

@@ -415,16 +415,23 @@ impl DynamoStore {
                 now,
             )
         };
-        match self
-            .transact(
-                "operator request",
-                vec![
-                    TransactWriteItem::builder().update(update).build(),
-                    self.audit_put(&audit)?,
-                ],
-            )
+        self.move_with_line("operator request", update, &audit)
             .await
-        {
+    }
+
+    /// A job's conditional move and its audit line, in one transaction; `false` when the
+    /// condition no longer holds (the job changed meanwhile).
+    async fn move_with_line(
+        &self,
+        op: &'static str,
+        update: aws_sdk_dynamodb::types::Update,
+        audit: &AuditEntry,
+    ) -> Result<bool, StoreError> {
+        let items = vec![
+            TransactWriteItem::builder().update(update).build(),
+            self.audit_put(audit)?,
+        ];
+        match self.transact(op, items).await {
             Ok(()) => Ok(true),
             Err(StoreError::Conflict { .. }) => Ok(false),
             Err(e) => Err(e),
@@ -466,20 +473,8 @@ impl DynamoStore {
                 now,
             )
         };
-        match self
-            .transact(
-                "rescue abandoned job",
-                vec![
-                    TransactWriteItem::builder().update(update).build(),
-                    self.audit_put(&audit)?,
-                ],
-            )
+        self.move_with_line("rescue abandoned job", update, &audit)
             .await
-        {
-            Ok(()) => Ok(true),
-            Err(StoreError::Conflict { .. }) => Ok(false),
-            Err(e) => Err(e),
-        }
     }
 
     /// Jobs now in `status` across every user, by the time of their event (from `since`
