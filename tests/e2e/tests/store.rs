@@ -588,3 +588,185 @@ async fn a_job_whose_run_died_while_running_is_handed_on_once_and_a_live_run_nev
         JobStatus::Running
     );
 }
+
+fn planning_drop() -> lifecycle::domain::SyncDrop {
+    let now = Timestamp::now();
+    lifecycle::domain::SyncDrop {
+        id: unique("drop"),
+        bucket: "sync-bucket".into(),
+        key: "incoming/people.csv".into(),
+        version: Some("v1".into()),
+        status: lifecycle::domain::DropStatus::Planning,
+        digest: None,
+        plan_key: None,
+        plan_version: None,
+        plan_digest: None,
+        totals: None,
+        refusals: None,
+        error: None,
+        requests: Vec::new(),
+        created_at: now,
+        updated_at: now,
+        released_by: None,
+    }
+}
+
+#[tokio::test]
+async fn a_drop_is_settled_and_released_only_with_its_audit_line() {
+    use lifecycle::domain::{AuditSubject, DropStatus};
+    use lifecycle::store::DropClaim;
+    use lifecycle::sync::drop::audit_line;
+
+    let stack = Stack::get();
+    let (store, _, _) = fresh_store(&stack).await;
+    let mut drop = planning_drop();
+    let claim = store
+        .claim_drop(&drop, "run-1", Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert_eq!(claim, DropClaim::Claimed);
+
+    // A line already holds the settle's key (as an earlier attempt's line would): the
+    // transaction is refused whole, and the drop is still planning, still claimed.
+    drop.status = DropStatus::Held;
+    drop.updated_at = Timestamp::now();
+    let line = audit_line(&drop, "sync:run-1");
+    store.append_audit(&line).await.unwrap();
+    let refused = store.settle_drop(&drop, "run-1", &line).await.unwrap_err();
+    assert!(matches!(refused, StoreError::Conflict { .. }), "{refused}");
+    let now = store.sync_drop(&drop.id).await.unwrap().unwrap();
+    assert_eq!(now.status, DropStatus::Planning, "nothing moved: {now:?}");
+
+    // Settled with a fresh line: the drop and its line together.
+    drop.updated_at = Timestamp::now();
+    let settled = audit_line(&drop, "sync:run-1");
+    store.settle_drop(&drop, "run-1", &settled).await.unwrap();
+    assert_eq!(
+        store.sync_drop(&drop.id).await.unwrap().unwrap().status,
+        DropStatus::Held
+    );
+    // A second settle (another run's claim) moves nothing and writes no line.
+    drop.updated_at = Timestamp::now();
+    let late = audit_line(&drop, "sync:run-2");
+    let again = store.settle_drop(&drop, "run-2", &late).await.unwrap_err();
+    assert!(matches!(again, StoreError::Conflict { .. }), "{again}");
+
+    // Released once, with its line; a second release is refused and adds none.
+    drop.status = DropStatus::Released;
+    drop.released_by = Some("operator:ada".into());
+    drop.updated_at = Timestamp::now();
+    let released = audit_line(&drop, "operator:ada");
+    store.release_drop(&drop, &released).await.unwrap();
+    drop.updated_at = Timestamp::now();
+    let twice = audit_line(&drop, "operator:bob");
+    let refused = store.release_drop(&drop, &twice).await.unwrap_err();
+    assert!(matches!(refused, StoreError::Conflict { .. }), "{refused}");
+
+    let trail: Vec<_> = store
+        .audit_trail_of(&AuditSubject::Integration)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|l| l.job_id == drop.id)
+        .map(|l| (l.action.to_string(), l.actor))
+        .collect();
+    assert_eq!(
+        trail,
+        vec![
+            ("sync.held".to_owned(), "sync:run-1".to_owned()),
+            ("sync.held".to_owned(), "sync:run-1".to_owned()),
+            ("sync.released".to_owned(), "operator:ada".to_owned()),
+        ],
+        "the planted line, the settle's, the release's: no line without its move"
+    );
+}
+
+fn snapshot_line(job: &lifecycle::domain::Job, seq: u32, snapshot: &str) -> AuditEntry {
+    AuditEntry {
+        seq,
+        detail: Some(snapshot.into()),
+        ..AuditEntry::for_job(
+            job,
+            AuditAction::Snapshot,
+            AuditOutcome::Recorded,
+            "deprovision:test",
+            Timestamp::parse("2026-11-23T10:00:01.000Z").unwrap(),
+        )
+    }
+}
+
+#[tokio::test]
+async fn a_snapshot_is_stored_only_with_its_audit_line_and_the_first_one_stands() {
+    use lifecycle::domain::{GroupRef, Holdings, Snapshot};
+    let stack = Stack::get();
+    let (store, _, _) = fresh_store(&stack).await;
+    let job = claimed_job(&store, "run-1").await;
+    let holding = |group: &str| -> Snapshot {
+        let mut s = Snapshot::new();
+        s.insert(
+            "okta".into(),
+            Holdings {
+                groups: vec![GroupRef {
+                    id: group.into(),
+                    name: group.into(),
+                }],
+                account: None,
+            },
+        );
+        s
+    };
+
+    // The line's key is taken (as by an earlier write of the same line): refused whole,
+    // and no snapshot is stored to go on with.
+    let taken = snapshot_line(&job, 1, "planted");
+    store.append_audit(&taken).await.unwrap();
+    let refused = store
+        .save_snapshot(
+            &job.user,
+            &holding("00gA"),
+            &job.id,
+            None,
+            Timestamp::now(),
+            &taken,
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(refused, StoreError::Conflict { .. }), "{refused}");
+    let state = store.user_state(&job.user).await.unwrap();
+    assert!(state.snapshot.is_none(), "{:?}", state.snapshot);
+
+    // Stored with its line; a later attempt's snapshot is not, and writes no line.
+    let first = holding("00gFirst");
+    let stored = store
+        .save_snapshot(
+            &job.user,
+            &first,
+            &job.id,
+            None,
+            Timestamp::now(),
+            &snapshot_line(&job, 2, "first"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(stored, first);
+    let again = store
+        .save_snapshot(
+            &job.user,
+            &holding("00gLater"),
+            &job.id,
+            None,
+            Timestamp::now(),
+            &snapshot_line(&job, 3, "later"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(again, first, "the first snapshot stands");
+    let lines: Vec<_> = store
+        .audit_trail(&job.user)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter_map(|l| l.detail)
+        .collect();
+    assert_eq!(lines, vec!["planted".to_owned(), "first".to_owned()]);
+}

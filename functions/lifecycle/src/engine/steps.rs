@@ -137,19 +137,18 @@ impl Engine {
         now: &Snapshot,
         replacing: Option<&str>,
     ) -> Result<Snapshot, Stop> {
-        let job = &run.job;
-        let stored = self
-            .store
-            .save_snapshot(&job.user, now, &job.id, replacing, Timestamp::now())
-            .await?;
         let outcome = if replacing.is_some() {
             AuditOutcome::Replaced
         } else {
             AuditOutcome::Recorded
         };
         let mut entry = run.audit(AuditAction::Snapshot, outcome);
-        entry.detail = Some(serde_json::to_string(&stored).unwrap_or_default());
-        self.store.append_audit(&entry).await?;
+        entry.detail = Some(serde_json::to_string(now).unwrap_or_default());
+        let job = &run.job;
+        let stored = self
+            .store
+            .save_snapshot(&job.user, now, &job.id, replacing, Timestamp::now(), &entry)
+            .await?;
         Ok(stored)
     }
 

@@ -14,7 +14,7 @@ use super::job::corrupt;
 use super::update::UpdateExpr;
 use super::{DynamoStore, Key, StoreError};
 use crate::clock::Timestamp;
-use crate::domain::{DropStatus, SyncDrop};
+use crate::domain::{AuditEntry, DropStatus, SyncDrop};
 
 /// The attention index's value for a held drop.
 const HELD: &str = "sync_held";
@@ -111,13 +111,18 @@ impl DynamoStore {
 
     /// Records how the run `token` ended the drop it claimed (applied, held or invalid),
     /// with what it stored; refused (a conflict) when its claim was taken over.
-    pub async fn settle_drop(&self, drop: &SyncDrop, token: &str) -> Result<(), StoreError> {
+    pub async fn settle_drop(
+        &self,
+        drop: &SyncDrop,
+        token: &str,
+        audit: &AuditEntry,
+    ) -> Result<(), StoreError> {
         let mut u = drop_fields(drop);
         let (claim, mine) = (u.name("claim"), u.value(s(token)));
         let (status, planning) = (u.name("status"), u.value(s(DropStatus::Planning.as_str())));
         u.condition(format!("{claim} = {mine} AND {status} = {planning}"));
         u.remove("claim").remove("claim_expires_ms");
-        self.write_drop(drop, u, "settle drop").await
+        self.write_drop(drop, u, audit, "settle drop").await
     }
 
     /// Gives back the claim of the run `token` on a drop it could not settle, so that
@@ -136,30 +141,37 @@ impl DynamoStore {
 
     /// Marks a held drop released by `actor`, once: refused (a conflict) when it is not
     /// held any more (another operator released it first).
-    pub async fn release_drop(&self, drop: &SyncDrop) -> Result<(), StoreError> {
+    pub async fn release_drop(
+        &self,
+        drop: &SyncDrop,
+        audit: &AuditEntry,
+    ) -> Result<(), StoreError> {
         let mut u = drop_fields(drop);
         let (status, held) = (u.name("status"), u.value(s(DropStatus::Held.as_str())));
         u.condition(format!("{status} = {held}"));
-        self.write_drop(drop, u, "release drop").await
+        self.write_drop(drop, u, audit, "release drop").await
     }
 
+    /// The drop's conditional write and its line in the integration's trail, in one
+    /// transaction: a drop is never settled without its line (a notification delivered
+    /// again finds it settled and writes nothing more), nor a line left without the move.
     async fn write_drop(
         &self,
         drop: &SyncDrop,
         u: UpdateExpr,
+        audit: &AuditEntry,
         op: &'static str,
     ) -> Result<(), StoreError> {
-        match self
-            .update_request(&Key::sync_drop(&drop.id), u)
-            .send()
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(e) if condition_failed(&e) => Err(StoreError::Conflict {
+        let items = vec![
+            self.transact_update(&Key::sync_drop(&drop.id), u)?,
+            self.audit_put(audit)?,
+        ];
+        match self.transact(op, items).await {
+            Err(StoreError::Conflict { .. }) => Err(StoreError::Conflict {
                 op,
                 detail: format!("drop {} changed meanwhile", drop.id),
             }),
-            Err(e) => Err(classify("UpdateItem", &e)),
+            other => other,
         }
     }
 

@@ -3,12 +3,12 @@
 
 use aws_sdk_dynamodb::types::TransactWriteItem;
 
-use super::dynamo::{classify, condition_failed, s, text};
+use super::dynamo::{s, text};
 use super::job::corrupt;
 use super::update::UpdateExpr;
 use super::{DynamoStore, Key, StoreError};
 use crate::clock::Timestamp;
-use crate::domain::{Action, Snapshot, StateUpdate, UserId, UserState};
+use crate::domain::{Action, AuditEntry, Snapshot, StateUpdate, UserId, UserState};
 
 impl DynamoStore {
     /// Reads a user's state; a user never acted on has the default.
@@ -47,8 +47,10 @@ impl DynamoStore {
     }
 
     /// Stores the snapshot unless one is already there (an earlier, partial run took it
-    /// before removing anything), or in place of the one `replacing` took. Returns the
-    /// snapshot that is stored now.
+    /// before removing anything), or in place of the one `replacing` took, together with
+    /// its audit line `line`: a snapshot is never stored without its line. Returns the
+    /// snapshot that is stored now; when an earlier attempt's is kept, no line is added
+    /// (that snapshot has its own).
     pub async fn save_snapshot(
         &self,
         user: &UserId,
@@ -56,6 +58,7 @@ impl DynamoStore {
         job_id: &str,
         replacing: Option<&str>,
         now: Timestamp,
+        line: &AuditEntry,
     ) -> Result<Snapshot, StoreError> {
         let json = serde_json::to_string(snapshot).map_err(|e| StoreError::Rejected {
             op: "encode snapshot",
@@ -72,13 +75,22 @@ impl DynamoStore {
         u.condition(format!(
             "attribute_not_exists({snap}) OR (attribute_exists({snap_job}) AND {snap_job} = {old})"
         ));
-        let result = self.update_request(&Key::user_state(user), u).send().await;
-        match result {
-            Ok(_) => Ok(snapshot.clone()),
-            Err(e) if condition_failed(&e) => {
-                Ok(self.user_state(user).await?.snapshot.unwrap_or_default())
-            }
-            Err(e) => Err(classify("UpdateItem", &e)),
+        let items = vec![
+            self.transact_update(&Key::user_state(user), u)?,
+            self.audit_put(line)?,
+        ];
+        match self.transact("save snapshot", items).await {
+            Ok(()) => Ok(snapshot.clone()),
+            // Refused because a snapshot is there: that one stands. With none there, the
+            // line's key was taken: nothing is stored, and the run must not go on as if.
+            Err(StoreError::Conflict { op, .. }) => match self.user_state(user).await?.snapshot {
+                Some(stored) => Ok(stored),
+                None => Err(StoreError::Conflict {
+                    op,
+                    detail: "the snapshot's audit line was refused; nothing stored".into(),
+                }),
+            },
+            Err(e) => Err(e),
         }
     }
 

@@ -275,10 +275,8 @@ impl SyncFunction {
             }
         }
         drop.updated_at = Timestamp::now();
-        self.store().settle_drop(&drop, run_id).await?;
-        self.store()
-            .append_audit(&audit_line(&drop, &format!("sync:{run_id}")))
-            .await?;
+        let line = audit_line(&drop, &format!("sync:{run_id}"));
+        self.store().settle_drop(&drop, run_id, &line).await?;
         metrics.count_by("Drops", "outcome", drop.status.as_str(), 1);
         tracing::info!(drop = %drop.id, key = %drop.key, status = drop.status.as_str(),
             requests = drop.requests.len(), "sync drop settled");

@@ -128,7 +128,7 @@ pub async fn sync_release(
         drop.status = DropStatus::Released;
         drop.released_by = Some(actor.clone());
         drop.updated_at = lifecycle::clock::Timestamp::now();
-        match store.release_drop(&drop).await {
+        match store.release_drop(&drop, &audit_line(&drop, &actor)).await {
             Ok(()) => {}
             Err(StoreError::Conflict { .. }) => {
                 return Report::error(
@@ -137,9 +137,6 @@ pub async fn sync_release(
                 )
             }
             Err(e) => return Report::error(Exit::Failed, e.to_string()),
-        }
-        if let Err(e) = store.append_audit(&audit_line(&drop, &actor)).await {
-            return Report::error(Exit::Failed, format!("released, but the audit line: {e}"));
         }
     }
     let mut report = apply(&client, &run, json_out).await;
