@@ -9,6 +9,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::Value;
 
+pub mod table_faults;
 pub mod trail;
 
 /// The workspace root.

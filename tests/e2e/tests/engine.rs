@@ -32,6 +32,9 @@ struct World {
     audit_table: String,
     okta: String,
     http: reqwest::Client,
+    /// The table client of the engines built here: moto's, unless a test puts a fault
+    /// proxy in between.
+    table_client: Option<aws_sdk_dynamodb::Client>,
     _sim: Arc<Sim>,
 }
 
@@ -56,6 +59,7 @@ async fn world() -> World {
         audit_table,
         okta: format!("http://{addr}"),
         http: reqwest::Client::new(),
+        table_client: None,
         _sim: sim,
     }
 }
@@ -125,7 +129,11 @@ impl World {
         } else {
             TargetsConfig::default()
         };
-        let store = DynamoStore::new(self.stack.dynamodb().await, &self.table, &self.audit_table);
+        let client = match &self.table_client {
+            Some(c) => c.clone(),
+            None => self.stack.dynamodb().await,
+        };
+        let store = DynamoStore::new(client, &self.table, &self.audit_table);
         let targets = Engine::targets_from(&config, &okta, targets).expect("targets");
         Engine::new(store, okta, targets, config)
     }
@@ -347,15 +355,7 @@ impl World {
     }
 
     async fn run(&self, engine: &Engine, key: &Key) -> JobReport {
-        engine
-            .run_job(
-                key,
-                &unique("claim"),
-                "test",
-                Instant::now() + Duration::from_secs(60),
-            )
-            .await
-            .expect("the table is reachable")
+        run_once(engine, key).await.expect("the table is reachable")
     }
 
     async fn item(&self, key: &Key) -> HashMap<String, AttributeValue> {
@@ -1414,4 +1414,115 @@ async fn a_batch_runs_users_side_by_side_and_reports_the_first_record_it_could_n
         .await;
     assert!(again.batch_item_failures.is_empty());
     assert_eq!(w.accepted(&c.id).await.len(), 1, "one webhook for c");
+}
+
+/// One run of `key` under a fresh claim; the table's failure, if it failed.
+async fn run_once(engine: &Engine, key: &Key) -> Result<JobReport, String> {
+    engine
+        .run_job(
+            key,
+            &unique("claim"),
+            "test",
+            Instant::now() + Duration::from_secs(60),
+        )
+        .await
+        .map_err(|e| e.to_string())
+}
+
+#[tokio::test]
+async fn with_the_table_failing_steps_have_one_effect_a_failed_settle_is_retried_and_no_job_stays_running(
+) {
+    use e2e_tests::table_faults::{Fault, TableFaults};
+    let mut w = world().await;
+    let faults = TableFaults::start(w.stack.var("AWS_ENDPOINT_URL")).await;
+    w.table_client = Some(faults.client().await);
+    // Claims lapse after 1 s, so a run that died is taken over at once.
+    let engine = w.engine(&[("JOB_CLAIM_SECONDS", "1")]).await;
+    let p = w.person("tablefault").await;
+    deactivate_okta_user(&w.okta, TOKEN, &p.id).await;
+    let key = w
+        .job(&engine, &p, EventType::Deactivate, Timestamp::now())
+        .await;
+    let lapse = || tokio::time::sleep(Duration::from_millis(1_500));
+
+    // 1. Every step applied, then their record refused by the table, every one of the
+    //    SDK's attempts: the run ends with the table's error; nothing is recorded.
+    faults.fail_next_with("TransactWriteItems", "\"steps\"", Fault::ServerError, 3);
+    let first = run_once(&engine, &key).await;
+    assert!(first.is_err(), "{first:?}");
+    assert_eq!(w.groups(&p.id).await, ["Everyone"], "applied in Okta");
+    let job = engine.store().job(&key).await.unwrap().unwrap();
+    assert!(job.steps_done.is_empty(), "{:?}", job.steps_done);
+    assert_eq!(job.status, JobStatus::Running);
+
+    // 2. Taken over (the stream's retry): every step again, "already so" where it is;
+    //    the record written, its answer lost. The SDK asks again and the repeat finds
+    //    the lines there: the run ends with an error, the steps are on the job.
+    lapse().await;
+    faults.fail_next_with("TransactWriteItems", "\"steps\"", Fault::LoseAnswer, 1);
+    let second = run_once(&engine, &key).await;
+    assert!(second.is_err(), "{second:?}");
+    let job = engine.store().job(&key).await.unwrap().unwrap();
+    assert!(!job.steps_done.is_empty(), "recorded: the write was made");
+
+    // 3. The settle fails on every attempt: the job stays running under a lapsing claim.
+    lapse().await;
+    faults.fail_next_with("TransactWriteItems", "finished_at", Fault::Throttle, 3);
+    let third = run_once(&engine, &key).await;
+    assert!(third.is_err(), "{third:?}");
+    lapse().await;
+    let job = engine.store().job(&key).await.unwrap().unwrap();
+    assert_eq!(job.status, JobStatus::Running);
+
+    // 4. Not left running past its claim: the poller's rescue hands it on, and the run
+    //    after it settles it, applying nothing again.
+    assert!(engine
+        .store()
+        .rescue_abandoned(&job, "okta-lifecycle:poller", Timestamp::now())
+        .await
+        .unwrap());
+    let fourth = run_once(&engine, &key).await.unwrap();
+    assert_eq!(fourth.status, Some(JobStatus::Done), "{fourth:?}");
+    let transactions = faults.tally("TransactWriteItems");
+    assert!(transactions.failed_total() >= 7, "{transactions:?}");
+
+    // One effect: access gone, one webhook message (its every delivery one id, for the
+    // receiver to dedupe on), each step once in the trail, one end.
+    assert_eq!(w.groups(&p.id).await, ["Everyone"]);
+    assert_eq!(w.scim_active(&p.scim_id).await, Some(false));
+    let accepted = w.accepted(&p.id).await;
+    let ids: std::collections::BTreeSet<String> = accepted
+        .iter()
+        .map(|d| d["headers"]["webhook-id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(ids.len(), 1, "{accepted:?}");
+    let audit = w.audit(&engine, &p.id).await;
+    assert_eq!(
+        count(&audit, "scim:demo-app/deactivate_account"),
+        1,
+        "{audit:?}"
+    );
+    assert_eq!(count(&audit, "webhook:internal/notify"), 1);
+    assert_eq!(count(&audit, "snapshot"), 1);
+    assert_eq!(count(&audit, "job.done"), 1, "{audit:?}");
+    assert!(!audit.iter().any(|l| l.ends_with(" failed")), "{audit:?}");
+    // The group removals were made by the run whose record was lost; the next run found
+    // them done in Okta and planned none. The trail still holds them: in the snapshot
+    // (what the person had) and in the first run's plan (what it set out to remove).
+    assert_eq!(count(&audit, "okta/remove_membership"), 0, "{audit:?}");
+    let trail = engine
+        .store()
+        .audit_trail(&UserId::parse(&p.id).unwrap())
+        .await
+        .unwrap();
+    let first_plan = trail
+        .iter()
+        .find(|l| l.action.to_string() == "plan")
+        .and_then(|l| l.detail.clone())
+        .unwrap_or_default();
+    assert_eq!(
+        first_plan.matches("remove_membership").count(),
+        2,
+        "{first_plan}"
+    );
 }

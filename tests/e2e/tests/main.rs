@@ -7,6 +7,7 @@ mod deprovision;
 mod engine;
 mod hook;
 mod hook_hostile;
+mod intake_faults;
 mod integration_disabled;
 mod okta_sim_hook;
 mod ops_actions;

@@ -24,6 +24,9 @@ struct World {
     table: String,
     audit_table: String,
     okta_url: String,
+    /// The table client of the pollers built here: moto's, unless a test puts a fault
+    /// proxy in between.
+    table_client: Option<aws_sdk_dynamodb::Client>,
     _sim: Arc<Sim>,
 }
 
@@ -46,6 +49,7 @@ async fn world() -> World {
         table,
         audit_table,
         okta_url: format!("http://{addr}"),
+        table_client: None,
         _sim: sim,
     }
 }
@@ -71,7 +75,11 @@ impl World {
 
     async fn poller(&self, extra: &[(&str, &str)]) -> Poller<OktaApi> {
         let config = self.config(extra);
-        let store = DynamoStore::new(self.stack.dynamodb().await, &self.table, &self.audit_table);
+        let table_client = match &self.table_client {
+            Some(c) => c.clone(),
+            None => self.stack.dynamodb().await,
+        };
+        let store = DynamoStore::new(table_client, &self.table, &self.audit_table);
         let client = OktaClient::new(
             &self.okta_url,
             OktaCredentials::Ssws(Secret::new(TOKEN)),
@@ -416,4 +424,91 @@ async fn every_run_counts_the_held_jobs_and_ages_the_oldest_hold() {
     let plain = docs.iter().find(|d| d.get("JobsHeld").is_some()).unwrap();
     assert_eq!(plain["JobsHeld"], 2.0);
     assert_eq!(plain["OldestHeldSeconds"], json!(oldest as f64));
+}
+
+#[tokio::test]
+async fn with_the_table_failing_the_cursor_never_passes_an_event_without_its_job() {
+    use e2e_tests::table_faults::{Fault, TableFaults};
+    let mut w = world().await;
+    let faults = TableFaults::start(w.stack.var("AWS_ENDPOINT_URL")).await;
+    w.table_client = Some(faults.client().await);
+    let mut users = Vec::new();
+    for _ in 0..5 {
+        users.push(w.deactivate_new_user().await);
+    }
+    // One event a page, so the cursor moves after every page; a run that dies holds the
+    // lease for a second only.
+    let limits = [("POLL_PAGE_LIMIT", "1"), ("POLL_LEASE_SECONDS", "1")];
+    faults.fail_at_rate(
+        &["*"],
+        &[
+            Fault::Throttle,
+            Fault::LoseAnswer,
+            Fault::ServerError,
+            Fault::Drop,
+            Fault::Timeout,
+        ],
+        0.25,
+    );
+    let (mut failed_runs, mut caught_up) = (0, false);
+    for n in 0..40 {
+        let poller = w.poller(&limits).await;
+        match poller.run(&format!("run-{n}"), plenty()).await {
+            Ok(report) if report.outcome == PollOutcome::CaughtUp => {
+                caught_up = true;
+                break;
+            }
+            Ok(_) => {}
+            Err(_) => failed_runs += 1,
+        }
+        tokio::time::sleep(Duration::from_millis(1_100)).await;
+    }
+    faults.clear();
+    println!(
+        "{failed_runs} runs failed; calls failed {}",
+        faults.failed()
+    );
+    assert!(caught_up, "the poller caught up within 40 runs");
+    assert!(
+        faults.failed() > 0 && failed_runs > 0,
+        "the faults reached it: {failed_runs} runs failed"
+    );
+    // Nothing skipped, nothing twice: every deactivation exactly one job.
+    for user in &users {
+        assert_eq!(w.jobs(user).await.len(), 1, "{user}");
+    }
+    // And a run after it, the table well again, finds nothing new.
+    let after = w
+        .poller(&limits)
+        .await
+        .run("after", plenty())
+        .await
+        .unwrap();
+    assert_eq!(
+        (after.jobs_created, after.outcome.clone()),
+        (0, PollOutcome::CaughtUp),
+        "{after:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_lease_written_but_not_acknowledged_is_given_back_and_the_next_run_polls() {
+    use e2e_tests::table_faults::{Fault, TableFaults};
+    let mut w = world().await;
+    let faults = TableFaults::start(w.stack.var("AWS_ENDPOINT_URL")).await;
+    w.table_client = Some(faults.client().await);
+    let user = w.deactivate_new_user().await;
+    // Every attempt of the SDK writes the lease and loses the answer.
+    faults.fail_next_with("PutItem", "LOCK", Fault::LoseAnswer, 3);
+    let poller = w.poller(&[]).await;
+    let first = poller.run("first", plenty()).await;
+    assert!(first.is_err(), "{first:?}");
+    assert_eq!(
+        faults.tally("PutItem").failed.get(&Fault::LoseAnswer),
+        Some(&3)
+    );
+    // The lease (180 s) was given back: the next run polls at once.
+    let next = poller.run("next", plenty()).await.unwrap();
+    assert_ne!(next.outcome, PollOutcome::Skipped, "{next:?}");
+    assert_eq!(w.jobs(&user).await.len(), 1);
 }
