@@ -120,11 +120,22 @@ release: venv ## build the arm64 release binaries into target/lambda/
 bench: venv gnu-time build release ## latency, init time, binary size and peak RSS, the audit export's memory, the sync at 10,000 people (see README)
 	$(PY) tools/bench.py
 	$(MAKE) bench-sync
+	$(MAKE) bench-report
 
 bench-sync: venv gnu-time build ## the sync of a 10,000-person HR export at Okta's rate limits, on the local stack (report in .local/bench-sync.md)
 	cargo build --release -p lifecycle-ops
 	$(PY) tools/stack.py up
 	status=0; $(PY) tools/bench_sync.py $(BENCH_SYNC_ARGS) || status=$$?; $(PY) tools/stack.py down; exit $$status
+
+# The report test of `make test` (report::, 16,400 lines) over a trail of REPORT_TRAIL_LINES:
+# every line in the export's CSV (Python's csv) and JSON lines, every departure's time,
+# outcome and SLA verdict, the percentiles, and the HTML page's histogram in headless
+# Chromium. moto walks the table for each page, so 100,000 lines take it minutes.
+REPORT_TRAIL_LINES ?= 100000
+bench-report: venv chromium build ## the export and report test over a trail of 100,000 audit lines (REPORT_TRAIL_LINES), on the local stack
+	$(PY) tools/stack.py up
+	status=0; REPORT_TRAIL_LINES=$(REPORT_TRAIL_LINES) cargo test -p e2e-tests --tests -- --nocapture report:: || status=$$?; \
+	  $(PY) tools/stack.py down; exit $$status
 
 BENCH_BURST_ARGS ?=
 bench-burst: venv build ## leavers at Okta's rate limits on the local stack: 1,000 deactivated at once, the ratio to the bound, the loss check, table calls per job (report in .local/bench-burst.md; BENCH_BURST_ARGS="--users 10000 --scale 10")

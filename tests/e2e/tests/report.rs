@@ -1,12 +1,13 @@
-//! `lifecycle-ops audit-export` and `report` against moto, on a seeded trail of 16,400
-//! audit lines over three days (`e2e_tests::trail`): the export's CSV parses with Python's
-//! `csv` and holds every line, the JSON lines count, the report's rows and percentiles
-//! match what was seeded, and the HTML page, rendered by headless Chromium, shows the
-//! histogram the seeded times make.
+//! `lifecycle-ops audit-export` and `report` against moto, on a seeded trail
+//! (`e2e_tests::trail`) of 16,400 audit lines over three days in `make test`, and of
+//! 100,000 lines and more in `make bench-report` (`REPORT_TRAIL_LINES`): the export's CSV
+//! parses with Python's `csv` and holds every line, the JSON lines count, the report's
+//! rows and percentiles match what was seeded, and the HTML page, rendered by headless
+//! Chromium, shows the histogram the seeded times make.
 
 use std::time::Duration;
 
-use e2e_tests::trail::{seed, trail};
+use e2e_tests::trail::{departures_for, seed, trail};
 use e2e_tests::Stack;
 use lifecycle::clock::Timestamp;
 use lifecycle::store::DynamoStore;
@@ -14,7 +15,10 @@ use lifecycle_ops::export::{ExportArgs, ExportFormat};
 use lifecycle_ops::report::{ReportArgs, ReportFormat};
 use lifecycle_ops::Command;
 
-const DEPARTURES: usize = 4_000;
+/// The trail's size in `make test`: 4,000 departures. moto walks the whole table for each
+/// page it answers, so the four runs over 100,000 lines take it minutes: that size is
+/// `make bench-report`'s.
+const DEFAULT_LINES: usize = 16_400;
 const SLA: Duration = Duration::from_secs(3600);
 
 /// A table client with the command line's timeouts (its reads are an operator's).
@@ -49,17 +53,32 @@ async fn export_and_report_hold_every_line_and_departure_of_a_seeded_trail() {
     let stack = Stack::get();
     let (table, audit_table) = stack.fresh_tables().await;
     let start = Timestamp::parse("2026-11-02T00:00:00Z").unwrap();
-    let (lines, seeded) = trail(start, DEPARTURES);
+    let wanted = std::env::var("REPORT_TRAIL_LINES")
+        .ok()
+        .map(|v| {
+            v.parse::<usize>()
+                .expect("REPORT_TRAIL_LINES is a number of lines")
+        })
+        .unwrap_or(DEFAULT_LINES);
+    let departures = departures_for(wanted);
+    let (lines, seeded) = trail(start, departures);
+    // The period: from the day before the first departure to the day after the last line.
+    let last = lines.iter().map(|l| l.at).max().unwrap();
+    let day = Duration::from_secs(24 * 60 * 60);
+    let until = Timestamp::parse(&format!("{}T00:00:00Z", last.day()))
+        .unwrap()
+        .plus(day * 2);
+    println!(
+        "seeding {} audit lines, {departures} departures, until {until}",
+        lines.len()
+    );
     let client = operator_client().await;
     seed(&client, &audit_table, &lines).await;
     drop(lines);
     let store = DynamoStore::new(client, &table, &audit_table);
     let dir = std::env::temp_dir().join(e2e_tests::unique("report-"));
     std::fs::create_dir_all(&dir).unwrap();
-    let (since, until) = (
-        "2026-11-01T00:00:00Z".to_owned(),
-        "2026-11-10T00:00:00Z".to_owned(),
-    );
+    let (since, until) = ("2026-11-01T00:00:00Z".to_owned(), until.to_string());
 
     let csv_path = dir.join("trail.csv");
     lifecycle_ops::run(
@@ -121,7 +140,7 @@ async fn export_and_report_hold_every_line_and_departure_of_a_seeded_trail() {
     .await
     .unwrap();
     let rows = python_csv(&report_path);
-    assert_eq!(rows.len(), DEPARTURES + 1);
+    assert_eq!(rows.len(), departures + 1);
     let col = |name: &str| rows[0].iter().position(|c| c == name).unwrap();
     let (job, secs, outcome, met) = (
         col("job"),
