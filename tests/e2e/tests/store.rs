@@ -590,25 +590,13 @@ async fn a_job_whose_run_died_while_running_is_handed_on_once_and_a_live_run_nev
 }
 
 fn planning_drop() -> lifecycle::domain::SyncDrop {
-    let now = Timestamp::now();
-    lifecycle::domain::SyncDrop {
-        id: unique("drop"),
-        bucket: "sync-bucket".into(),
-        key: "incoming/people.csv".into(),
-        version: Some("v1".into()),
-        status: lifecycle::domain::DropStatus::Planning,
-        digest: None,
-        plan_key: None,
-        plan_version: None,
-        plan_digest: None,
-        totals: None,
-        refusals: None,
-        error: None,
-        requests: Vec::new(),
-        created_at: now,
-        updated_at: now,
-        released_by: None,
-    }
+    lifecycle::domain::SyncDrop::planning(
+        unique("drop"),
+        "sync-bucket".into(),
+        "incoming/people.csv".into(),
+        Some("v1".into()),
+        Timestamp::now(),
+    )
 }
 
 #[tokio::test]

@@ -79,3 +79,33 @@ pub struct SyncDrop {
     /// Who released it.
     pub released_by: Option<String>,
 }
+
+impl SyncDrop {
+    /// A drop just seen, `planning`, nothing read yet.
+    pub fn planning(
+        id: String,
+        bucket: String,
+        key: String,
+        version: Option<String>,
+        now: Timestamp,
+    ) -> Self {
+        Self {
+            id,
+            bucket,
+            key,
+            version,
+            status: DropStatus::Planning,
+            digest: None,
+            plan_key: None,
+            plan_version: None,
+            plan_digest: None,
+            totals: None,
+            refusals: None,
+            error: None,
+            requests: Vec::new(),
+            created_at: now,
+            updated_at: now,
+            released_by: None,
+        }
+    }
+}

@@ -235,25 +235,13 @@ impl SyncFunction {
         run_id: &str,
         metrics: &mut Metrics,
     ) -> Result<SyncDrop, DropError> {
-        let now = Timestamp::now();
-        let mut drop = SyncDrop {
-            id: drop_id(object),
-            bucket: object.bucket.clone(),
-            key: object.key.clone(),
-            version: object.version.clone(),
-            status: DropStatus::Planning,
-            digest: None,
-            plan_key: None,
-            plan_version: None,
-            plan_digest: None,
-            totals: None,
-            refusals: None,
-            error: None,
-            requests: Vec::new(),
-            created_at: now,
-            updated_at: now,
-            released_by: None,
-        };
+        let mut drop = SyncDrop::planning(
+            drop_id(object),
+            object.bucket.clone(),
+            object.key.clone(),
+            object.version.clone(),
+            Timestamp::now(),
+        );
         match self.store().claim_drop(&drop, run_id, LEASE).await? {
             DropClaim::Claimed => {}
             DropClaim::Busy => return Err(DropError::Busy(drop.id)),
