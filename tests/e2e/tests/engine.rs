@@ -1507,22 +1507,22 @@ async fn with_the_table_failing_steps_have_one_effect_a_failed_settle_is_retried
     assert_eq!(count(&audit, "job.done"), 1, "{audit:?}");
     assert!(!audit.iter().any(|l| l.ends_with(" failed")), "{audit:?}");
     // The group removals were made by the run whose record was lost; the next run found
-    // them done in Okta and planned none. The trail still holds them: in the snapshot
-    // (what the person had) and in the first run's plan (what it set out to remove).
-    assert_eq!(count(&audit, "okta/remove_membership"), 0, "{audit:?}");
+    // them done in Okta and did not plan them again, and recorded each as already so.
     let trail = engine
         .store()
         .audit_trail(&UserId::parse(&p.id).unwrap())
         .await
         .unwrap();
-    let first_plan = trail
+    let removals: Vec<_> = trail
         .iter()
-        .find(|l| l.action.to_string() == "plan")
-        .and_then(|l| l.detail.clone())
-        .unwrap_or_default();
-    assert_eq!(
-        first_plan.matches("remove_membership").count(),
-        2,
-        "{first_plan}"
+        .filter(|l| l.action.to_string() == "okta/remove_membership")
+        .map(|l| (l.outcome.to_string(), l.detail.clone().unwrap_or_default()))
+        .collect();
+    assert_eq!(removals.len(), 2, "{audit:?}");
+    assert!(
+        removals
+            .iter()
+            .all(|(o, d)| o == "already" && d.contains("earlier attempt")),
+        "{removals:?}"
     );
 }

@@ -155,6 +155,10 @@ pub struct Job {
     pub dry_run: bool,
     /// Steps completed by earlier attempts: step id → outcome.
     pub steps_done: BTreeMap<String, String>,
+    /// The ids of every step an attempt has planned so far. One planned, not in
+    /// `steps_done`, and not planned again (its target shows it done) was applied by an
+    /// attempt whose record was lost: the run records it as already so.
+    pub planned: Vec<String>,
     /// Whether the fuse already counted this job.
     pub fuse_admitted: bool,
     /// Attempts put off because a rate limit was spent (they do not count as attempts).

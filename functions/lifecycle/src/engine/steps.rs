@@ -5,13 +5,13 @@ use super::policy::{Decision, OktaView};
 use super::{Engine, Flow, Read, Run, RunOutcome, Stop};
 use crate::clock::Timestamp;
 use crate::domain::{
-    Action, AuditAction, AuditOutcome, FuseDecision, Job, JobStatus, Person, Snapshot, StateUpdate,
-    UserState,
+    Action, AuditAction, AuditEntry, AuditOutcome, FuseDecision, Job, JobStatus, Person, Snapshot,
+    StateUpdate, UserState,
 };
 use crate::okta::OktaUser;
-use crate::store::Key;
+use crate::store::{Key, PlanRecord};
 use crate::targets::okta::read_failure;
-use crate::targets::{JobContext, Step, Target};
+use crate::targets::{JobContext, Outcome, Step, Target};
 
 impl Engine {
     /// Steps 2–3: re-read the user from Okta (the event is a trigger, not the truth) and
@@ -167,16 +167,60 @@ impl Engine {
         };
         let mut entry = run.audit(AuditAction::Plan, outcome);
         entry.detail = Some(format!("{action}: {}", lines.join("; ")));
+        // A dry run's plan is not one the job will be held to.
+        let mut planned = run.job.planned.clone();
+        for (_, step) in steps.iter().filter(|_| !run.dry_run) {
+            let id = step.id();
+            if !planned.contains(&id) {
+                planned.push(id);
+            }
+        }
+        let plan = PlanRecord {
+            action,
+            lines: &lines,
+            planned: &planned,
+            dry_run: run.dry_run,
+        };
         self.store
-            .record_plan(&run.job, run.token, action, &lines, run.dry_run, &entry)
+            .record_plan(&run.job, run.token, &plan, &entry)
             .await?;
         Ok(())
+    }
+
+    /// The steps an earlier attempt planned but did not record (the run died, or the
+    /// table failed, after it applied them), which this attempt's plan no longer holds
+    /// because the target shows them done: each is recorded as already so, so that the
+    /// trail has a line for every step of the job's plan.
+    fn unrecorded(
+        run: &mut Run<'_>,
+        steps: &[(&dyn Target, Step)],
+    ) -> Vec<(String, &'static str, AuditEntry)> {
+        let job = run.job.clone();
+        let planned_now: Vec<String> = steps.iter().map(|(_, s)| s.id()).collect();
+        job.planned
+            .iter()
+            .filter(|id| !job.steps_done.contains_key(*id) && !planned_now.contains(id))
+            .filter_map(|id| Step::from_id(id))
+            .map(|step| {
+                let outcome = Outcome::AlreadySo(
+                    "planned by an earlier attempt, its end not recorded; found done by this one"
+                        .into(),
+                );
+                let entry = run.step_audit(
+                    &step,
+                    (&outcome).into(),
+                    outcome.detail().map(str::to_owned),
+                );
+                (step.id(), outcome.as_str(), entry)
+            })
+            .collect()
     }
 
     /// Step 7: each step an earlier attempt did not finish, in order; the completed ones
     /// recorded with their audit lines in one transaction at the end, or before a failure
     /// is recorded (every step is idempotent: one applied but not recorded, because the
-    /// run died in between, is applied again as "already so"). In a dry run, only the
+    /// run died in between, is applied again as "already so", or, when the target shows
+    /// it done and it is not planned again, recorded as such). In a dry run, only the
     /// audit lines.
     pub(super) async fn apply(
         &self,
@@ -194,7 +238,11 @@ impl Engine {
             published: job.published.to_string(),
             job_id: job.id.clone(),
         };
-        let mut done = Vec::new();
+        let mut done = if run.dry_run {
+            Vec::new()
+        } else {
+            Self::unrecorded(run, steps)
+        };
         for (target, step) in steps {
             let id = step.id();
             if job.steps_done.contains_key(&id) {

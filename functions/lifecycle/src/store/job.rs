@@ -66,6 +66,11 @@ fn parse_job(key: &Key, item: &HashMap<String, AttributeValue>) -> Result<Job, S
             .clamp(0, i64::from(u32::MAX)) as u32,
         dry_run: flag(item, "dry_run").unwrap_or(false),
         steps_done,
+        planned: item
+            .get("plan_ids")
+            .and_then(|v| v.as_l().ok())
+            .map(|l| l.iter().filter_map(|v| v.as_s().ok().cloned()).collect())
+            .unwrap_or_default(),
         fuse_admitted: flag(item, "fuse_admitted").unwrap_or(false),
         deferrals: number(item, "deferrals")
             .unwrap_or(0)
@@ -100,6 +105,19 @@ fn claim_lost<R: std::fmt::Debug>(
         };
     }
     classify(op, &err)
+}
+
+/// A job's plan as [`DynamoStore::record_plan`] writes it.
+#[derive(Debug, Clone, Copy)]
+pub struct PlanRecord<'a> {
+    /// The action the plan carries out.
+    pub action: Action,
+    /// Its lines: each step's id, with its label.
+    pub lines: &'a [String],
+    /// The ids of every step planned by this attempt or an earlier one.
+    pub planned: &'a [String],
+    /// Whether it is a dry run's.
+    pub dry_run: bool,
 }
 
 /// A claim of a job that has status `from`: `running` under `token` until `now + lease`.
@@ -301,22 +319,22 @@ impl DynamoStore {
         }
     }
 
-    /// Records the action and the plan on the job, with the
-    /// audit line that lists the plan.
+    /// Records the action and the plan on the job, with the audit line that lists the
+    /// plan.
     pub async fn record_plan(
         &self,
         job: &Job,
         token: &str,
-        action: Action,
-        plan: &[String],
-        dry_run: bool,
+        plan: &PlanRecord<'_>,
         audit: &AuditEntry,
     ) -> Result<(), StoreError> {
         let update = self.job_update(job, token, |u| {
-            let plan = AttributeValue::L(plan.iter().map(|p| s(p)).collect());
-            u.set("action", s(action.as_str()))
-                .set("plan", plan)
-                .set("dry_run_applied", AttributeValue::Bool(dry_run));
+            let lines = AttributeValue::L(plan.lines.iter().map(|p| s(p)).collect());
+            let planned = AttributeValue::L(plan.planned.iter().map(|p| s(p)).collect());
+            u.set("action", s(plan.action.as_str()))
+                .set("plan", lines)
+                .set("plan_ids", planned)
+                .set("dry_run_applied", AttributeValue::Bool(plan.dry_run));
         })?;
         self.transact("record plan", vec![update, self.audit_put(audit)?])
             .await

@@ -27,7 +27,7 @@ pub use audit_time::{
 pub use config::IntegrationSwitch;
 pub use dynamo::DynamoStore;
 pub use fuse::FuseState;
-pub use job::STEPS_PER_RECORD;
+pub use job::{PlanRecord, STEPS_PER_RECORD};
 pub use keys::{held_ref, Key};
 pub use memory::MemoryStore;
 pub use poll_state::PollStatus;

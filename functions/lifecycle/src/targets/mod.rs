@@ -47,6 +47,18 @@ impl Step {
     pub fn id(&self) -> String {
         format!("{}/{}/{}", self.target, self.op.as_str(), self.object)
     }
+
+    /// The step an [`id`](Self::id) names, its label unknown; `None` for what no id is.
+    pub fn from_id(id: &str) -> Option<Step> {
+        let (rest, object) = id.rsplit_once('/')?;
+        let (target, op) = rest.rsplit_once('/')?;
+        Some(Step {
+            target: target.to_owned(),
+            op: Op::parse(op)?,
+            object: object.to_owned(),
+            label: String::new(),
+        })
+    }
 }
 
 /// What a job is about, as a step needs to know it.
@@ -317,5 +329,30 @@ mod tests {
             serde_json::from_str::<Holdings>("{}").unwrap(),
             Holdings::default()
         );
+    }
+
+    #[test]
+    fn a_step_is_read_back_from_its_id_and_nothing_else_is() {
+        for (target, op, object) in [
+            ("okta", Op::RemoveMembership, "00g1abc"),
+            ("scim:demo-app", Op::DeactivateAccount, "2819c223-7f76"),
+            ("webhook:internal", Op::Notify, "00u1"),
+        ] {
+            let step = Step {
+                target: target.into(),
+                op,
+                object: object.into(),
+                label: "Engineering".into(),
+            };
+            let back = Step::from_id(&step.id()).expect("an id reads back");
+            assert_eq!(
+                (back.target, back.op, back.object),
+                (step.target, step.op, step.object)
+            );
+            assert_eq!(back.label, "", "an id holds no label");
+        }
+        for not_an_id in ["", "okta", "okta/remove_membership", "okta/fly/00g1"] {
+            assert_eq!(Step::from_id(not_an_id), None, "{not_an_id:?}");
+        }
     }
 }
