@@ -191,7 +191,9 @@ impl Engine {
     /// table failed, after it applied them), which this attempt's plan no longer holds
     /// because the target shows them done: each is recorded as already so, so that the
     /// trail has a line for every step of the job's plan.
+    /// A step of a target no longer configured is left out: nothing here has looked.
     fn unrecorded(
+        &self,
         run: &mut Run<'_>,
         steps: &[(&dyn Target, Step)],
     ) -> Vec<(String, &'static str, AuditEntry)> {
@@ -201,6 +203,7 @@ impl Engine {
             .iter()
             .filter(|id| !job.steps_done.contains_key(*id) && !planned_now.contains(id))
             .filter_map(|id| Step::from_id(id))
+            .filter(|step| self.targets.iter().any(|t| t.name() == step.target))
             .map(|step| {
                 let outcome = Outcome::AlreadySo(
                     "planned by an earlier attempt, its end not recorded; found done by this one"
@@ -241,7 +244,7 @@ impl Engine {
         let mut done = if run.dry_run {
             Vec::new()
         } else {
-            Self::unrecorded(run, steps)
+            self.unrecorded(run, steps)
         };
         for (target, step) in steps {
             let id = step.id();
