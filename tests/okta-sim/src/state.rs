@@ -108,8 +108,12 @@ pub struct State {
     pub rng: Rng,
     /// Base URL of the org (`http://127.0.0.1:PORT`).
     pub org_url: String,
-    /// Users by id.
+    /// Users by id. Added with [`State::put_user`] and removed with
+    /// [`State::remove_user`], which keep `login_index` with them.
     pub users: BTreeMap<String, User>,
+    /// The id of the user holding each login key ([`profile::login_key`]): a create
+    /// checks for a holder in constant time, not by reading every user.
+    login_index: HashMap<String, String>,
     /// Groups by id.
     pub groups: BTreeMap<String, Group>,
     /// Explicit members per group id (`Everyone` is implicit).
@@ -241,6 +245,7 @@ impl State {
             rng,
             org_url,
             users: BTreeMap::new(),
+            login_index: HashMap::new(),
             groups,
             members: BTreeMap::new(),
             everyone_id,

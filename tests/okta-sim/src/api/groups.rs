@@ -45,7 +45,7 @@ pub async fn list(State(sim): State<Arc<Sim>>, RawQuery(raw): RawQuery) -> ApiRe
         };
         items.sort_by_key(|(_, j)| !exact(j));
     }
-    let (items, next) = page(items, qs::get(&params, "after"), limit);
+    let (items, next) = page(items, qs::get(&params, "after"), limit, Some);
     let headers = link_headers(
         &state.org_url,
         "/api/v1/groups",
@@ -117,15 +117,13 @@ pub async fn members(
     if !state.groups.contains_key(&gid) {
         return Err(ApiError::not_found(&gid, "UserGroup"));
     }
-    let items: Vec<(String, Value)> = state
+    let members = state
         .members_of(&gid)
         .into_iter()
-        .map(|uid| {
-            let j = state.user_json(&uid);
-            (uid, j)
-        })
-        .collect();
-    let (items, next) = page(items, qs::get(&params, "after"), limit);
+        .map(|uid| (uid.clone(), uid));
+    let (items, next) = page(members, qs::get(&params, "after"), limit, |uid| {
+        Some(state.user_json(&uid))
+    });
     let path = format!("/api/v1/groups/{gid}/users");
     let headers = link_headers(&state.org_url, &path, &params, next.as_deref(), limit);
     Ok((headers, Json(Value::Array(items))).into_response())

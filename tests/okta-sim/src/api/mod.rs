@@ -116,15 +116,20 @@ pub(crate) fn limit_param(
 }
 
 /// One page of `items` (sorted by key) after the key `after`, and the next `after` if any.
-pub(crate) fn page(
-    items: Vec<(String, Value)>,
+/// Each item is rendered only once its key is past `after`, and only until the page is
+/// full and one more item is known to follow: a page of 200 out of 10,000 users renders
+/// about 200, not 10,000. `render` returning `None` leaves the item out (a filter that
+/// reads the rendered JSON).
+pub(crate) fn page<T>(
+    items: impl IntoIterator<Item = (String, T)>,
     after: Option<&str>,
     limit: usize,
+    mut render: impl FnMut(T) -> Option<Value>,
 ) -> (Vec<Value>, Option<String>) {
     let mut rest = items
         .into_iter()
         .filter(|(k, _)| after.is_none_or(|a| k.as_str() > a))
-        .peekable();
+        .filter_map(|(k, item)| render(item).map(|v| (k, v)));
     let mut out = Vec::new();
     let mut last = None;
     while out.len() < limit {
@@ -136,7 +141,7 @@ pub(crate) fn page(
             None => break,
         }
     }
-    let next = if rest.peek().is_some() { last } else { None };
+    let next = if rest.next().is_some() { last } else { None };
     (out, next)
 }
 
@@ -185,17 +190,17 @@ mod tests {
 
     #[test]
     fn page_stops_at_limit_and_names_the_last_key() {
-        let (p, next) = page(items(5), None, 2);
+        let (p, next) = page(items(5), None, 2, Some);
         assert_eq!(p, vec![json!(0), json!(1)]);
         assert_eq!(next.as_deref(), Some("k1"));
-        let (p, next) = page(items(5), Some("k3"), 2);
+        let (p, next) = page(items(5), Some("k3"), 2, Some);
         assert_eq!(p, vec![json!(4)]);
         assert_eq!(next, None);
     }
 
     #[test]
     fn exact_last_page_has_no_next() {
-        let (p, next) = page(items(4), Some("k1"), 2);
+        let (p, next) = page(items(4), Some("k1"), 2, Some);
         assert_eq!(p.len(), 2);
         assert_eq!(next, None);
     }

@@ -34,7 +34,7 @@ pub async fn list(State(sim): State<Arc<Sim>>, RawQuery(raw): RawQuery) -> ApiRe
     };
     let after = qs::get(&params, "after");
     let state = sim.lock();
-    let items: Vec<(String, Value)> = state
+    let candidates = state
         .users
         .values()
         .filter(|u| filter.is_some() || u.status != UserStatus::Deprovisioned)
@@ -48,14 +48,14 @@ pub async fn list(State(sim): State<Arc<Sim>>, RawQuery(raw): RawQuery) -> ApiRe
                 })
             })
         })
-        .map(|u| (u.id.clone(), u.to_json(&state.org_url, &state.user_type_id)))
-        .filter(|(_, j)| {
-            filter
-                .as_ref()
-                .is_none_or(|f| f.matches_case(j, case_sensitive))
-        })
-        .collect();
-    let (items, next) = page(items, after, limit);
+        .map(|u| (u.id.clone(), u));
+    let (items, next) = page(candidates, after, limit, |u| {
+        let j = u.to_json(&state.org_url, &state.user_type_id);
+        filter
+            .as_ref()
+            .is_none_or(|f| f.matches_case(&j, case_sensitive))
+            .then_some(j)
+    });
     let headers = link_headers(
         &state.org_url,
         "/api/v1/users",

@@ -50,6 +50,9 @@ const BLANK: &str = "The field cannot be left blank";
 /// The key two logins collide on: lower case, diacritical marks dropped (Okta: "Logins
 /// are not considered unique if they differ only in case and/or diacritical marks").
 pub fn login_key(login: &str) -> String {
+    if login.is_ascii() {
+        return login.to_ascii_lowercase();
+    }
     login
         .chars()
         .map(fold_diacritic)

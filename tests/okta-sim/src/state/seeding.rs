@@ -119,24 +119,21 @@ impl State {
                 UserStatus::Staged | UserStatus::Provisioned
             ));
             let activated = (status != UserStatus::Staged).then_some(created);
-            self.users.insert(
-                id.clone(),
-                User {
-                    id,
-                    status,
-                    created,
-                    activated,
-                    status_changed: activated,
-                    last_login: u.last_login.as_deref().and_then(clock::parse),
-                    last_updated: created,
-                    password_changed: has_password.then_some(created),
-                    profile: u.profile.clone(),
-                    has_password,
-                    sessions: u.sessions,
-                    oauth_tokens: u.oauth_tokens,
-                    session_clears: 0,
-                },
-            );
+            self.put_user(User {
+                id,
+                status,
+                created,
+                activated,
+                status_changed: activated,
+                last_login: u.last_login.as_deref().and_then(clock::parse),
+                last_updated: created,
+                password_changed: has_password.then_some(created),
+                profile: u.profile.clone(),
+                has_password,
+                sessions: u.sessions,
+                oauth_tokens: u.oauth_tokens,
+                session_clears: 0,
+            });
         }
         Ok(())
     }

@@ -13,20 +13,36 @@ impl State {
     pub fn find_user(&self, id_or_login: &str) -> Option<&User> {
         self.users.get(id_or_login).or_else(|| {
             let wanted = id_or_login.to_lowercase();
-            self.users
-                .values()
-                .find(|u| u.login().to_lowercase() == wanted)
+            // Logins equal ignoring case share a login key, so the index finds the
+            // holder (whose login may still differ in its diacritical marks).
+            self.login_index
+                .get(&login_key(id_or_login))
+                .and_then(|id| self.users.get(id))
+                .filter(|u| u.login().to_lowercase() == wanted)
         })
     }
 
     /// The user whose login collides with `login` (same up to case and diacritical
     /// marks, any status, DEPROVISIONED included), other than `except`.
     pub(super) fn login_holder(&self, login: &str, except: Option<&str>) -> Option<&User> {
-        let key = login_key(login);
-        self.users
-            .values()
-            .filter(|u| Some(u.id.as_str()) != except)
-            .find(|u| login_key(u.login()) == key)
+        self.login_index
+            .get(&login_key(login))
+            .filter(|id| Some(id.as_str()) != except)
+            .and_then(|id| self.users.get(id))
+    }
+
+    /// Adds `user`, and their login to the index.
+    pub(super) fn put_user(&mut self, user: User) {
+        self.login_index
+            .insert(login_key(user.login()), user.id.clone());
+        self.users.insert(user.id.clone(), user);
+    }
+
+    /// Removes the user `id`, and their login from the index.
+    pub(super) fn remove_user(&mut self, id: &str) {
+        if let Some(user) = self.users.remove(id) {
+            self.login_index.remove(&login_key(user.login()));
+        }
     }
 
     /// `GET /api/v1/users/{id}`: an id, a login (ignoring case), or a login shortname
@@ -128,7 +144,7 @@ impl State {
             session_clears: 0,
         };
         let target = user.target();
-        self.users.insert(id.clone(), user);
+        self.put_user(user);
         self.log_event(
             ctx,
             EventSpec::info(
@@ -202,8 +218,14 @@ impl State {
                 .users
                 .get_mut(&id)
                 .ok_or_else(|| ApiError::not_found(id_or_login, "User"))?;
+            let old_key = login_key(user.login());
             user.profile = next;
             user.last_updated = clock::now();
+            let new_key = login_key(user.login());
+            if new_key != old_key {
+                self.login_index.remove(&old_key);
+                self.login_index.insert(new_key, id.clone());
+            }
             user.target()
         };
         self.log_event(
@@ -248,7 +270,7 @@ impl State {
                 }
             }
         }
-        self.users.remove(&id);
+        self.remove_user(&id);
         self.log_event(
             ctx,
             EventSpec::info(
