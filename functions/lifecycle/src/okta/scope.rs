@@ -3,8 +3,6 @@
 //! each answer says whether the bound cut the listing short (then it must not be read
 //! as "nobody else").
 
-use serde_json::Value;
-
 use super::client::OktaClient;
 use super::error::OktaError;
 use super::model::{OktaGroup, OktaUser, UserList};
@@ -12,21 +10,6 @@ use super::pages::list_all;
 
 /// Most members per page Okta answers for `GET /api/v1/groups/{id}/users`.
 pub const MAX_MEMBER_LIMIT: u32 = 1000;
-
-fn decode_all<T>(
-    endpoint: &str,
-    items: &[Value],
-    parse: impl Fn(&Value) -> Result<T, String>,
-) -> Result<Vec<T>, OktaError> {
-    items
-        .iter()
-        .map(parse)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|detail| OktaError::Decode {
-            endpoint: endpoint.to_owned(),
-            detail,
-        })
-}
 
 impl OktaClient {
     /// The members of group `id` (`GET /api/v1/groups/{id}/users`), `limit` per page
@@ -43,9 +26,7 @@ impl OktaClient {
         let mut url = self.path_url(&["api", "v1", "groups", id, "users"])?;
         url.query_pairs_mut()
             .append_pair("limit", &limit.clamp(1, MAX_MEMBER_LIMIT).to_string());
-        let endpoint = url.path().to_owned();
-        let (items, truncated) = list_all(self, url, max_pages).await?;
-        let users: Vec<OktaUser> = decode_all(&endpoint, &items, OktaUser::from_json)?;
+        let (users, truncated) = list_all(self, url, max_pages, OktaUser::from_json).await?;
         Ok(Some(UserList { users, truncated }))
     }
 
@@ -60,8 +41,7 @@ impl OktaClient {
         url.query_pairs_mut()
             .append_pair("search", expr)
             .append_pair("limit", "200");
-        let (items, truncated) = list_all(self, url, max_pages).await?;
-        let users = decode_all("/api/v1/users", &items, OktaUser::from_json)?;
+        let (users, truncated) = list_all(self, url, max_pages, OktaUser::from_json).await?;
         Ok(UserList { users, truncated })
     }
 
@@ -77,8 +57,7 @@ impl OktaClient {
         url.query_pairs_mut()
             .append_pair("q", prefix)
             .append_pair("limit", "200");
-        let (items, truncated) = list_all(self, url, max_pages).await?;
-        let mut groups = decode_all("/api/v1/groups", &items, OktaGroup::from_json)?;
+        let (mut groups, truncated) = list_all(self, url, max_pages, OktaGroup::from_json).await?;
         groups.retain(|g| g.is_managed() && g.name.starts_with(prefix));
         Ok((groups, truncated))
     }

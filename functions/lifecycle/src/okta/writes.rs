@@ -102,25 +102,24 @@ impl OktaClient {
     /// A `search` listing of `segments` (users or groups), bounded; `search` (unlike
     /// `filter`) compares values ignoring case and includes DEPROVISIONED users, but is
     /// eventually consistent: a user created a moment ago may be missing.
-    async fn search(&self, segments: &[&str], expr: &str) -> Result<(Vec<Value>, bool), OktaError> {
+    async fn search<T>(
+        &self,
+        segments: &[&str],
+        expr: &str,
+        parse: impl Fn(&Value) -> Result<T, String>,
+    ) -> Result<(Vec<T>, bool), OktaError> {
         let mut url = self.path_url(segments)?;
         url.query_pairs_mut()
             .append_pair("search", expr)
             .append_pair("limit", &SEARCH_LIMIT.to_string());
-        list_all(self, url, SEARCH_PAGES).await
+        list_all(self, url, SEARCH_PAGES, parse).await
     }
 
     /// Users matching a `search` expression, parsed.
     async fn search_users(&self, expr: &str) -> Result<UserList, OktaError> {
-        let (items, truncated) = self.search(&["api", "v1", "users"], expr).await?;
-        let users = items
-            .iter()
-            .map(OktaUser::from_json)
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|detail| OktaError::Decode {
-                endpoint: "/api/v1/users".into(),
-                detail,
-            })?;
+        let (users, truncated) = self
+            .search(&["api", "v1", "users"], expr, OktaUser::from_json)
+            .await?;
         Ok(UserList { users, truncated })
     }
 
@@ -388,22 +387,21 @@ impl OktaClient {
             "type eq \"OKTA_GROUP\" and profile.name eq \"{}\"",
             escape_filter_string(name)
         );
-        let (items, truncated) = self.search(&["api", "v1", "groups"], &expr).await?;
-        let decode_err = |detail| OktaError::Decode {
-            endpoint: "/api/v1/groups".into(),
-            detail,
-        };
-        for item in &items {
-            let group = OktaGroup::from_json(item).map_err(decode_err)?;
-            if group.is_managed() && group.name == name {
-                return Ok(Some(group));
-            }
+        let (groups, truncated) = self
+            .search(&["api", "v1", "groups"], &expr, OktaGroup::from_json)
+            .await?;
+        let matched = groups.len();
+        if let Some(group) = groups
+            .into_iter()
+            .find(|g| g.is_managed() && g.name == name)
+        {
+            return Ok(Some(group));
         }
         if truncated {
-            return Err(decode_err(format!(
-                "more than {} groups matched the name search",
-                items.len()
-            )));
+            return Err(OktaError::Decode {
+                endpoint: "/api/v1/groups".into(),
+                detail: format!("more than {matched} groups matched the name search"),
+            });
         }
         Ok(None)
     }
