@@ -331,12 +331,13 @@ fn csv_records(text: &str, mapping: &Mapping) -> Result<Vec<Record>, InputError>
         .collect();
     check_columns(names.iter().flatten().copied(), true)?;
     let mut out = Vec::new();
+    let mut lines = LineCounter::new(text);
     for record in records {
         let record = record.map_err(|e| csv_error(text, &e))?;
         if record.iter().all(|c| c.trim().is_empty()) {
             continue;
         }
-        let line = record.position().map_or(0, |p| line_at(text, p.byte()));
+        let line = record.position().map_or(0, |p| lines.line_at(p.byte()));
         out.push((line, csv_values(&header, &names, &record)));
     }
     Ok(out)
@@ -379,14 +380,48 @@ fn csv_values(
 /// The 1-based line of the first character at or after byte `at` that does not end a
 /// line (the CSV reader's own line count is off by one after CRLF).
 fn line_at(text: &str, at: u64) -> usize {
-    let at = usize::try_from(at).unwrap_or(usize::MAX).min(text.len());
-    let (before, after) = text.as_bytes().split_at(at);
-    let newlines = |bytes: &[u8]| bytes.iter().filter(|b| **b == b'\n').count();
-    let gap = after
-        .iter()
-        .take_while(|b| matches!(b, b'\r' | b'\n'))
-        .count();
-    1 + newlines(before) + newlines(&after[..gap])
+    LineCounter::new(text).line_at(at)
+}
+
+/// Line numbers of byte offsets asked in increasing order, as the CSV reader's records
+/// come: each byte is counted once (counting from the start for every record made a
+/// 10,000-row file quadratic).
+struct LineCounter<'a> {
+    text: &'a [u8],
+    /// Bytes before this offset are counted.
+    counted: usize,
+    /// Newlines among them.
+    newlines: usize,
+}
+
+impl<'a> LineCounter<'a> {
+    fn new(text: &'a str) -> Self {
+        Self {
+            text: text.as_bytes(),
+            counted: 0,
+            newlines: 0,
+        }
+    }
+
+    /// As [`line_at`].
+    fn line_at(&mut self, at: u64) -> usize {
+        let newlines = |bytes: &[u8]| bytes.iter().filter(|b| **b == b'\n').count();
+        let at = usize::try_from(at)
+            .unwrap_or(usize::MAX)
+            .min(self.text.len());
+        if at < self.counted {
+            self.counted = 0;
+            self.newlines = 0;
+        }
+        self.newlines += newlines(&self.text[self.counted..at]);
+        self.counted = at;
+        let after = &self.text[at..];
+        let gap = after
+            .iter()
+            .take_while(|b| matches!(b, b'\r' | b'\n'))
+            .count();
+        1 + self.newlines + newlines(&after[..gap])
+    }
 }
 
 fn csv_error(text: &str, e: &csv::Error) -> InputError {

@@ -342,3 +342,25 @@ fn the_digest_is_the_files_sha256() {
     );
     assert_eq!(parsed.records(), 0);
 }
+
+#[test]
+fn the_line_counter_agrees_with_counting_from_the_start_at_every_offset() {
+    let text = "login,email\r\n\r\nada@example.com,a\n\n\"multi\nline\",b\r\nbob,c\n";
+    let mut lines = LineCounter::new(text);
+    for at in 0..=text.len() as u64 + 2 {
+        let from_start = {
+            let before = &text.as_bytes()[..(at as usize).min(text.len())];
+            let after = &text.as_bytes()[before.len()..];
+            let gap = after
+                .iter()
+                .take_while(|b| matches!(b, b'\r' | b'\n'))
+                .filter(|b| **b == b'\n')
+                .count();
+            1 + before.iter().filter(|b| **b == b'\n').count() + gap
+        };
+        assert_eq!(lines.line_at(at), from_start, "offset {at}");
+    }
+    // Asked out of order, it starts over rather than miscount.
+    assert_eq!(lines.line_at(0), 1);
+    assert_eq!(lines.line_at(14), line_at(text, 14));
+}
