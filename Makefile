@@ -123,8 +123,8 @@ bench: venv gnu-time build release ## latency, init time, binary size and peak R
 	$(MAKE) bench-report
 
 bench-sync: venv gnu-time build ## the sync of a 10,000-person HR export at Okta's rate limits, on the local stack (report in .local/bench-sync.md)
-	cargo build --release -p lifecycle-ops
-	$(PY) tools/stack.py up
+	cargo build --release
+	LAMBDA_PROFILE=release $(PY) tools/stack.py up
 	status=0; $(PY) tools/bench_sync.py $(BENCH_SYNC_ARGS) || status=$$?; $(PY) tools/stack.py down; exit $$status
 
 # The report test of `make test` (report::, 16,400 lines) over a trail of REPORT_TRAIL_LINES:

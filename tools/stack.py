@@ -48,6 +48,10 @@ OKTA_PORT = int(os.environ.get("OKTA_PORT", "8790"))
 SCIM_PORT = int(os.environ.get("SCIM_PORT", "8792"))
 WEBHOOK_PORT = int(os.environ.get("WEBHOOK_PORT", "8793"))
 POLL_INTERVAL = int(os.environ.get("POLL_INTERVAL_SECONDS", "60"))
+# LAMBDA_PROFILE=release runs the functions' release builds (build them first: `cargo
+# build --release`, or the first invocation of each compiles it); a benchmark that weighs
+# a function measures what would be deployed, not a debug build.
+LAMBDA_PROFILE = os.environ.get("LAMBDA_PROFILE", "dev")
 OKTA_CREDENTIALS_NAME = "okta-lifecycle/local/okta-credentials"
 OKTA_SIM = ROOT / "target" / "debug" / "okta-sim"
 DEMO_ORG = ROOT / "tests" / "okta-sim" / "demo-org.json"
@@ -291,7 +295,8 @@ def up() -> None:
                                  "--invoke-address", HOST, "--invoke-port", str(LAMBDA_PORT),
                                  "--env-file", str(LOCAL / "functions.env"),
                                  "--concurrency", str(max(lanes, HOOK_INSTANCES)),
-                                 "--ignore-changes", "--quiet"])
+                                 "--ignore-changes", "--quiet"]
+                      + (["--release"] if LAMBDA_PROFILE == "release" else []))
         wait_port(LAMBDA_PORT, "lambda", 60, watch)
 
         routes = template.routes()
