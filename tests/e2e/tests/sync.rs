@@ -288,13 +288,34 @@ async fn a_bad_email_row_is_reported_by_line_and_a_stored_plan_applies_the_rest(
         "a plan writes nothing"
     );
 
-    let report = sync.ops(&["sync", "--plan", plan_path, "--apply"]).await;
+    let csv_file = sync.dir.join("report.csv");
+    let csv_path = csv_file.to_str().unwrap();
+    let report = sync
+        .ops(&["sync", "--plan", plan_path, "--apply", "--report", csv_path])
+        .await;
     assert_eq!(
         report.exit,
         Exit::Failed,
         "the bad row did not apply: {report:?}"
     );
     assert!(report.stdout.contains("failed line 5"), "{}", report.stdout);
+    // The CSV report: a row per action with its outcome, and the row not applied with
+    // its reason.
+    let csv = std::fs::read_to_string(&csv_file).unwrap();
+    let rows: Vec<&str> = csv.split("\r\n").filter(|r| !r.is_empty()).collect();
+    assert_eq!(rows[0], "line,login,action,outcome,error", "{csv}");
+    for p in &everyone {
+        assert!(
+            rows.iter()
+                .any(|r| r.contains(&format!(",{},SYNC_IDENTITIES,created,", p.login))),
+            "{csv}"
+        );
+    }
+    let not_applied = rows
+        .iter()
+        .find(|r| r.starts_with(&format!("5,{bad},,not_applied,")))
+        .unwrap_or_else(|| panic!("{csv}"));
+    assert!(not_applied.contains("mail"), "{not_applied}");
     for p in &everyone {
         assert_eq!(sync.groups_of(&p.login).await, [p.group]);
     }

@@ -139,7 +139,7 @@ pub async fn sync_release(
             Err(e) => return Report::error(Exit::Failed, e.to_string()),
         }
     }
-    let mut report = apply(&client, &run, json_out).await;
+    let mut report = apply(&client, &run, json_out).await.report;
     if again && !json_out {
         report.stderr.insert_str(
             0,

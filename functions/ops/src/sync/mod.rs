@@ -77,6 +77,10 @@ pub struct SyncArgs {
     /// Run the plan through the actions API.
     #[arg(long)]
     pub apply: bool,
+    /// With `--apply`: also write the report as CSV to this file, a row per action
+    /// (line, login, action, outcome, error) and per row not applied.
+    #[arg(long, value_name = "report.csv", requires = "apply")]
+    pub report: Option<PathBuf>,
     /// Run exactly the actions of a plan file written by `--out` (with `--apply`).
     #[arg(long, value_name = "plan.json", requires = "apply")]
     pub plan: Option<PathBuf>,
@@ -160,7 +164,19 @@ pub async fn execute(
         Ok(c) => c,
         Err(report) => return report,
     };
-    let applied = apply(&client, &run, json_out).await;
+    let mut applied = apply(&client, &run, json_out).await;
+    if let Some(path) = &args.report {
+        if let Err(e) = std::fs::write(path, report_csv(&run, &applied.ended)) {
+            applied.report.stderr.push_str(&format!(
+                "lifecycle-ops: the report was not written: {}: {e}\n",
+                path.display()
+            ));
+            if applied.report.exit == Exit::Success {
+                applied.report.exit = Exit::Failed;
+            }
+        }
+    }
+    let applied = applied.report;
     if !json_out {
         report.stdout.push_str(&applied.stdout);
     } else {

@@ -4,7 +4,13 @@
 use super::*;
 
 /// Sends the requests one after another, each repeated while pending, and reports.
-pub(super) async fn apply(client: &ApiClient, run: &Runnable, json_out: bool) -> Report {
+/// An apply's report, and every action's end for the CSV report.
+pub(super) struct Applied {
+    pub(super) report: Report,
+    pub(super) ended: Vec<Ended>,
+}
+
+pub(super) async fn apply(client: &ApiClient, run: &Runnable, json_out: bool) -> Applied {
     let chunks = chunks(run);
     let started = Instant::now();
     let mut ended: Vec<Ended> = Vec::new();
@@ -61,7 +67,41 @@ pub(super) async fn apply(client: &ApiClient, run: &Runnable, json_out: bool) ->
         }
     }
     progress.finish();
-    summary(run, &ended, requests, exit, json_out)
+    let report = summary(run, &ended, requests, exit, json_out);
+    Applied { report, ended }
+}
+
+/// The report as CSV: a row per action that ran (its outcome, and the error of a failed
+/// one), then a row per person not applied (outcome `not_applied`, the reason).
+pub(super) fn report_csv(run: &Runnable, ended: &[Ended]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let line = |l: Option<usize>| l.map(|l| l.to_string()).unwrap_or_default();
+    let _ = crate::csv::record(&mut out, &["line", "login", "action", "outcome", "error"]);
+    for e in ended {
+        let _ = crate::csv::record(
+            &mut out,
+            &[
+                &line(e.step.line),
+                e.step.login.as_deref().unwrap_or(""),
+                e.step.action["type"].as_str().unwrap_or(""),
+                &e.outcome,
+                e.error.as_deref().unwrap_or(""),
+            ],
+        );
+    }
+    for (l, login, reason) in &run.not_applied {
+        let _ = crate::csv::record(
+            &mut out,
+            &[
+                &line(*l),
+                login.as_deref().unwrap_or(""),
+                "",
+                "not_applied",
+                reason,
+            ],
+        );
+    }
+    out
 }
 
 /// Takes one answered request's rows into `ended`; the counts per bucket.
