@@ -138,10 +138,7 @@ impl Provisioner {
                 .await?
                 .users
                 .into_iter()
-                .map(|u| Holder {
-                    id: u.id,
-                    login: u.login,
-                })
+                .map(Holder::from)
                 .collect();
             plan = plan_sync(sync, existing, &holders);
         }

@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 
 use crate::domain::provision::{ActionChange, SyncIdentity};
 use crate::domain::UserId;
-use crate::okta::{GroupType, OktaGroup};
+use crate::okta::{GroupType, OktaGroup, OktaUser};
 
 /// The user a login names in Okta, as far as a plan needs it.
 #[derive(Debug, Clone, Copy)]
@@ -29,6 +29,15 @@ pub struct Holder {
     pub id: UserId,
     /// Their login.
     pub login: String,
+}
+
+impl From<OktaUser> for Holder {
+    fn from(user: OktaUser) -> Self {
+        Self {
+            id: user.id,
+            login: user.login,
+        }
+    }
 }
 
 /// What a `SYNC_IDENTITIES` comes to.

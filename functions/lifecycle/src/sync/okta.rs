@@ -253,14 +253,7 @@ async fn email_holders(
     while let Some((key, found)) = searches.next().await {
         let found = found.map_err(|e| e.to_string())?;
         complete &= !found.truncated;
-        let holders = found
-            .users
-            .into_iter()
-            .map(|u| Holder {
-                id: u.id,
-                login: u.login,
-            })
-            .collect();
+        let holders = found.users.into_iter().map(Holder::from).collect();
         holders_of.insert(key, holders);
     }
     Ok((holders_of, complete))
