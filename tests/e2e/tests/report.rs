@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use e2e_tests::trail::{departures_for, seed, trail};
+use e2e_tests::trail::{departures_for, seed_checked, trail};
 use e2e_tests::Stack;
 use lifecycle::clock::Timestamp;
 use lifecycle::store::DynamoStore;
@@ -73,7 +73,7 @@ async fn export_and_report_hold_every_line_and_departure_of_a_seeded_trail() {
         lines.len()
     );
     let client = operator_client().await;
-    seed(&client, &audit_table, &lines).await;
+    seed_checked(&client, &audit_table, &lines).await;
     drop(lines);
     let store = DynamoStore::new(client, &table, &audit_table);
     let dir = std::env::temp_dir().join(e2e_tests::unique("report-"));
