@@ -3,13 +3,13 @@
 
 use super::*;
 
-/// Sends the requests one after another, each repeated while pending, and reports.
 /// An apply's report, and every action's end for the CSV report.
 pub(super) struct Applied {
     pub(super) report: Report,
     pub(super) ended: Vec<Ended>,
 }
 
+/// Sends the requests one after another, each repeated while pending, and reports.
 pub(super) async fn apply(client: &ApiClient, run: &Runnable, json_out: bool) -> Applied {
     let chunks = chunks(run);
     let started = Instant::now();
