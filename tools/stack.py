@@ -211,6 +211,22 @@ def provision(template: Template) -> dict[str, str]:
             "secret_arn": arn, "token": token, "stream_arn": stream}
 
 
+def host_cert_file(env: dict[str, str]) -> dict[str, str]:
+    """The template names provided.al2023's CA bundle as the one file of the trust store
+    (`SSL_CERT_FILE`). Where this machine keeps its bundle elsewhere (Debian:
+    /etc/ssl/certs/ca-certificates.crt), the functions read this machine's bundle
+    instead, so that they load one bundle here as they do on Lambda."""
+    named = env.get("SSL_CERT_FILE")
+    if named and not Path(named).is_file():
+        import ssl
+        paths = ssl.get_default_verify_paths()
+        found = next((p for p in (paths.cafile, paths.openssl_cafile) if p and Path(p).is_file()), None)
+        if found is None:
+            raise SystemExit(f"no CA bundle on this machine for SSL_CERT_FILE (the template names {named})")
+        env = {**env, "SSL_CERT_FILE": str(Path(found).resolve())}
+    return env
+
+
 def write_env(path: Path, values: dict[str, str], shell: bool = True) -> None:
     """KEY=VALUE lines; for a shell to source, values are quoted where they need it.
     `cargo lambda watch --env-file` takes them verbatim, so those must need no quoting."""
@@ -273,6 +289,7 @@ def up() -> None:
             "OktaOrgUrl": okta_url, "OktaCredentials": okta_credentials, "Targets": targets_arn,
             "FuseLimit": LOCAL_FUSE_LIMIT, "EnabledEventTypes": LOCAL_EVENT_TYPES,
             "SyncScopeUserType": LOCAL_SYNC_USER_TYPE, "SyncManageGroups": LOCAL_SYNC_GROUPS})
+        fn_env = host_cert_file(fn_env)
         fn_env.update(AWS_ENV)
         fn_env.update({"AWS_LAMBDA_LOG_FORMAT": "JSON", "AWS_LAMBDA_LOG_LEVEL": "INFO"})
         # A refused credential may be read again after 5 s (30 s deployed), so the rotation
